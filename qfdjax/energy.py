@@ -1,0 +1,39 @@
+"""The three energies of one lepton, E = E_circ - E_stab + E_grad.
+
+    E_circ = 2 pi ∫∫ 1/2 rho v^2 r^2 sin(theta) dr dtheta
+    E_stab = 4 pi beta ∫ Delta rho^2 r^2 dr
+    E_grad = 4 pi lambda ∫ (dDelta rho/dr)^2 r^2 dr
+
+All inputs broadcast against each other, so the same function evaluates one
+lepton, three leptons, a population of parameter vectors or a whole (beta, w)
+grid; it also jits, vmaps and differentiates in every argument.  How the
+integrals are done is the `numerics` strategy's business (see numerics.py).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ._types import Energies
+from .numerics import AbstractNumerics, Exact
+from .profiles import AbstractProfile, BoundaryLayer
+
+
+def lepton_energies(
+    beta,
+    w,
+    lam,
+    R_c,
+    U,
+    A,
+    numerics: AbstractNumerics = Exact(),
+    profile: AbstractProfile = BoundaryLayer(),
+) -> Energies:
+    """Energies of leptons with core R_c, layer w, speed U and depth A."""
+    beta, w, lam, R_c, U, A = jnp.broadcast_arrays(
+        *(jnp.asarray(x, dtype=jnp.float64) for x in (beta, w, lam, R_c, U, A))
+    )
+    return numerics.energies(profile, beta, w, lam, R_c, U, A)
+
+
+__all__ = ["Energies", "lepton_energies"]

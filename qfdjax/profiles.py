@@ -1,0 +1,70 @@
+"""Density-deficit profiles of one lepton as swappable modules.
+
+A profile maps (r, R_c, w, A) to the deficit Delta rho(r) <= 0 and its radial
+derivative.  Both must broadcast over leading batch dimensions.  The exact
+numerics integrate panel by panel with a fixed Gauss-Legendre rule broken at
+R_c and R_c + w, so a profile must be a polynomial in r on each of those panels
+(degree <= 9 for the default 11-node rule) to be integrated exactly.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+
+
+class AbstractProfile(eqx.Module):
+    """Interface of a density profile; subclasses are final."""
+
+    @abc.abstractmethod
+    def delta_rho(self, r, R_c, w, A):
+        """Density deficit at radius r (<= 0 where the lepton lives)."""
+
+    @abc.abstractmethod
+    def d_delta_rho(self, r, R_c, w, A):
+        """Analytic d(Delta rho)/dr, used by the exact numerics."""
+
+
+def smoothstep5(x):
+    """Quintic smoothstep S(x) = 6x^5 - 15x^4 + 10x^3 (C2 at both ends)."""
+    return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
+
+
+def smoothstep5_slope(x):
+    """S'(x) = 30 x^2 (x - 1)^2."""
+    return 30.0 * x * x * (x - 1.0) ** 2
+
+
+class BoundaryLayer(AbstractProfile):
+    """The seed's boundary-layer profile.
+
+    Delta rho = -A (1 - (r/R)^2)^2 T(r),  R = R_c + w, with T = 1 inside R_c,
+    1 - S((r - R_c)/w) across the layer, and 0 beyond R.  Inside each panel it
+    is a polynomial of degree 4 (core) or 9 (layer).
+    """
+
+    def _parts(self, r, R_c, w):
+        # Reciprocals are written once so XLA shares them across quadrature
+        # nodes instead of dividing at every node.
+        inv_R2 = 1.0 / ((R_c + w) * (R_c + w))
+        inv_w = 1.0 / w
+        q = 1.0 - r * r * inv_R2
+        x = jnp.clip((r - R_c) * inv_w, 0.0, 1.0)
+        # Clipping x makes the taper exactly 1 in the core and exactly 0 past R
+        # (S(1) = 1 in floating point), so no branch is needed.
+        taper = 1.0 - smoothstep5(x)
+        return inv_R2, inv_w, q, x, taper
+
+    def delta_rho(self, r, R_c, w, A):
+        _, _, q, _, taper = self._parts(r, R_c, w)
+        return -A * q * q * taper
+
+    def d_delta_rho(self, r, R_c, w, A):
+        inv_R2, inv_w, q, x, taper = self._parts(r, R_c, w)
+        dq = -2.0 * r * inv_R2
+        # S' vanishes at both ends of the clipped x, so the slope of the taper
+        # is zero in the core and past R without a branch.
+        dtaper = -smoothstep5_slope(x) * inv_w
+        return -A * q * (2.0 * dq * taper + q * dtaper)
