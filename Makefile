@@ -1,0 +1,28 @@
+# Two entry points for a newcomer: `make run` (install + main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-all bench clean
+
+$(BIN)/qfdjax:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+
+install: $(BIN)/qfdjax
+
+run: install
+	$(BIN)/qfdjax scan --out runs/seed-16x10
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	QFDJAX_RUN_SLOW=1 $(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/qfdjax bench --quick --out benchmarks/results/quick-$$(hostname).json
+
+clean:
+	rm -rf runs .pytest_cache

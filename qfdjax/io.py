@@ -1,0 +1,82 @@
+"""Atomic output and run metadata (versions, device, time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _atomic_write(path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _to_jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        return _to_jsonable(np.asarray(obj))
+    return obj
+
+
+def write_json(path, data) -> None:
+    """Write JSON atomically: a reader sees the old file or the whole new one."""
+    text = json.dumps(_to_jsonable(data), indent=1)
+    _atomic_write(path, lambda h: h.write(text.encode()))
+
+
+def write_npz(path, **arrays) -> None:
+    _atomic_write(path, lambda h: np.savez(h, **arrays))
+
+
+def run_metadata() -> dict:
+    """Versions, device and host, for every result file."""
+    import jax
+
+    import qfdjax
+
+    versions = {"qfdjax": qfdjax.__version__, "python": sys.version.split()[0], "numpy": np.__version__}
+    for name in ("jax", "jaxlib", "equinox", "optimistix", "optax", "scipy"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            pass
+    devices = jax.devices()
+    return {
+        "versions": versions,
+        "device": {
+            "platform": devices[0].platform,
+            "kind": devices[0].device_kind,
+            "count": len(devices),
+        },
+        "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(), "system": platform.system()},
+        "x64": bool(jax.config.jax_enable_x64),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
