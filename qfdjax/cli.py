@@ -81,10 +81,81 @@ def _run_energy(args) -> int:
     return 0
 
 
+def _add_model_options(p):
+    p.add_argument("--lam", type=float, help="gradient coefficient lambda (default: from --eta)")
+    p.add_argument("--eta", type=float, help="lambda = eta*beta*0.88^2/11 (default 0.03)")
+    p.add_argument("--numerics", default="exact", help="exact (default) or reference")
+    p.add_argument("--method", default="gradient", help="gradient (default), de or de+gradient")
+    p.add_argument("--starts", type=int, default=8, help="gradient starts per point (Latin hypercube)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bounds", help="TOML file overriding bounds ([bounds.mu] R_c = [lo, hi]) or fixing values")
+    p.add_argument("--leptons", default="e,mu,tau", help="comma-separated subset of e,mu,tau")
+    p.add_argument("--de-maxiter", type=int, default=1000)
+    p.add_argument("--r-max", type=float, help="outer radius of the energy integrals (default 10)")
+
+
+def _space_from_args(args):
+    from .params import ParameterSpace
+
+    leptons = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
+    if args.bounds:
+        return ParameterSpace.from_toml(args.bounds, leptons)
+    return ParameterSpace.seed(leptons)
+
+
+def _fit_config_from_args(args):
+    from .fit import FitConfig
+
+    return FitConfig(method=args.method, starts=args.starts, seed=args.seed, de_maxiter=args.de_maxiter)
+
+
+def _spec_from_args(args):
+    from .quadrature import SeedGridSpec
+
+    try:
+        return SeedGridSpec() if args.r_max is None else SeedGridSpec(r_max=args.r_max)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+def _add_fit(sub):
+    p = sub.add_parser("fit", help="fit the lepton parameters at one (beta, w)")
+    p.add_argument("--beta", type=float, required=True)
+    p.add_argument("--w", type=float, required=True)
+    _add_model_options(p)
+    p.add_argument("--out", help="write the result (JSON) here")
+    p.set_defaults(run=_run_fit)
+
+
+def _run_fit(args) -> int:
+    import time
+
+    from .fit import fit
+    from .io import run_metadata, write_json
+    from .report_text import fit_table
+
+    t0 = time.perf_counter()
+    config = _fit_config_from_args(args)
+    space = _space_from_args(args)
+    spec = _spec_from_args(args)
+    record = fit(args.beta, args.w, args.lam, eta=args.eta, numerics=args.numerics, config=config,
+                 space=space, spec=spec)
+    record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
+    record["eta"] = args.eta
+    record["r_max"] = spec.r_max
+    record |= run_metadata()
+    print(fit_table(record))
+    if args.out:
+        write_json(args.out, record)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_energy(sub)
+    _add_fit(sub)
     for module in _EXTRA_COMMANDS:
         module(sub)
     return parser

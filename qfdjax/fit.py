@@ -1,0 +1,302 @@
+"""Fits of the lepton parameters at fixed (beta, w, lambda), batched over points.
+
+`solve_points` is the one compiled kernel: every (beta, w) point of a batch and
+every start of every point run together under vmap.  `fit` wraps it for one
+point and adds the convergence evidence a physicist needs to trust the number:
+projected gradient, agreement across starts, active bounds, and the Hessian
+spectrum of the free parameters (flat directions are degeneracies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .constants import ETA_DEFAULT, LEPTONS, lambda_from_eta
+from .energy import lepton_energies
+from .errors import InputError, check_range
+from .likelihood import Likelihood
+from .numerics import AbstractNumerics, Exact, reference_numerics
+from .optimize import DEConfig, LMConfig, differential_evolution, latin_hypercube, projected_levenberg_marquardt
+from .params import ParameterSpace
+from .profiles import AbstractProfile, BoundaryLayer
+from .quadrature import SeedGridSpec
+
+FIT_METHODS = ("gradient", "de", "de+gradient")
+# Two fits agree when their chi^2 differ by at most this (the issue's criterion).
+AGREEMENT_DCHI2 = 0.1
+BOUND_TOL = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """How to fit one point.  `starts` counts gradient starts (Latin hypercube)."""
+
+    method: str = "gradient"
+    starts: int = 8
+    seed: int = 0
+    max_steps: int = 300
+    de_maxiter: int = 1000
+    de_popsize: int = 15
+    de_tol: float = 0.01
+
+    def __post_init__(self):
+        if self.method not in FIT_METHODS:
+            raise InputError(f"method = {self.method!r} is unknown: must be one of {', '.join(FIT_METHODS)}")
+        check_range("starts", self.starts, lower=1, integer=True)
+        check_range("seed", self.seed, lower=0, integer=True)
+        check_range("max_steps", self.max_steps, lower=1, integer=True)
+        check_range("de_maxiter", self.de_maxiter, lower=1, integer=True)
+        check_range("de_popsize", self.de_popsize, lower=1, integer=True)
+        check_range("de_tol", self.de_tol, lower=0.0)
+
+    @property
+    def gradient_starts(self) -> int:
+        return 0 if self.method == "de" else (1 if self.method == "de+gradient" else self.starts)
+
+
+class Problem(eqx.Module):
+    """Residuals of the fit as a function of unit-box coordinates u."""
+
+    space: ParameterSpace = eqx.field(static=True)
+    likelihood: Likelihood
+    profile: AbstractProfile
+
+    def unpack(self, u):
+        x = self.space.from_unit(u).reshape(len(self.space.leptons), 3)
+        return x[:, 0], x[:, 1], x[:, 2]
+
+    def state(self, u, beta, w, lam, numerics):
+        R_c, U, A = self.unpack(u)
+        E = lepton_energies(beta, w, lam, R_c, U, A, numerics=numerics, profile=self.profile)
+        return self.likelihood.state(R_c, U, A, w, E)
+
+    def residuals(self, u, beta, w, lam, numerics):
+        return self.likelihood.residuals(self.state(u, beta, w, lam, numerics))
+
+    def chi2_natural(self, x, beta, w, lam, numerics):
+        """chi^2 as a function of the natural parameters (for Hessians)."""
+        return jnp.sum(self.residuals(self.space.to_unit(x), beta, w, lam, numerics) ** 2)
+
+
+class PointSolution(eqx.Module):
+    """Per point: every start's outcome plus the best one's diagnostics."""
+
+    u_starts: jax.Array  # (P, S, n)
+    chi2_starts: jax.Array  # (P, S)
+    pgrad_starts: jax.Array  # (P, S)
+    steps_starts: jax.Array  # (P, S)
+    done_starts: jax.Array  # (P, S)
+    de_chi2: jax.Array  # (P,) nan without DE
+    de_generations: jax.Array  # (P,)
+    de_converged: jax.Array  # (P,)
+
+
+@eqx.filter_jit
+def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
+                 method: str, lm: LMConfig, de: DEConfig) -> PointSolution:
+    """Fit P points at once: starts (P, S, n) in unit coordinates, keys (P,) for DE."""
+    fixed = jnp.asarray(problem.space.fixed)
+    n = problem.space.size
+
+    def one_point(index, b, ww, l, point_starts, key):
+        num = numerics.at_point(index)
+
+        def residuals(u):
+            return problem.residuals(u, b, ww, l, num)
+
+        nan = jnp.asarray(jnp.nan)
+        if method in ("de", "de+gradient"):
+            de_result = differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
+            de_info = (de_result.chi2, de_result.generations, de_result.converged)
+            if method == "de":
+                one = lambda a: a[None]
+                r = residuals(de_result.u)
+                g = 2.0 * jax.jacfwd(residuals)(de_result.u).T @ r
+                from .optimize.lm import projected_gradient_norm
+
+                pg = projected_gradient_norm(de_result.u, g / jnp.maximum(de_result.chi2, 1e-300), fixed)
+                return (one(de_result.u), one(de_result.chi2), one(pg), one(de_result.generations),
+                        one(de_result.converged)) + de_info
+            point_starts = point_starts.at[0].set(de_result.u)
+        else:
+            de_info = (nan, jnp.asarray(0), jnp.asarray(False))
+        results = jax.vmap(lambda u0: projected_levenberg_marquardt(residuals, u0, fixed, lm))(point_starts)
+        return (results.u, results.chi2, results.projected_gradient, results.steps, results.converged) + de_info
+
+    out = jax.vmap(one_point)(jnp.arange(beta.shape[0]), beta, w, lam, starts, keys)
+    return PointSolution(*out)
+
+
+@eqx.filter_jit
+def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best):
+    """S*, energies, masses, pulls and the free-parameter Hessian spectrum per point."""
+
+    def one(index, b, ww, l, u):
+        num = numerics.at_point(index)
+        state = problem.state(u, b, ww, l, num)
+        pulls = problem.likelihood.residuals(state)
+        x = problem.space.from_unit(u)
+        # Forward-over-forward: 9 parameters make it cheaper to compile than jax.hessian.
+        hess = jax.jacfwd(jax.jacfwd(problem.chi2_natural))(x, b, ww, l, num)
+        at_lo = u <= BOUND_TOL
+        at_hi = u >= 1.0 - BOUND_TOL
+        fixed = jnp.asarray(problem.space.fixed)
+        free = ~(at_lo | at_hi | fixed)
+        masked = hess * jnp.outer(free, free) + jnp.diag(jnp.where(free, 0.0, jnp.inf))
+        eig = jnp.linalg.eigvalsh(jnp.where(jnp.isinf(masked), 1e300, masked))
+        terms = problem.likelihood.terms(state)
+        return dict(
+            S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
+            E_stab=state.energies.E_stab, E_grad=state.energies.E_grad,
+            masses=state.S * state.energies.total, pulls=pulls, at_lower=at_lo & ~fixed,
+            at_upper=at_hi & ~fixed, hessian_eigenvalues=eig, **terms,
+        )
+
+    return jax.vmap(one)(jnp.arange(beta.shape[0]), beta, w, lam, u_best)
+
+
+def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):
+    """Numerics for a batch of points with boundary thicknesses w."""
+    if name == "exact":
+        return Exact(r_min=spec.r_min, r_max=spec.r_max)
+    if name == "reference":
+        return reference_numerics(np.asarray(w), spec=spec)
+    raise InputError(f"numerics = {name!r} is unknown: must be one of exact, reference")
+
+
+def initial_starts(space: ParameterSpace, count: int, points: int, seed: int):
+    """Latin-hypercube starts per point (P, S, n) and DE keys (P,), from one seed."""
+    key = jax.random.PRNGKey(seed)
+    k_starts, k_de = jax.random.split(key)
+    keys = jax.random.split(k_starts, points)
+    starts = jax.vmap(lambda k: latin_hypercube(k, max(count, 1), space.size))(keys)
+    starts = jnp.where(jnp.asarray(space.fixed), 0.0, starts)
+    return starts, jax.random.split(k_de, points)
+
+
+def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSolution) -> dict:
+    """Host-side arrays of results and convergence evidence for every point."""
+    chi2_s = np.asarray(solution.chi2_starts)
+    finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
+    best = np.argmin(finite, axis=1)
+    rows = np.arange(chi2_s.shape[0])
+    u_best = jnp.asarray(np.asarray(solution.u_starts)[rows, best])
+    diag = jax.tree_util.tree_map(np.asarray, point_diagnostics(problem, numerics, beta, w, lam, u_best))
+    chi2 = finite[rows, best]
+    within = np.sum(finite - chi2[:, None] <= AGREEMENT_DCHI2, axis=1)
+    spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2
+    pg = np.asarray(solution.pgrad_starts)[rows, best]
+    done = np.asarray(solution.done_starts)[rows, best]
+    starts = chi2_s.shape[1]
+    converged = done & ((within >= 2) | (starts == 1))
+    params = np.asarray(problem.space.from_unit(u_best))
+    return dict(
+        chi2=chi2, params=params, u=np.asarray(u_best), best_start=best, chi2_starts=chi2_s,
+        starts_within=within, chi2_spread=spread, projected_gradient=pg, steps=np.asarray(solution.steps_starts),
+        optimizer_done=done, converged=converged, de_chi2=np.asarray(solution.de_chi2),
+        de_generations=np.asarray(solution.de_generations), de_converged=np.asarray(solution.de_converged),
+        **diag,
+    )
+
+
+def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = FitConfig(),
+               space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
+               profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec()) -> dict:
+    """Fit many (beta, w, lam) points in one compiled call; returns host arrays."""
+    beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
+    space = space or ParameterSpace.seed()
+    likelihood = likelihood or Likelihood.masses_only(space.leptons)
+    problem = Problem(space, likelihood, profile)
+    num = make_numerics(numerics, w, spec)
+    starts, keys = initial_starts(space, config.gradient_starts, len(beta), config.seed)
+    lm = LMConfig(max_steps=config.max_steps)
+    de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
+    args = tuple(jnp.asarray(v) for v in (beta, w, lam))
+    solution = solve_points(problem, num, *args, starts, keys, config.method, lm, de)
+    return summarize_points(problem, num, *args, solution)
+
+
+def check_point(beta, w, lam):
+    check_range("beta", beta)
+    check_range("w", w, lower=0.0, lower_open=True)
+    check_range("lam", lam, lower=0.0)
+
+
+def resolve_lambda(beta, lam=None, eta=None):
+    if lam is not None and eta is not None:
+        raise InputError("give lam or eta, not both")
+    if lam is not None:
+        return lam
+    eta = ETA_DEFAULT if eta is None else eta
+    check_range("eta", eta, lower=0.0)
+    return lambda_from_eta(np.asarray(beta, dtype=np.float64), eta)
+
+
+def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",
+        config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
+        likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
+        spec: SeedGridSpec = SeedGridSpec()) -> dict:
+    """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence."""
+    lam = resolve_lambda(beta, lam, eta)
+    check_point(beta, w, lam)
+    space = space or ParameterSpace.seed()
+    if numerics not in ("exact", "reference"):
+        raise InputError(f"numerics = {numerics!r} is unknown: must be one of exact, reference")
+    for name, bound in (("r_max", spec.r_max),):
+        largest = max(space.upper[i] for i, n in enumerate(space.names) if n.endswith("R_c")) + w
+        if bound <= largest:
+            raise InputError(f"{name} = {bound} is out of range: must be > largest R_c + w = {largest:g}")
+    t0 = time.perf_counter()
+    out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
+                     profile=profile, spec=spec)
+    elapsed = time.perf_counter() - t0
+    return point_record(out, 0, space) | {
+        "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
+        "config": dataclasses.asdict(config), "bounds": space.as_dict(), "timings": {"fit_s": elapsed},
+    }
+
+
+def point_record(out: dict, i, space: ParameterSpace) -> dict:
+    """One point's results as plain Python values (JSON-ready)."""
+    names = space.names
+    eig = out["hessian_eigenvalues"][i]
+    record = {
+        "chi2": float(out["chi2"][i]),
+        "params": [float(v) for v in out["params"][i]],
+        "param_names": list(names),
+        "S": float(out["S"][i]),
+        "at_bounds": [n for n, lo, hi in zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi],
+        "bound_side": {n: ("lower" if lo else "upper") for n, lo, hi in
+                       zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi},
+        "energies": {k: [float(v) for v in out[k][i]] for k in ("E_total", "E_circ", "E_stab", "E_grad")},
+        "masses": [float(v) for v in out["masses"][i]],
+        "pulls": [float(v) for v in out["pulls"][i]],
+        "convergence": {
+            "converged": bool(out["converged"][i]),
+            "optimizer_done": bool(out["optimizer_done"][i]),
+            "projected_gradient_rel": float(out["projected_gradient"][i]),
+            "chi2_starts": [float(v) for v in out["chi2_starts"][i]],
+            "chi2_spread": float(out["chi2_spread"][i]),
+            "starts_within_0.1": int(out["starts_within"][i]),
+            "best_start": int(out["best_start"][i]),
+            "steps": [int(v) for v in out["steps"][i]],
+            "hessian_eigenvalues_free": [float(v) for v in eig if v < 1e299],
+        },
+    }
+    for key in out:
+        if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
+            record[key] = float(out[key][i])
+    if np.isfinite(out["de_chi2"][i]):
+        record["de"] = {"chi2": float(out["de_chi2"][i]), "generations": int(out["de_generations"][i]),
+                        "converged": bool(out["de_converged"][i])}
+    return record
+
+
+__all__ = ["FitConfig", "fit", "fit_points", "solve_points", "Problem", "LEPTONS"]

@@ -1,0 +1,15 @@
+"""Optimisers on the unit box: projected Levenberg-Marquardt, differential evolution, starts."""
+
+from .de import DEConfig, DEResult, differential_evolution
+from .lm import LMConfig, LMResult, projected_levenberg_marquardt
+from .starts import latin_hypercube
+
+__all__ = [
+    "DEConfig",
+    "DEResult",
+    "differential_evolution",
+    "LMConfig",
+    "LMResult",
+    "projected_levenberg_marquardt",
+    "latin_hypercube",
+]

@@ -1,0 +1,140 @@
+"""Named fit parameters, their bounds and fixed values.
+
+The optimisers work in unit-box coordinates u in [0, 1]^n, x = lower + u*(upper -
+lower): every parameter then has the same scale, which is what both the
+Levenberg-Marquardt damping and differential evolution's mutation assume.  A
+fixed parameter has lower == upper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from .constants import LEPTONS, PARAMS_PER_LEPTON, SEED_BOUNDS
+from .errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterSpace:
+    """Ordered parameters 'lepton.name' with bounds; order is lepton-major."""
+
+    leptons: tuple[str, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"{lep}.{p}" for lep in self.leptons for p in PARAMS_PER_LEPTON)
+
+    @property
+    def size(self) -> int:
+        return len(self.lower)
+
+    @property
+    def fixed(self) -> np.ndarray:
+        return np.array(self.lower) == np.array(self.upper)
+
+    def __post_init__(self):
+        unknown = [lep for lep in self.leptons if lep not in LEPTONS]
+        if unknown or not self.leptons or len(set(self.leptons)) != len(self.leptons):
+            raise InputError(f"leptons = {list(self.leptons)} is invalid: must be distinct names from "
+                             f"{', '.join(LEPTONS)}")
+        n = len(self.leptons) * len(PARAMS_PER_LEPTON)
+        if len(self.lower) != n or len(self.upper) != n:
+            raise InputError(f"bounds have {len(self.lower)}/{len(self.upper)} entries: need {n}")
+        for name, lo, hi in zip(self.names, self.lower, self.upper):
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise InputError(f"bounds of {name} = [{lo}, {hi}] are invalid: must be finite")
+            if lo > hi:
+                raise InputError(f"bounds of {name} = [{lo}, {hi}] are inverted: lower must be <= upper")
+            allowed = {"R_c": (0.0, math.inf, "R_c > 0"), "U": (0.0, math.inf, "U >= 0"),
+                       "A": (0.0, 1.0, "0 <= A <= 1")}[name.split(".")[1]]
+            strict = name.endswith("R_c")
+            if (lo <= allowed[0] if strict else lo < allowed[0]) or hi > allowed[1]:
+                raise InputError(f"bounds of {name} = [{lo}, {hi}] leave the model's domain: must keep "
+                                 f"{allowed[2]}")
+
+    @classmethod
+    def seed(cls, leptons: Sequence[str] = LEPTONS) -> "ParameterSpace":
+        leptons = tuple(leptons)
+        for lep in leptons:
+            if lep not in SEED_BOUNDS:
+                raise InputError(f"lepton = {lep!r} is unknown: must be one of {', '.join(LEPTONS)}")
+        lower = tuple(SEED_BOUNDS[lep][p][0] for lep in leptons for p in PARAMS_PER_LEPTON)
+        upper = tuple(SEED_BOUNDS[lep][p][1] for lep in leptons for p in PARAMS_PER_LEPTON)
+        return cls(leptons, lower, upper)
+
+    def with_overrides(self, bounds: Mapping[str, Sequence[float]] | None = None,
+                       fixed: Mapping[str, float] | None = None) -> "ParameterSpace":
+        """New space with some bounds replaced ('mu.R_c': [lo, hi]) or values fixed."""
+        lower, upper = list(self.lower), list(self.upper)
+        index = {n: i for i, n in enumerate(self.names)}
+        for name, pair in (bounds or {}).items():
+            if name not in index:
+                raise InputError(f"bound for {name!r} is unknown: parameters are {', '.join(self.names)}")
+            if len(pair) != 2:
+                raise InputError(f"bounds of {name} = {list(pair)} must be [lower, upper]")
+            lower[index[name]], upper[index[name]] = float(pair[0]), float(pair[1])
+        for name, value in (fixed or {}).items():
+            if name not in index:
+                raise InputError(f"fixed value for {name!r} is unknown: parameters are {', '.join(self.names)}")
+            lower[index[name]] = upper[index[name]] = float(value)
+        return ParameterSpace(self.leptons, tuple(lower), tuple(upper))
+
+    @classmethod
+    def from_toml(cls, path, leptons: Sequence[str] = LEPTONS) -> "ParameterSpace":
+        """Seed bounds overridden by a TOML file.
+
+        [bounds.mu]
+        R_c = [0.05, 0.5]
+        [fixed]
+        "tau.A" = 0.8
+        """
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise InputError(f"bounds = {str(path)!r}: no such file") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"bounds = {str(path)!r} is not valid TOML: {err}") from None
+        return cls.seed(leptons).from_mapping(data)
+
+    def from_mapping(self, data: Mapping) -> "ParameterSpace":
+        bounds = {}
+        for lep, entries in data.get("bounds", {}).items():
+            if not isinstance(entries, Mapping):
+                raise InputError(f"[bounds.{lep}] must be a table of name = [lower, upper]")
+            for p, pair in entries.items():
+                bounds[f"{lep}.{p}"] = pair
+        return self.with_overrides(bounds, data.get("fixed", {}))
+
+    # --- coordinates -------------------------------------------------------
+    def to_unit(self, x):
+        lo, span = self.arrays()
+        return jnp.where(span > 0, (x - lo) / jnp.where(span > 0, span, 1.0), 0.0)
+
+    def from_unit(self, u):
+        lo, span = self.arrays()
+        return lo + jnp.clip(u, 0.0, 1.0) * span
+
+    def arrays(self):
+        lo = jnp.asarray(self.lower)
+        return lo, jnp.asarray(self.upper) - lo
+
+    def check_inside(self, x, what: str = "start") -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[-1] != self.size:
+            raise InputError(f"{what} has {x.shape[-1]} parameters: need {self.size} ({', '.join(self.names)})")
+        for row in x.reshape(-1, self.size):
+            for name, v, lo, hi in zip(self.names, row, self.lower, self.upper):
+                if not (math.isfinite(v) and lo <= v <= hi):
+                    raise InputError(f"{what} {name} = {v!r} is out of range: must be in [{lo}, {hi}]")
+
+    def as_dict(self) -> dict:
+        return {n: [lo, hi] for n, lo, hi in zip(self.names, self.lower, self.upper)}
