@@ -299,4 +299,20 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
     return record
 
 
-__all__ = ["FitConfig", "fit", "fit_points", "solve_points", "Problem", "LEPTONS"]
+
+
+
+def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: ParameterSpace | None = None,
+                    likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
+                    spec: SeedGridSpec = SeedGridSpec()) -> dict:
+    """chi^2, S*, energies, masses and pulls of given natural parameters at one point."""
+    space = space or ParameterSpace.seed()
+    space.check_inside(params, "params")
+    likelihood = likelihood or Likelihood.masses_only(space.leptons)
+    problem = Problem(space, likelihood, profile)
+    num = make_numerics(numerics, np.array([w]), spec).at_point(0)
+    state = problem.state(space.to_unit(jnp.asarray(params, dtype=jnp.float64)), beta, w, lam, num)
+    pulls = likelihood.residuals(state)
+    return {"chi2": float(jnp.sum(pulls**2)), "S": float(state.S), "pulls": np.asarray(pulls),
+            "E_total": np.asarray(state.energies.total), "masses": np.asarray(state.S * state.energies.total),
+            **{k: float(v) for k, v in likelihood.terms(state).items()}}

@@ -134,7 +134,7 @@ class ParameterSpace:
         for row in x.reshape(-1, self.size):
             for name, v, lo, hi in zip(self.names, row, self.lower, self.upper):
                 if not (math.isfinite(v) and lo <= v <= hi):
-                    raise InputError(f"{what} {name} = {v!r} is out of range: must be in [{lo}, {hi}]")
+                    raise InputError(f"{what} {name} = {float(v)!r} is out of range: must be in [{lo}, {hi}]")
 
     def as_dict(self) -> dict:
         return {n: [lo, hi] for n, lo, hi in zip(self.names, self.lower, self.upper)}
