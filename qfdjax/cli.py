@@ -151,11 +151,169 @@ def _run_fit(args) -> int:
     return 0
 
 
+def _range3(text_values, name):
+    start, stop, n = text_values
+    try:
+        return float(start), float(stop), int(n)
+    except ValueError:
+        raise InputError(f"{name} = {' '.join(text_values)} is invalid: must be START STOP N "
+                         f"(two numbers and an integer)") from None
+
+
+def _add_scan(sub):
+    p = sub.add_parser("scan", help="profile-likelihood scan over a (beta, w) grid (default: the seed's 16 x 10)")
+    p.add_argument("--beta", nargs=3, metavar=("START", "STOP", "N"))
+    p.add_argument("--w", nargs=3, metavar=("START", "STOP", "N"))
+    p.add_argument("--w-spacing", choices=None, help="log (default) or linear")
+    p.add_argument("--eta", type=float)
+    p.add_argument("--numerics")
+    p.add_argument("--method")
+    p.add_argument("--starts", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--de-maxiter", type=int)
+    p.add_argument("--bounds", help="TOML file overriding bounds or fixing values")
+    p.add_argument("--leptons", help="comma-separated subset of e,mu,tau")
+    p.add_argument("--r-max", type=float)
+    p.add_argument("--chunk", type=int, default=64, help="points per compiled chunk / checkpoint (default 64)")
+    p.add_argument("--config", help="TOML file with scan settings (flags override it)")
+    p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
+    p.set_defaults(run=_run_scan)
+
+
+def scan_config_from_args(args):
+    import dataclasses
+    import tomllib
+
+    from .fit import FitConfig
+    from .params import ParameterSpace
+    from .scan import ScanConfig
+
+    data = {}
+    if args.config:
+        try:
+            with open(args.config, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise InputError(f"config = {args.config!r}: no such file") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"config = {args.config!r} is not valid TOML: {err}") from None
+    data.pop("description", None)
+    fit = dict(data.pop("fit", {}))
+    bounds_table = {"bounds": data.pop("bounds", {}), "fixed": data.pop("fixed", {})}
+    for name in ("beta", "w"):
+        if getattr(args, name) is not None:
+            data[name] = _range3(getattr(args, name), name)
+    for flag, key in (("w_spacing", "w_spacing"), ("eta", "eta"), ("numerics", "numerics"), ("r_max", "r_max")):
+        if getattr(args, flag) is not None:
+            data[key] = getattr(args, flag)
+    if args.leptons:
+        data["leptons"] = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
+    for flag, key in (("method", "method"), ("starts", "starts"), ("seed", "seed"), ("de_maxiter", "de_maxiter")):
+        if getattr(args, flag) is not None:
+            fit[key] = getattr(args, flag)
+    leptons = tuple(data.get("leptons", ("e", "mu", "tau")))
+    space = ParameterSpace.from_toml(args.bounds, leptons) if args.bounds else \
+        ParameterSpace.seed(leptons).from_mapping(bounds_table)
+    data["bounds"] = space.as_dict()
+    data["fit"] = dataclasses.asdict(FitConfig(**{"starts": 8, **fit}))
+    return ScanConfig.from_dict(data)
+
+
+def _enable_compile_cache():
+    """Reuse compiled kernels across runs (QFDJAX_CACHE_DIR; '0' turns it off)."""
+    import os
+
+    import jax
+
+    path = os.environ.get("QFDJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla"))
+    if path != "0":
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _run_scan(args) -> int:
+    from .report_text import scan_summary
+    from .scan import run_scan
+
+    config = scan_config_from_args(args)
+    point_range = None
+    if args.points:
+        try:
+            a, b = (int(x) for x in args.points.split(":"))
+        except ValueError:
+            raise InputError(f"points = {args.points!r} is invalid: must be START:STOP (integers)") from None
+        point_range = (a, b)
+    out = args.out or f"runs/scan-{config.fingerprint()[:8]}"
+    _enable_compile_cache()
+    try:
+        record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range)
+    except KeyboardInterrupt:
+        print(f"qfdjax scan: interrupted; finished chunks are saved in {out}/chunks: rerun the same command "
+              f"to resume", file=sys.stderr)
+        return 130
+    if point_range is not None:
+        print(f"fitted points {point_range[0]}:{point_range[1]} into {out}; combine parts with qfdjax merge")
+        return 0
+    print(scan_summary(record))
+    print(f"  results: {out}/scan.json, {out}/scan.npz; plots: " + ", ".join(f"{out}/{f}" for f in record["plots"].values()))
+    return 0
+
+
+def _add_report(sub):
+    p = sub.add_parser("report", help="redo the analysis, verdict and plots of a saved scan")
+    p.add_argument("dir")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args) -> int:
+    from pathlib import Path
+
+    from .analysis import analyse_scan
+    from .io import write_json
+    from .plots import plot_scan
+    from .report_text import scan_summary
+
+    path = Path(args.dir) / "scan.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"dir = {args.dir!r} has no scan.json: not a finished scan") from None
+    if "analysis" not in record and record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
+        raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
+    record["analysis"] = analyse_scan(record)
+    record["verdict"] = record["analysis"]["verdict"]
+    record["plots"] = plot_scan(record, args.dir)
+    write_json(path, record)
+    print(scan_summary(record))
+    return 0
+
+
+def _add_merge(sub):
+    p = sub.add_parser("merge", help="merge partial scans (run with --points on several hosts)")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    from .report_text import scan_summary
+    from .scan import merge_scans
+
+    record = merge_scans(args.dirs, args.out)
+    print(scan_summary(record))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_energy(sub)
     _add_fit(sub)
+    _add_scan(sub)
+    _add_report(sub)
+    _add_merge(sub)
     for module in _EXTRA_COMMANDS:
         module(sub)
     return parser

@@ -171,14 +171,17 @@ def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec())
     raise InputError(f"numerics = {name!r} is unknown: must be one of exact, reference")
 
 
-def initial_starts(space: ParameterSpace, count: int, points: int, seed: int):
-    """Latin-hypercube starts per point (P, S, n) and DE keys (P,), from one seed."""
-    key = jax.random.PRNGKey(seed)
-    k_starts, k_de = jax.random.split(key)
-    keys = jax.random.split(k_starts, points)
-    starts = jax.vmap(lambda k: latin_hypercube(k, max(count, 1), space.size))(keys)
+def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):
+    """Latin-hypercube starts (P, S, n) and DE keys (P,) for the given global point ids.
+
+    Each point's randomness depends only on (seed, point id), so a scan gives
+    the same answer however it is chunked, sharded or resumed.
+    """
+    root = jax.random.PRNGKey(seed)
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(root, i)))(jnp.asarray(point_ids))
+    starts = jax.vmap(lambda k: latin_hypercube(k, max(count, 1), space.size))(keys[:, 0])
     starts = jnp.where(jnp.asarray(space.fixed), 0.0, starts)
-    return starts, jax.random.split(k_de, points)
+    return starts, keys[:, 1]
 
 
 def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSolution) -> dict:
@@ -215,7 +218,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
     problem = Problem(space, likelihood, profile)
     num = make_numerics(numerics, w, spec)
-    starts, keys = initial_starts(space, config.gradient_starts, len(beta), config.seed)
+    starts, keys = initial_starts(space, config.gradient_starts, np.arange(len(beta)), config.seed)
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
     args = tuple(jnp.asarray(v) for v in (beta, w, lam))

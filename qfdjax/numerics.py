@@ -37,6 +37,10 @@ class AbstractNumerics(eqx.Module):
         """The numerics of one (beta, w) point of a batch built for many points."""
         return self
 
+    def select(self, indices):
+        """The numerics of a sub-batch of points (host-side indices)."""
+        return self
+
 
 class Exact(AbstractNumerics):
     """Converged quadrature, exact to rounding for the boundary-layer model.
@@ -115,6 +119,9 @@ class Reference(AbstractNumerics):
 
     def at_point(self, index):
         return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[index])
+
+    def select(self, indices):
+        return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[np.asarray(indices)])
 
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
         i = jnp.broadcast_to(self.grid_index, R_c.shape)

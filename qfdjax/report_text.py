@@ -35,3 +35,37 @@ def fit_table(record: dict) -> str:
     if t:
         lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
     return "\n".join(lines)
+
+
+def scan_summary(record: dict) -> str:
+    a = record["analysis"]
+    v = a["verdict"]
+    beta, w = record["beta"], record["w"]
+    m = a["minimum"]
+    lines = [
+        f"scan: {len(beta)} x {len(w)} points, beta {beta[0]:.4g}..{beta[-1]:.4g}, w {w[0]:.4g}..{w[-1]:.4g} "
+        f"({record['config']['w_spacing']}), {record['config']['numerics']} numerics, "
+        f"method {record['config']['fit']['method']}",
+        f"  chi2_min = {a['chi2_min']:.10g} at beta = {beta[m['index'][0]]:.6g}, w = {w[m['index'][1]]:.6g}"
+        + (f"  (refined: beta = {m['beta']:.6g}, w = {m['w']:.6g})" if m["refined"] else ""),
+    ]
+    pb, pw = a["profile_beta"], a["profile_w"]
+    for label, p in (("beta", pb), ("w", pw)):
+        lo, hi = p["interval"]
+        interval = f"[{lo:.5g}, {hi:.5g}]" if p["closed"] else \
+            f"open ({'lower' if lo is None else f'{lo:.5g}'} .. {'upper' if hi is None else f'{hi:.5g}'})"
+        lines.append(f"  profile in {label}: min at {p['min_at']:.6g}, 1-sigma interval {interval}"
+                     + (f", minimum on {p['edge']} edge" if p["edge"] else ""))
+    conv = record["convergence"]
+    n_conv = sum(sum(row) for row in conv["converged"])
+    lines.append(f"  converged points: {n_conv}/{len(beta) * len(w)}; neighbour refit improved "
+                 f"{conv['neighbour_refit']['improved_points']} points")
+    lines.append(f"  VERDICT: Path {v['path']}")
+    for reason in v["reasons"]:
+        lines.append(f"   - {reason}")
+    t = record.get("timings", {})
+    if "scan_s" in t:
+        lines.append(f"  time: {t['scan_s']:.2f} s (fits {t.get('fit_s', 0):.2f} s, diagnostics and refit "
+                     f"{t.get('diagnostics_s', 0):.2f} s) on {record['device']['count']} "
+                     f"{record['device']['platform']} device(s)")
+    return "\n".join(lines)

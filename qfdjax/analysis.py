@@ -1,0 +1,206 @@
+"""Analysis of a chi^2(beta, w) scan: minimum, Delta chi^2 regions, profiles, flags, verdict.
+
+Everything here works on plain arrays, so `qfdjax report DIR` can redo it from
+saved results, and the tests can feed it constructed surfaces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import GOLDEN_LOOP_BETA
+
+# 2-D Delta chi^2 levels for 68.3 / 95.4 / 99.73 % with two parameters.
+CONTOUR_LEVELS = (2.30, 6.18, 11.83)
+# The seed's decision tree: "chi^2 ~ O(1)" and beta_min near 3.10 (A) or 3.20 (B).
+CHI2_ORDER_ONE = 10.0
+PATH_A_BETA = 3.10
+PATH_B_BETA = 3.20
+BETA_MATCH = 0.05
+
+
+def _parabola_vertex(x, y):
+    """Vertex of the parabola through three points, or None if not a minimum."""
+    c = np.polyfit(x, y, 2)
+    if c[0] <= 0:
+        return None
+    return -c[1] / (2 * c[0]), np.polyval(c, -c[1] / (2 * c[0]))
+
+
+def refine_minimum(x, y, chi2, log_y: bool):
+    """Grid minimum refined by a local quadratic fit (per axis where the minimum is interior)."""
+    i, j = np.unravel_index(np.nanargmin(chi2), chi2.shape)
+    yy = np.log(y) if log_y else np.asarray(y)
+    best = {"beta": float(x[i]), "w": float(y[j]), "chi2": float(chi2[i, j]), "index": [int(i), int(j)],
+            "refined": False}
+    nx, ny = chi2.shape
+    if 0 < i < nx - 1 and 0 < j < ny - 1:
+        X, Y = np.meshgrid(x[i - 1:i + 2], yy[j - 1:j + 2], indexing="ij")
+        Z = chi2[i - 1:i + 2, j - 1:j + 2]
+        design = np.stack([np.ones(9), X.ravel(), Y.ravel(), X.ravel() ** 2, X.ravel() * Y.ravel(),
+                           Y.ravel() ** 2], -1)
+        c = np.linalg.lstsq(design, Z.ravel(), rcond=None)[0]
+        H = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+        if np.all(np.linalg.eigvalsh(H) > 0):
+            bx, by = np.linalg.solve(H, -c[1:3])
+            if x[i - 1] <= bx <= x[i + 1] and yy[j - 1] <= by <= yy[j + 1]:
+                value = c[0] + c[1] * bx + c[2] * by + c[3] * bx**2 + c[4] * bx * by + c[5] * by**2
+                best.update(beta=float(bx), w=float(np.exp(by) if log_y else by), chi2=float(value),
+                            refined=True)
+                return best
+    if 0 < i < nx - 1:
+        v = _parabola_vertex(x[i - 1:i + 2], chi2[i - 1:i + 2, j])
+        if v is not None:
+            best.update(beta=float(v[0]), chi2=float(min(v[1], best["chi2"])), refined=True)
+    if 0 < j < ny - 1:
+        v = _parabola_vertex(yy[j - 1:j + 2], chi2[i, j - 1:j + 2])
+        if v is not None:
+            best.update(w=float(np.exp(v[0]) if log_y else v[0]), refined=True)
+    return best
+
+
+def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False):
+    """Minimum and Delta chi^2 = level interval of a 1-D profile (linear interpolation)."""
+    axis = np.asarray(axis, float)
+    d = np.asarray(chi2_profile, float) - np.nanmin(chi2_profile)
+    k = int(np.nanargmin(d))
+    coord = np.log(axis) if log_axis else axis
+    back = (lambda v: float(np.exp(v))) if log_axis else float
+
+    def crossing(indices):
+        for a, b in zip(indices[:-1], indices[1:]):
+            if d[b] >= level > d[a] or (d[b] >= level and d[a] < level):
+                t = (level - d[a]) / (d[b] - d[a])
+                return back(coord[a] + t * (coord[b] - coord[a]))
+        return None
+
+    lower = crossing(list(range(k, -1, -1)))
+    upper = crossing(list(range(k, axis.size)))
+    vertex = None
+    if 0 < k < axis.size - 1:
+        v = _parabola_vertex(coord[k - 1:k + 2], d[k - 1:k + 2])
+        vertex = back(v[0]) if v is not None else None
+    edge = None if axis.size == 1 else ("lower" if k == 0 else "upper" if k == axis.size - 1 else None)
+    return {"min_at": float(axis[k]), "min_refined": vertex, "delta_chi2": d.tolist(),
+            "interval": [lower, upper], "closed": lower is not None and upper is not None, "edge": edge}
+
+
+def contour_regions(beta, w, delta):
+    out = {}
+    nb, nw = delta.shape
+    for level in CONTOUR_LEVELS:
+        inside = delta <= level
+        if not inside.any():
+            continue
+        ii, jj = np.nonzero(inside)
+        touches = bool(ii.min() == 0 or ii.max() == nb - 1 or jj.min() == 0 or jj.max() == nw - 1)
+        out[f"{level:g}"] = {
+            "points": int(inside.sum()),
+            "beta_range": [float(beta[ii.min()]), float(beta[ii.max()])],
+            "w_range": [float(w[jj.min()]), float(w[jj.max()])],
+            "closed_on_grid": not touches,
+        }
+    return out
+
+
+def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
+    """Minimum, Delta chi^2 regions, profiles, flags and the Path A/B/C verdict."""
+    beta = np.asarray(record["beta"], float)
+    w = np.asarray(record["w"], float)
+    chi2 = np.asarray(record["chi2"], float)
+    log_w = record.get("config", {}).get("w_spacing", "log") == "log"
+    names = record["param_names"]
+    params = np.asarray(record["params"], float)
+    nb, nw = chi2.shape
+
+    best = refine_minimum(beta, w, chi2, log_w)
+    i, j = best["index"]
+    delta = chi2 - chi2[i, j]
+    prof_beta = profile_1d(beta, np.nanmin(chi2, axis=1))
+    prof_w = profile_1d(w, np.nanmin(chi2, axis=0), log_axis=log_w)
+
+    edges = {}
+    if nb > 1 and i in (0, nb - 1):
+        edges["beta"] = {"edge": "lower" if i == 0 else "upper", "value": float(beta[i])}
+    if nw > 1 and j in (0, nw - 1):
+        edges["w"] = {"edge": "lower" if j == 0 else "upper", "value": float(w[j])}
+
+    conv = record.get("convergence", {})
+    at_bounds = conv.get("at_bounds", [])
+    flat_at = [set(x) for x in at_bounds]
+    bound_fraction = {n: float(np.mean([n in s for s in flat_at])) if flat_at else 0.0 for n in names}
+    at_min = sorted(flat_at[i * nw + j]) if flat_at else []
+    converged = np.asarray(conv.get("converged", np.ones_like(chi2, bool)), bool)
+    not_converged = [[float(beta[a]), float(w[b])] for a, b in zip(*np.nonzero(~converged))]
+
+    # A fit-noise bump: an interior profile point above both neighbours.
+    bumps = []
+    for label, axis, prof in (("beta", beta, np.nanmin(chi2, axis=1)), ("w", w, np.nanmin(chi2, axis=0))):
+        for k in range(1, axis.size - 1):
+            if prof[k] > prof[k - 1] and prof[k] > prof[k + 1] and \
+                    prof[k] - max(prof[k - 1], prof[k + 1]) > 1e-9 * abs(prof[k]) + 0.1:
+                bumps.append({"axis": label, "value": float(axis[k])})
+
+    degeneracy = record.get("hessian_eigenvalues_at_min")
+    beta_min = best["beta"]
+    golden = {"beta_golden": GOLDEN_LOOP_BETA, "offset": beta_min - GOLDEN_LOOP_BETA,
+              "offset_percent": 100.0 * (beta_min - GOLDEN_LOOP_BETA) / GOLDEN_LOOP_BETA}
+    monotone_beta = bool(np.all(np.diff(np.nanmin(chi2, axis=1)) < 0) or np.all(np.diff(np.nanmin(chi2, axis=1)) > 0))
+
+    reasons = []
+    chi2_min = float(chi2[i, j])
+    if chi2_min > chi2_order_one:
+        path = "C"
+        reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
+                       f"fit the three masses to sigma = 1e-4 * m within these bounds")
+    else:
+        near_a = abs(beta_min - PATH_A_BETA) <= BETA_MATCH
+        near_b = abs(beta_min - PATH_B_BETA) <= BETA_MATCH
+        path = "A" if near_a else "B"
+        reasons.append(f"chi2_min = {chi2_min:.4g} is O(1)")
+        if near_a:
+            reasons.append(f"beta_min = {beta_min:.4f} is within {BETA_MATCH} of {PATH_A_BETA}: proceed")
+        elif near_b:
+            reasons.append(f"beta_min = {beta_min:.4f} is within {BETA_MATCH} of {PATH_B_BETA}: investigate")
+        else:
+            reasons.append(f"beta_min = {beta_min:.4f} is near neither {PATH_A_BETA} nor {PATH_B_BETA}: "
+                           f"investigate")
+    for axis_name, e in edges.items():
+        reasons.append(f"the minimum lies on the {e['edge']} {axis_name} edge of the grid ({axis_name} = "
+                       f"{e['value']:.6g}): {axis_name}_min is an edge artifact, not a located minimum")
+    if monotone_beta and nb > 2:
+        reasons.append("the beta profile is monotonic across the whole grid: the data do not pin beta here")
+    if at_min:
+        reasons.append(f"{len(at_min)} parameters sit on bounds at the minimum ({', '.join(at_min)}): "
+                       f"the optimum is set by the bounds, not by the data")
+    if degeneracy:
+        eig = np.abs(np.asarray(degeneracy, float))
+        flat = int(np.sum(eig < 1e-8 * eig.max())) if eig.max() > 0 else eig.size
+        if flat:
+            reasons.append(f"{flat} of the {eig.size} free parameters at the minimum are flat directions "
+                           f"(Hessian eigenvalue < 1e-8 of the largest): they are degenerate")
+    if not_converged:
+        reasons.append(f"{len(not_converged)} grid points are not certified converged")
+    else:
+        reasons.append("every grid point's fit is certified converged")
+    if bumps:
+        reasons.append(f"{len(bumps)} fit-noise bumps remain in the 1-D profiles")
+    reasons.append(f"beta_min - Golden Loop beta = {golden['offset']:+.4f} ({golden['offset_percent']:+.2f} %)")
+
+    return {
+        "minimum": best,
+        "chi2_min": chi2_min,
+        "edge_minimum": edges,
+        "profile_beta": prof_beta,
+        "profile_w": prof_w,
+        "contours": contour_regions(beta, w, delta),
+        "bound_fraction": bound_fraction,
+        "at_bounds_at_minimum": at_min,
+        "not_converged": not_converged,
+        "profile_bumps": bumps,
+        "golden_loop": golden,
+        "beta_profile_monotonic": monotone_beta,
+        "degeneracy": degeneracy,
+        "verdict": {"path": path, "reasons": reasons, "chi2_min": chi2_min, "beta_min": beta_min,
+                    "w_min": best["w"]},
+    }

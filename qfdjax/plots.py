@@ -1,0 +1,123 @@
+"""Figures of a scan: Delta chi^2 map with contours, 1-D profiles, parameter maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .analysis import CONTOUR_LEVELS  # noqa: E402
+from .constants import GOLDEN_LOOP_BETA  # noqa: E402
+
+
+def _axes_setup(ax, log_w):
+    ax.set_xlabel(r"$\beta$")
+    ax.set_ylabel("w")
+    if log_w:
+        ax.set_yscale("log")
+
+
+def plot_chi2_map(record, path):
+    beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
+    chi2 = np.asarray(record["chi2"], float)
+    a = record["analysis"]
+    delta = chi2 - a["chi2_min"]
+    log_w = record["config"].get("w_spacing", "log") == "log"
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if beta.size > 1 and w.size > 1:
+        mesh = ax.pcolormesh(beta, w, np.log10(1.0 + delta.T), shading="nearest", cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label=r"$\log_{10}(1 + \Delta\chi^2)$")
+        if delta.min() < max(CONTOUR_LEVELS) < delta.max():
+            cs = ax.contour(beta, w, delta.T, levels=CONTOUR_LEVELS, colors=["white", "orange", "red"])
+            ax.clabel(cs, fmt={lvl: f"{lvl:g}" for lvl in CONTOUR_LEVELS}, fontsize=8)
+    else:
+        ax.scatter(np.repeat(beta, w.size), np.tile(w, beta.size), c=delta.ravel())
+    m = a["minimum"]
+    i, j = m["index"]
+    ax.plot(beta[i], w[j], "w*", ms=14, mec="k", label=f"grid min  $\\chi^2$={a['chi2_min']:.6g}")
+    if m["refined"]:
+        ax.plot(m["beta"], m["w"], "r+", ms=12, label="quadratic refinement")
+    if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
+        ax.axvline(GOLDEN_LOOP_BETA, color="w", ls="--", lw=1, label="Golden Loop β")
+    _axes_setup(ax, log_w)
+    v = a["verdict"]
+    ax.set_title(f"Δχ² map — Path {v['path']}; contours at Δχ² = 2.30, 6.18, 11.83")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_profiles(record, path):
+    a = record["analysis"]
+    beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, axis, prof, label in ((axes[0], beta, a["profile_beta"], r"$\beta$"),
+                                  (axes[1], w, a["profile_w"], "w")):
+        d = np.asarray(prof["delta_chi2"])
+        ax.plot(axis, d, "o-")
+        ax.axhline(1.0, color="gray", ls=":", label=r"$\Delta\chi^2 = 1$")
+        lo, hi = prof["interval"]
+        for edge in (lo, hi):
+            if edge is not None:
+                ax.axvline(edge, color="C1", ls="--")
+        ax.set_xlabel(label)
+        ax.set_ylabel(r"$\Delta\chi^2$ (profiled)")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0.0)
+        note = "1σ interval closed" if prof["closed"] else "1σ interval open"
+        if prof["edge"]:
+            note += f"; minimum on {prof['edge']} edge"
+        ax.set_title(note, fontsize=9)
+    if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
+        axes[0].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label="Golden Loop β")
+    if record["config"].get("w_spacing", "log") == "log":
+        axes[1].set_xscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_parameter_maps(record, path):
+    beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
+    params = np.asarray(record["params"], float)
+    names = record["param_names"]
+    at_bounds = record["convergence"]["at_bounds"]
+    nw = w.size
+    panels = [("S*", np.asarray(record["S"], float), None)] + [
+        (n, params[..., k], n) for k, n in enumerate(names)
+    ]
+    cols = 4
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    log_w = record["config"].get("w_spacing", "log") == "log"
+    for ax, (title, values, pname) in zip(axes.ravel(), panels):
+        mesh = ax.pcolormesh(beta, w, values.T, shading="nearest", cmap="cividis")
+        fig.colorbar(mesh, ax=ax)
+        if pname is not None:
+            marks = [(beta[k // nw], w[k % nw]) for k, s in enumerate(at_bounds) if pname in s]
+            if marks:
+                mx, my = zip(*marks)
+                ax.plot(mx, my, "rx", ms=4, label="on bound")
+        ax.set_title(title)
+        _axes_setup(ax, log_w)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    fig.suptitle("Best-fit parameters and S* across the grid (x: parameter on a bound)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_scan(record, out_dir) -> dict:
+    out = Path(out_dir)
+    files = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_maps": "parameter_maps.png"}
+    plot_chi2_map(record, out / files["chi2_map"])
+    plot_profiles(record, out / files["profiles"])
+    plot_parameter_maps(record, out / files["parameter_maps"])
+    return files
