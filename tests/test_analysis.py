@@ -1,0 +1,93 @@
+"""Analysis on constructed chi^2 surfaces, and the verdict's decision tree."""
+
+import numpy as np
+import pytest
+
+from qfdjax.analysis import analyse_scan, profile_1d, refine_minimum
+
+NAMES = ["e.R_c", "e.U", "e.A", "mu.R_c", "mu.U", "mu.A", "tau.R_c", "tau.U", "tau.A"]
+
+
+def synthetic_record(chi2_fn, beta, w, at_bounds=None, converged=None):
+    B, W = np.meshgrid(beta, w, indexing="ij")
+    chi2 = chi2_fn(B, W)
+    n = chi2.size
+    return {
+        "beta": beta.tolist(), "w": w.tolist(), "chi2": chi2.tolist(), "param_names": NAMES,
+        "params": np.full(chi2.shape + (9,), 0.5).tolist(),
+        "config": {"w_spacing": "log"},
+        "convergence": {"at_bounds": at_bounds or [[] for _ in range(n)],
+                        "converged": (converged if converged is not None else np.ones(chi2.shape, bool)).tolist()},
+    }
+
+
+def quadratic(beta0, w0, c0, sb=0.02, sw=0.3):
+    return lambda B, W: c0 + ((B - beta0) / sb) ** 2 + ((np.log(W) - np.log(w0)) / sw) ** 2
+
+
+BETA = np.linspace(2.95, 3.25, 31)
+W = np.geomspace(0.005, 0.05, 25)
+
+
+def test_quadratic_surface_minimum_intervals_and_contours():
+    rec = synthetic_record(quadratic(3.1037, 0.0163, 2.0), BETA, W)
+    a = analyse_scan(rec)
+    m = a["minimum"]
+    # A quadratic in (beta, log w) is recovered exactly by the local fit.
+    assert m["refined"] and m["beta"] == pytest.approx(3.1037, abs=1e-9)
+    assert m["w"] == pytest.approx(0.0163, rel=1e-9)
+    lo, hi = a["profile_beta"]["interval"]
+    # Delta chi^2 = 1 at beta0 -+ sb (linear interpolation of a parabola: within a grid step).
+    assert lo == pytest.approx(3.1037 - 0.02, abs=3e-3) and hi == pytest.approx(3.1037 + 0.02, abs=3e-3)
+    assert a["profile_beta"]["closed"] and a["profile_w"]["closed"]
+    c = a["contours"]
+    assert set(c) == {"2.3", "6.18", "11.83"}
+    assert all(v["closed_on_grid"] for v in c.values())
+    assert c["2.3"]["points"] < c["6.18"]["points"] < c["11.83"]["points"]
+    assert not a["edge_minimum"]
+    assert a["verdict"]["path"] == "A"
+
+
+def test_refine_minimum_and_profile_helpers():
+    x = np.linspace(0, 1, 11)
+    best = refine_minimum(x, np.geomspace(1, 10, 7), (x[:, None] - 0.43) ** 2 + np.zeros((11, 7)) +
+                          (np.log(np.geomspace(1, 10, 7))[None, :] - np.log(3.0)) ** 2, log_y=True)
+    assert best["beta"] == pytest.approx(0.43, abs=1e-9) and best["w"] == pytest.approx(3.0, rel=1e-9)
+    p = profile_1d(x, 100 * (x - 0.43) ** 2)
+    assert p["min_refined"] == pytest.approx(0.43, abs=1e-9)
+    assert p["interval"][0] == pytest.approx(0.33, abs=0.01) and p["interval"][1] == pytest.approx(0.53, abs=0.01)
+    edge = profile_1d(x, -x)
+    assert edge["edge"] == "upper" and not edge["closed"]
+
+
+def test_verdict_paths():
+    path_a = analyse_scan(synthetic_record(quadratic(3.10, 0.015, 1.5), BETA, W))["verdict"]
+    path_b = analyse_scan(synthetic_record(quadratic(3.20, 0.015, 1.5), BETA, W))["verdict"]
+    other = analyse_scan(synthetic_record(quadratic(3.00, 0.015, 1.5), BETA, W))["verdict"]
+    bounds = [["mu.R_c", "tau.A"]] * (BETA.size * W.size)
+    path_c = analyse_scan(synthetic_record(lambda B, Wg: 1.6e7 - 1e5 * B + 0 * Wg, BETA, W, at_bounds=bounds))
+    assert path_a["path"] == "A" and "proceed" in " ".join(path_a["reasons"])
+    assert path_b["path"] == "B" and "investigate" in " ".join(path_b["reasons"])
+    assert other["path"] == "B" and "near neither" in " ".join(other["reasons"])
+    v = path_c["verdict"]
+    assert v["path"] == "C"
+    text = " ".join(v["reasons"])
+    assert "not O(1)" in text and "upper beta edge" in text and "monotonic" in text
+    assert "mu.R_c" in text and "on bounds" in text
+    assert path_c["edge_minimum"]["beta"]["edge"] == "upper"
+    assert path_c["bound_fraction"]["mu.R_c"] == 1.0 and path_c["bound_fraction"]["e.U"] == 0.0
+    assert path_c["golden_loop"]["offset"] == pytest.approx(3.25 - 3.043233053)
+
+
+def test_unconverged_points_and_bumps_are_flagged():
+    conv = np.ones((BETA.size, W.size), bool)
+    conv[3, 4] = False
+
+    def bumpy(B, Wg):
+        base = quadratic(3.1, 0.015, 1.0)(B, Wg)
+        return base + 50.0 * (np.abs(B - BETA[20]) < 1e-12)
+
+    a = analyse_scan(synthetic_record(bumpy, BETA, W, converged=conv))
+    assert a["not_converged"] == [[float(BETA[3]), float(W[4])]]
+    assert {"axis": "beta", "value": float(BETA[20])} in a["profile_bumps"]
+    assert any("not certified" in r for r in a["verdict"]["reasons"])

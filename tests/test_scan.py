@@ -1,0 +1,140 @@
+"""Scans: agreement with single fits, resume, multi-device, bad grids."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from qfdjax.errors import InputError
+from qfdjax.fit import FitConfig, fit
+from qfdjax.scan import ScanConfig, merge_scans, run_scan
+
+SMALL = dict(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 2), fit=FitConfig(starts=4, seed=2))
+
+
+@pytest.fixture(scope="module")
+def small_scan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scan")
+    return run_scan(ScanConfig(**SMALL), out, chunk=4, progress=False), out
+
+
+def test_scan_matches_independent_fits(small_scan):
+    record, out = small_scan
+    chi2 = np.array(record["chi2"])
+    assert chi2.shape == (3, 2)
+    for i, j in ((0, 0), (2, 1)):
+        single = fit(record["beta"][i], record["w"][j], config=FitConfig(starts=8, seed=5))
+        assert chi2[i, j] == pytest.approx(single["chi2"], abs=0.1)
+    assert all(all(row) for row in record["convergence"]["converged"])
+    for name in ("scan.json", "scan.npz", "chi2_map.png", "profiles.png", "parameter_maps.png"):
+        assert (out / name).exists()
+    saved = json.loads((out / "scan.json").read_text())
+    assert saved["verdict"]["path"] == "C"
+    assert saved["config"]["beta"] == [3.0, 3.2, 3] and "versions" in saved and "device" in saved
+    assert np.array(saved["params"]).shape == (3, 2, 9)
+
+
+def test_resume_after_interrupt_is_identical(small_scan, tmp_path, monkeypatch):
+    record, _ = small_scan
+    import qfdjax.scan as scan_module
+
+    calls = {"n": 0}
+    original = scan_module._Solver.solve
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(scan_module._Solver, "solve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["chunk_000000.npz"]
+    monkeypatch.setattr(scan_module._Solver, "solve", original)
+    resumed = run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
+    assert resumed["timings"]["resumed_points"] == 4
+    assert resumed["chi2"] == record["chi2"]
+    assert resumed["params"] == record["params"]
+    # A different configuration must not be mixed into these chunks.
+    other = ScanConfig(**{**SMALL, "eta": 0.05})
+    with pytest.raises(InputError, match="refusing to mix"):
+        run_scan(other, tmp_path, chunk=4, progress=False)
+
+
+def test_split_and_merge_equals_whole(small_scan, tmp_path):
+    record, _ = small_scan
+    config = ScanConfig(**{**SMALL, "neighbour_passes": 0})
+    whole = run_scan(config, tmp_path / "whole", chunk=4, progress=False)
+    run_scan(config, tmp_path / "a", chunk=4, progress=False, point_range=(0, 4))
+    run_scan(config, tmp_path / "b", chunk=4, progress=False, point_range=(4, 6))
+    merged = merge_scans([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
+    assert merged["chi2"] == whole["chi2"]
+    with pytest.raises(InputError, match="distinct of 6"):
+        merge_scans([tmp_path / "a"], tmp_path / "bad")
+
+
+def test_multi_device_equals_single_device(small_scan, tmp_path):
+    record, _ = small_scan
+    script = (
+        "import json, sys, jax; from qfdjax.scan import run_scan, ScanConfig; from qfdjax.fit import FitConfig;"
+        "assert len(jax.devices()) == 4;"
+        "r = run_scan(ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 2), fit=FitConfig(starts=4, seed=2)),"
+        " sys.argv[1], chunk=4, progress=False);"
+        "print(json.dumps(r['chi2']))"
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sharded = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(sharded, np.array(record["chi2"]), rtol=1e-12)
+    assert json.loads((tmp_path / "scan.json").read_text())["device"]["count"] == 4
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"beta": (3.0, 3.2, 0)}, "beta N"),
+        ({"beta": (3.3, 3.2, 4)}, "START < STOP"),
+        ({"w": (0.0, 0.02, 3)}, "w START"),
+        ({"w": (-0.01, 0.02, 3)}, "w START"),
+        ({"w_spacing": "cubic"}, "spacing"),
+        ({"numerics": "fast"}, "numerics"),
+        ({"r_max": 0.5}, "r_max"),
+    ],
+)
+def test_bad_grids_rejected_before_work(change, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        run_scan(ScanConfig(**{**SMALL, **change}), tmp_path / "never", progress=False)
+    assert not (tmp_path / "never").exists()
+
+
+def test_cli_scan_sigterm_then_resume(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "qfdjax", "scan", "--beta", "3.0", "3.2", "6", "--w", "0.01", "0.03", "4",
+           "--starts", "3", "--chunk", "2", "--no-progress", "--out", str(out)]
+    env = dict(os.environ, QFDJAX_CACHE_DIR="0")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "chunks").exists() and list((out / "chunks").glob("chunk_*.npz")):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    saved = sorted((out / "chunks").glob("chunk_*.npz"))
+    if proc.returncode == 0:
+        pytest.skip("scan finished before the signal arrived")
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "resume" in stderr
+    assert 1 <= len(saved) < 12
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((out / "scan.json").read_text())
+    assert record["timings"]["resumed_points"] >= 2
+    assert np.array(record["chi2"]).shape == (6, 4)
