@@ -306,6 +306,36 @@ def _run_merge(args) -> int:
     return 0
 
 
+def _add_sensitivity(sub):
+    p = sub.add_parser("sensitivity", help="the seed's sensitivity and resolution study at (3.1, 0.015)")
+    p.add_argument("--starts", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/sensitivity", help="output directory")
+    p.set_defaults(run=_run_sensitivity)
+
+
+def _run_sensitivity(args) -> int:
+    from pathlib import Path
+
+    from .errors import check_range
+    from .io import run_metadata, write_json
+    from .plots import plot_sensitivity
+    from .sensitivity import run_sensitivity, sensitivity_summary
+
+    check_range("starts", args.starts, lower=1, integer=True)
+    check_range("seed", args.seed, lower=0, integer=True)
+    _enable_compile_cache()
+    result = run_sensitivity(starts=args.starts, seed=args.seed,
+                             progress=lambda m: print(m, file=sys.stderr, flush=True))
+    result |= run_metadata()
+    out = Path(args.out)
+    write_json(out / "sensitivity.json", result)
+    plot_sensitivity(result, out / "sensitivity.png")
+    print(sensitivity_summary(result))
+    print(f"results: {out}/sensitivity.json, plot: {out}/sensitivity.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(sub)
     _add_report(sub)
     _add_merge(sub)
+    _add_sensitivity(sub)
     for module in _EXTRA_COMMANDS:
         module(sub)
     return parser

@@ -121,3 +121,32 @@ def plot_scan(record, out_dir) -> dict:
     plot_profiles(record, out / files["profiles"])
     plot_parameter_maps(record, out / files["parameter_maps"])
     return files
+
+
+def plot_sensitivity(result, path):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for numerics, style in (("exact", "o-"), ("reference", "s--")):
+        b = result["sweeps"][numerics]["beta"]
+        chi2 = np.asarray(b["chi2"])
+        axes[0].plot(b["beta"], chi2 - chi2.min(), style, label=numerics)
+        wv = result["sweeps"][numerics]["w"]
+        chi2w = np.asarray(wv["chi2"])
+        axes[1].plot(wv["w"], chi2w - chi2w.min(), style, label=numerics)
+    axes[0].set_xlabel(r"$\beta$ (w = 0.015)")
+    axes[1].set_xlabel(r"w ($\beta$ = 3.1)")
+    for ax in axes[:2]:
+        ax.set_ylabel(r"$\chi^2 - \min$ (converged fits)")
+        ax.legend()
+    for numerics, marker in (("exact", "o"), ("reference", "s")):
+        rows = [r for r in result["optimizer_budget"][numerics] if r["method"] == "de"]
+        axes[2].plot([r["max_iter"] for r in rows], [max(r["delta_chi2"], 1e-3) for r in rows], marker + "-",
+                     label=f"DE, {numerics}")
+    axes[2].set_xscale("log")
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("DE max_iter")
+    axes[2].set_ylabel(r"$\chi^2_{DE} - \chi^2_{gradient}$")
+    axes[2].legend()
+    fig.suptitle("Sensitivity at (β, w) = (3.1, 0.015)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
