@@ -336,6 +336,40 @@ def _run_sensitivity(args) -> int:
     return 0
 
 
+def _add_bench(sub):
+    p = sub.add_parser("bench", help="throughput benchmarks (JAX vs the seed's NumPy/SciPy method)")
+    p.add_argument("--quick", action="store_true", help="finish in well under a minute on 2 CPU cores")
+    p.add_argument("--device", help="cpu or gpu (default: JAX's default device)")
+    p.add_argument("--no-seed", action="store_true", help="skip timing the seed's NumPy/SciPy method")
+    p.add_argument("--out", help="write the results (JSON) here")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> int:
+    import jax
+
+    from .bench import bench_summary, run_bench
+    from .io import run_metadata, write_json
+
+    if args.device is not None:
+        if args.device not in ("cpu", "gpu"):
+            raise InputError(f"device = {args.device!r} is unknown: must be cpu or gpu")
+        try:
+            jax.devices(args.device)
+        except RuntimeError:
+            raise InputError(f"device = {args.device!r} is not available here: JAX sees "
+                             f"{', '.join(sorted({d.platform for d in jax.devices()}))}") from None
+    result = run_bench(quick=args.quick, device=args.device, seed_method=not args.no_seed)
+    metadata = run_metadata()
+    metadata.pop("device")  # the benchmark's own device record is more detailed
+    result |= metadata
+    print(bench_summary(result))
+    if args.out:
+        write_json(args.out, result)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_merge(sub)
     _add_sensitivity(sub)
+    _add_bench(sub)
     for module in _EXTRA_COMMANDS:
         module(sub)
     return parser

@@ -1,0 +1,145 @@
+"""Full benchmark tables and plots: throughput vs batch, scan time vs grid size, memory per chunk.
+
+    python benchmarks/run_benchmarks.py [--max-grid 128] [--device cpu|gpu] [--out-dir benchmarks/results]
+
+Writes <out-dir>/<platform>-<label>.json and PNG plots next to it.  Every figure
+is measured in this run on the device it names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qfdjax.bench import bench_exact_energies, bench_reference_energies, bench_seed_method, device_info
+from qfdjax.fit import FitConfig, Problem, initial_starts, make_numerics, solve_points
+from qfdjax.io import run_metadata, write_json
+from qfdjax.likelihood import Likelihood
+from qfdjax.optimize import DEConfig, LMConfig
+from qfdjax.params import ParameterSpace
+from qfdjax.profiles import BoundaryLayer
+from qfdjax.scan import ScanConfig, run_scan
+
+GRIDS = [(16, 10), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (1024, 1024)]
+
+
+def memory_per_chunk(chunk_sizes, starts=8):
+    space = ParameterSpace.seed()
+    problem = Problem(space, Likelihood.masses_only(), BoundaryLayer())
+    rows = []
+    for P in chunk_sizes:
+        st, keys = initial_starts(space, starts, np.arange(P), 0)
+        args = [jnp.full(P, 3.1), jnp.full(P, 0.015), jnp.full(P, 0.0065)]
+        num = make_numerics("exact", np.full(P, 0.015))
+        compiled = solve_points.lower(problem, num, *args, st, keys, "gradient", LMConfig(), DEConfig()).compile()
+        stats = compiled.compiled.memory_analysis()
+        rows.append({"chunk": P, "starts": starts, "temp_bytes": stats.temp_size_in_bytes,
+                     "argument_bytes": stats.argument_size_in_bytes, "output_bytes": stats.output_size_in_bytes})
+    return rows
+
+
+def scan_scaling(max_grid, chunk):
+    rows = []
+    for nb, nw in GRIDS:
+        if nb * nw > max_grid * max_grid:
+            break
+        with tempfile.TemporaryDirectory() as tmp:
+            config = ScanConfig(beta=(2.95, 3.25, nb), w=(0.005, 0.05, nw), fit=FitConfig(starts=8))
+            t0 = time.perf_counter()
+            record = run_scan(config, tmp, chunk=min(chunk, nb * nw), progress=False)
+            wall = time.perf_counter() - t0
+        converged = float(np.mean(record["convergence"]["converged"]))
+        rows.append({"grid": [nb, nw], "points": nb * nw, "wall_s": wall, "fit_s": record["timings"]["fit_s"],
+                     "scan_s": record["timings"]["scan_s"], "points_per_s": nb * nw / record["timings"]["scan_s"],
+                     "converged_fraction": converged, "chi2_min": record["analysis"]["chi2_min"],
+                     "verdict": record["verdict"]["path"]})
+        print(f"  scan {nb}x{nw}: {wall:.1f} s wall ({rows[-1]['points_per_s']:.0f} points/s), "
+              f"converged {converged:.3f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def plot(result, out_dir, label):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ex = result["exact_energies"]
+    axes[0].loglog([r["batch"] for r in ex], [r["energies_per_s"] for r in ex], "o-", label="exact (JAX)")
+    ref = result["reference_energies"]
+    axes[0].loglog([r["batch"] for r in ref], [r["energies_per_s"] for r in ref], "s-", label="reference (JAX)")
+    if "seed_method" in result:
+        axes[0].axhline(result["seed_method"]["energies_per_s"], color="k", ls="--", label="seed method (NumPy)")
+    axes[0].set_xlabel("batch size")
+    axes[0].set_ylabel("energies / s")
+    axes[0].legend()
+    axes[0].set_title(f"energy throughput — {label}")
+    sc = result["scan_scaling"]
+    axes[1].loglog([r["points"] for r in sc], [r["scan_s"] for r in sc], "o-", label="qfdjax scan (converged)")
+    if "seed_method" in result:
+        per = result["seed_method"]["seconds_per_grid_point_estimated"]
+        pts = np.array([r["points"] for r in sc])
+        axes[1].loglog(pts, pts * per, "k--", label="seed DE (estimated)")
+    for r in sc:
+        axes[1].annotate(f"{r['grid'][0]}x{r['grid'][1]}", (r["points"], r["scan_s"]), fontsize=7)
+    axes[1].set_xlabel("grid points")
+    axes[1].set_ylabel("seconds")
+    axes[1].legend()
+    axes[1].set_title("scan time vs grid size")
+    fig.tight_layout()
+    fig.savefig(Path(out_dir) / f"{label}.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-grid", type=int, default=128, help="largest square grid side to scan")
+    parser.add_argument("--chunk", type=int, default=1024)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out-dir", default="benchmarks/results")
+    parser.add_argument("--label", default=None)
+    args = parser.parse_args(argv)
+    info = device_info(args.device)
+    label = args.label or f"{info['platform']}-{info['device_kind'].replace(' ', '_')}-{info['cpus_usable']}cpu"
+    t0 = time.perf_counter()
+    with jax.default_device(jax.devices(args.device)[0]) if args.device else _Null():
+        result = {"device": info}
+        print("exact energies ...", file=sys.stderr, flush=True)
+        result["exact_energies"] = bench_exact_energies([100, 1_000, 10_000, 100_000, 1_000_000], repeats=7)
+        result["energies_per_s"] = result["exact_energies"][-1]["energies_per_s"]
+        print("reference energies ...", file=sys.stderr, flush=True)
+        result["reference_energies"] = [bench_reference_energies(n) for n in (100, 1_000, 10_000)]
+        print("memory per chunk ...", file=sys.stderr, flush=True)
+        result["memory_per_chunk"] = memory_per_chunk([64, 256, 1024, 4096])
+        print("scan scaling ...", file=sys.stderr, flush=True)
+        result["scan_scaling"] = scan_scaling(args.max_grid, args.chunk)
+    if info["platform"] == "cpu":
+        result["seed_method"] = bench_seed_method(3.0)
+    result["timings"] = {"total_s": time.perf_counter() - t0}
+    metadata = run_metadata()
+    metadata.pop("device")
+    result |= metadata
+    out = Path(args.out_dir)
+    write_json(out / f"{label}.json", result)
+    plot(result, out, label)
+    print(f"wrote {out / (label + '.json')} and {out / (label + '.png')}")
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == "__main__":
+    main()
