@@ -136,27 +136,47 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
 
 @eqx.filter_jit
 def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best):
-    """S*, energies, masses, pulls and the free-parameter Hessian spectrum per point."""
+    """S*, energies, masses, pulls, Hessian spectra and beta's profile curvature per point.
+
+    The Hessian is taken in (free parameters, beta) with lambda following beta
+    at fixed lambda/beta, as the eta calibration does.  Its free block's
+    eigenvalues expose degeneracies; the Schur complement
+    H_bb - H_bF H_FF^+ H_Fb is the curvature of chi^2_min along beta, so
+    sigma_beta = sqrt(2 / curvature) is beta's 1-sigma width at this point.
+    """
 
     def one(index, b, ww, l, u):
         num = numerics.at_point(index)
         state = problem.state(u, b, ww, l, num)
         pulls = problem.likelihood.residuals(state)
         x = problem.space.from_unit(u)
-        # Forward-over-forward: 9 parameters make it cheaper to compile than jax.hessian.
-        hess = jax.jacfwd(jax.jacfwd(problem.chi2_natural))(x, b, ww, l, num)
+        lam_per_beta = l / b
+
+        def chi2_aug(z):
+            return problem.chi2_natural(z[:-1], z[-1], ww, lam_per_beta * z[-1], num)
+
+        # Forward-over-forward: with ~10 variables it compiles faster than jax.hessian.
+        hess_aug = jax.jacfwd(jax.jacfwd(chi2_aug))(jnp.concatenate([x, jnp.atleast_1d(b)]))
+        hess = hess_aug[:-1, :-1]
         at_lo = u <= BOUND_TOL
         at_hi = u >= 1.0 - BOUND_TOL
         fixed = jnp.asarray(problem.space.fixed)
         free = ~(at_lo | at_hi | fixed)
-        masked = hess * jnp.outer(free, free) + jnp.diag(jnp.where(free, 0.0, jnp.inf))
-        eig = jnp.linalg.eigvalsh(jnp.where(jnp.isinf(masked), 1e300, masked))
+        mask = jnp.outer(free, free)
+        sentinel = jnp.diag(jnp.where(free, 0.0, 1e300))
+        eig = jnp.linalg.eigvalsh(hess * mask + sentinel)
+        coupling = hess_aug[:-1, -1] * free
+        curvature = hess_aug[-1, -1] - coupling @ jnp.linalg.pinv(hess * mask, rtol=1e-12) @ coupling
+        free_aug = jnp.concatenate([free, jnp.array([True])])
+        eig_aug = jnp.linalg.eigvalsh(hess_aug * jnp.outer(free_aug, free_aug)
+                                      + jnp.diag(jnp.where(free_aug, 0.0, 1e300)))
         terms = problem.likelihood.terms(state)
         return dict(
             S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
             E_stab=state.energies.E_stab, E_grad=state.energies.E_grad,
             masses=state.S * state.energies.total, pulls=pulls, at_lower=at_lo & ~fixed,
-            at_upper=at_hi & ~fixed, hessian_eigenvalues=eig, **terms,
+            at_upper=at_hi & ~fixed, hessian_eigenvalues=eig, hessian_eigenvalues_with_beta=eig_aug,
+            beta_curvature=curvature, **terms,
         )
 
     return jax.vmap(one)(jnp.arange(beta.shape[0]), beta, w, lam, u_best)
@@ -245,11 +265,18 @@ def resolve_lambda(beta, lam=None, eta=None):
 def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",
         config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
         likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
-        spec: SeedGridSpec = SeedGridSpec()) -> dict:
-    """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence."""
+        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",)) -> dict:
+    """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence.
+
+    `observables` names the likelihood's terms ("mass", "g") unless `likelihood` is given.
+    """
+    from .observables import build_likelihood
+
     lam = resolve_lambda(beta, lam, eta)
     check_point(beta, w, lam)
     space = space or ParameterSpace.seed()
+    if likelihood is None:
+        likelihood = build_likelihood(space.leptons, observables)
     if numerics not in ("exact", "reference"):
         raise InputError(f"numerics = {numerics!r} is unknown: must be one of exact, reference")
     for name, bound in (("r_max", spec.r_max),):
@@ -262,6 +289,8 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     elapsed = time.perf_counter() - t0
     return point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
+        "observables": ["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras],
+        "profile": type(profile).__name__,
         "config": dataclasses.asdict(config), "bounds": space.as_dict(), "timings": {"fit_s": elapsed},
     }
 
@@ -292,7 +321,17 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
             "steps": [int(v) for v in out["steps"][i]],
             "hessian_eigenvalues_free": [float(v) for v in eig if v < 1e299],
         },
+        "identifiability": {
+            "hessian_eigenvalues_free_and_beta": [float(v) for v in out["hessian_eigenvalues_with_beta"][i]
+                                                  if v < 1e299],
+            "beta_profile_curvature": float(out["beta_curvature"][i]),
+            "sigma_beta": (float(np.sqrt(2.0 / out["beta_curvature"][i]))
+                           if out["beta_curvature"][i] > 0 else None),
+        },
     }
+    if "C_g" in out:
+        record["C_g"] = float(out["C_g"][i])
+        record["g_model"] = [float(v) for v in out["g_model"][i]]
     for key in out:
         if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
             record[key] = float(out[key][i])

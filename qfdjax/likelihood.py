@@ -83,8 +83,9 @@ class Likelihood(eqx.Module):
         return jnp.concatenate(parts, -1)
 
     def terms(self, state: ModelState) -> dict:
-        """chi^2 of each term by name (mass first)."""
+        """chi^2 of each term by name (mass first), plus each observable's profiled constants."""
         out = {"chi2_mass": jnp.sum(self.mass.residuals(state.energies.total, state.S) ** 2, -1)}
         for obs in self.extras:
             out[f"chi2_{getattr(obs, 'name', type(obs).__name__)}"] = jnp.sum(obs.residuals(state) ** 2, -1)
+            out.update(obs.summary(state))
         return out

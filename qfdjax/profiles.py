@@ -68,3 +68,44 @@ class BoundaryLayer(AbstractProfile):
         # is zero in the core and past R without a branch.
         dtaper = -smoothstep5_slope(x) * inv_w
         return -A * q * (2.0 * dq * taper + q * dtaper)
+
+
+class PowerProfile(AbstractProfile):
+    """Delta rho = -A (1 - (r/R)^2)^s for r <= R = R_c + w, zero outside.
+
+    A smooth-edged family with one global shape exponent s (default 2).  For
+    integer s <= 4 it is a polynomial of degree 2s and the exact numerics'
+    11-node panels integrate it exactly; other s are integrated to the rule's
+    (high) order.
+    """
+
+    s: float = 2.0
+
+    def _q(self, r, R_c, w):
+        inv_R2 = 1.0 / ((R_c + w) * (R_c + w))
+        return inv_R2, jnp.maximum(1.0 - r * r * inv_R2, 0.0)
+
+    def delta_rho(self, r, R_c, w, A):
+        _, q = self._q(r, R_c, w)
+        return -A * q**self.s
+
+    def d_delta_rho(self, r, R_c, w, A):
+        inv_R2, q = self._q(r, R_c, w)
+        # Past R (q = 0) the slope is zero; feeding q = 1 to the power there keeps
+        # s < 1 from producing inf (and NaN gradients through the where).
+        q_pow = jnp.where(q > 0, jnp.where(q > 0, q, 1.0) ** (self.s - 1.0), 0.0)
+        return -A * self.s * q_pow * (-2.0 * r * inv_R2)
+
+
+PROFILES = {"boundary": BoundaryLayer, "power": PowerProfile}
+
+
+def make_profile(name: str = "boundary", s: float = 2.0) -> AbstractProfile:
+    from .errors import InputError, check_range
+
+    if name not in PROFILES:
+        raise InputError(f"profile = {name!r} is unknown: must be one of {', '.join(PROFILES)}")
+    if name == "power":
+        check_range("power_s", s, lower=0.0, lower_open=True)
+        return PowerProfile(float(s))
+    return BoundaryLayer()
