@@ -152,7 +152,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     if chi2_min > chi2_order_one:
         path = "C"
         reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
-                       f"fit the three masses to sigma = 1e-4 * m within these bounds")
+                       f"fit the data to their sigmas within these bounds")
     else:
         near_a = abs(beta_min - PATH_A_BETA) <= BETA_MATCH
         near_b = abs(beta_min - PATH_B_BETA) <= BETA_MATCH
@@ -187,7 +187,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         reasons.append(f"{len(bumps)} fit-noise bumps remain in the 1-D profiles")
     reasons.append(f"beta_min - Golden Loop beta = {golden['offset']:+.4f} ({golden['offset_percent']:+.2f} %)")
 
+    identifiability = beta_identifiability(record, chi2, beta)
     return {
+        "identifiability": identifiability,
         "minimum": best,
         "chi2_min": chi2_min,
         "edge_minimum": edges,
@@ -204,3 +206,27 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         "verdict": {"path": path, "reasons": reasons, "chi2_min": chi2_min, "beta_min": beta_min,
                     "w_min": best["w"]},
     }
+
+
+def beta_identifiability(record: dict, chi2, beta) -> dict:
+    """Along the beta profile (best w per beta): spread of S* and C_g*, and beta's curvature.
+
+    A coefficient of variation near zero means the profiled constant does not
+    change with beta (it carries no information on beta); a non-positive
+    curvature of chi^2_min in beta means beta is not constrained at that point.
+    """
+    rows = np.arange(chi2.shape[0])
+    cols = np.nanargmin(chi2, axis=1)
+    out = {"beta": [float(b) for b in beta], "w_at_profile": [float(record["w"][j]) for j in cols]}
+    for key in ("S", "C_g"):
+        if key in record:
+            values = np.asarray(record[key], float)[rows, cols]
+            out[key] = values.tolist()
+            out[f"cv_{key}"] = float(np.std(values) / abs(np.mean(values))) if np.mean(values) else None
+    if "beta_curvature" in record:
+        curv = np.asarray(record["beta_curvature"], float)[rows, cols]
+        out["beta_curvature"] = curv.tolist()
+        out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if c > 0 else None for c in curv]
+        k = int(np.nanargmin(chi2[rows, cols]))
+        out["beta_constrained_at_minimum"] = bool(curv[k] > 0)
+    return out

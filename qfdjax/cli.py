@@ -92,6 +92,9 @@ def _add_model_options(p):
     p.add_argument("--leptons", default="e,mu,tau", help="comma-separated subset of e,mu,tau")
     p.add_argument("--de-maxiter", type=int, default=1000)
     p.add_argument("--r-max", type=float, help="outer radius of the energy integrals (default 10)")
+    p.add_argument("--observables", default="mass", help="comma-separated likelihood terms: mass[,g]")
+    p.add_argument("--profile", default="boundary", help="density profile: boundary (default) or power")
+    p.add_argument("--power-s", type=float, default=2.0, help="exponent s of the power profile")
 
 
 def _space_from_args(args):
@@ -138,8 +141,11 @@ def _run_fit(args) -> int:
     config = _fit_config_from_args(args)
     space = _space_from_args(args)
     spec = _spec_from_args(args)
+    from .profiles import make_profile
+
+    observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     record = fit(args.beta, args.w, args.lam, eta=args.eta, numerics=args.numerics, config=config,
-                 space=space, spec=spec)
+                 space=space, spec=spec, observables=observables, profile=make_profile(args.profile, args.power_s))
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
     record["eta"] = args.eta
     record["r_max"] = spec.r_max
@@ -174,6 +180,9 @@ def _add_scan(sub):
     p.add_argument("--bounds", help="TOML file overriding bounds or fixing values")
     p.add_argument("--leptons", help="comma-separated subset of e,mu,tau")
     p.add_argument("--r-max", type=float)
+    p.add_argument("--observables", help="comma-separated likelihood terms: mass[,g]")
+    p.add_argument("--profile", help="density profile: boundary (default) or power")
+    p.add_argument("--power-s", type=float)
     p.add_argument("--chunk", type=int, default=64, help="points per compiled chunk / checkpoint (default 64)")
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
@@ -205,11 +214,14 @@ def scan_config_from_args(args):
     for name in ("beta", "w"):
         if getattr(args, name) is not None:
             data[name] = _range3(getattr(args, name), name)
-    for flag, key in (("w_spacing", "w_spacing"), ("eta", "eta"), ("numerics", "numerics"), ("r_max", "r_max")):
+    for flag, key in (("w_spacing", "w_spacing"), ("eta", "eta"), ("numerics", "numerics"), ("r_max", "r_max"),
+                      ("profile", "profile"), ("power_s", "power_s")):
         if getattr(args, flag) is not None:
             data[key] = getattr(args, flag)
     if args.leptons:
         data["leptons"] = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
+    if args.observables:
+        data["observables"] = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     for flag, key in (("method", "method"), ("starts", "starts"), ("seed", "seed"), ("de_maxiter", "de_maxiter")):
         if getattr(args, flag) is not None:
             fit[key] = getattr(args, flag)

@@ -357,4 +357,4 @@ def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: Par
     pulls = likelihood.residuals(state)
     return {"chi2": float(jnp.sum(pulls**2)), "S": float(state.S), "pulls": np.asarray(pulls),
             "E_total": np.asarray(state.energies.total), "masses": np.asarray(state.S * state.energies.total),
-            **{k: float(v) for k, v in likelihood.terms(state).items()}}
+            **{k: (float(v) if jnp.ndim(v) == 0 else np.asarray(v)) for k, v in likelihood.terms(state).items()}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 
 import equinox as eqx
 import jax
@@ -60,13 +61,18 @@ class Exact(AbstractNumerics):
 
     r_min: Float[Array, "..."] | float = R_MIN_DEFAULT
     r_max: Float[Array, "..."] | float = R_MAX_DEFAULT
-    order_core: int = eqx.field(static=True, default=6)
-    order_layer: int = eqx.field(static=True, default=11)
+    # None: sized from the profile's polynomial degrees (6 and 11 nodes for the
+    # boundary layer).
+    order_core: int | None = eqx.field(static=True, default=None)
+    order_layer: int | None = eqx.field(static=True, default=None)
 
-    def _node_table(self):
-        t_core, w_core = gauss_legendre(self.order_core)
-        t_layer, w_layer = gauss_legendre(self.order_layer)
-        in_core = np.r_[np.ones(self.order_core), np.zeros(self.order_layer)]
+    def _node_table(self, profile):
+        core, layer = (exact_order(d) for d in profile.degrees())
+        order_core = self.order_core or core
+        order_layer = self.order_layer or layer
+        t_core, w_core = gauss_legendre(order_core)
+        t_layer, w_layer = gauss_legendre(order_layer)
+        in_core = np.r_[np.ones(order_core), np.zeros(order_layer)]
         return jnp.asarray(np.stack([np.r_[t_core, t_layer], np.r_[w_core, w_layer], in_core], -1))
 
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
@@ -88,10 +94,19 @@ class Exact(AbstractNumerics):
             return tuple(s + (weight * length) * d for s, d in zip(sums, densities)), None
 
         zero = jnp.zeros_like(R)
-        sums, _ = jax.lax.scan(add_node, (zero, zero, zero), self._node_table())
+        sums, _ = jax.lax.scan(add_node, (zero, zero, zero), self._node_table(profile))
         outer = jnp.minimum(jnp.maximum(R, self.r_min), self.r_max)
         exterior = flow.exterior_circulation(outer, self.r_max, R, U)
         return assemble_energies(beta, lam, *sums, exterior=exterior)
+
+
+def exact_order(degree: int) -> int:
+    """Gauss nodes that integrate all three integrands exactly for Delta rho of this degree.
+
+    Delta rho^2 r^2 has degree 2d + 2 and (1 + Delta rho) r^2 v^2 degree d + 6;
+    n nodes are exact up to degree 2n - 1.
+    """
+    return max(degree + 2, math.ceil((degree + 7) / 2))
 
 
 def point_densities(r, delta_rho, slope, a, b, cos2, sin2):

@@ -114,12 +114,50 @@ def plot_parameter_maps(record, path):
     plt.close(fig)
 
 
+def plot_identifiability(record, path):
+    ident = record["analysis"]["identifiability"]
+    beta = np.asarray(ident["beta"])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    axes[0].plot(beta, ident["S"], "o-", label=f"S* (CV {ident.get('cv_S', 0):.2g})")
+    axes[0].set_ylabel("S*")
+    if "C_g" in ident:
+        twin = axes[0].twinx()
+        twin.plot(beta, ident["C_g"], "s--", color="C1", label=f"C_g* (CV {ident.get('cv_C_g', 0):.2g})")
+        twin.set_ylabel("C_g*")
+        twin.legend(loc="lower right", fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[0].set_xlabel(r"$\beta$")
+    axes[0].set_title("profiled constants along the β profile")
+    curv = np.asarray([np.nan if c is None else c for c in ident.get("beta_curvature", [])], float)
+    if curv.size:
+        axes[1].plot(beta, curv, "o-")
+        axes[1].axhline(0, color="gray", lw=0.8)
+        axes[1].set_yscale("symlog", linthresh=1.0)
+        axes[1].set_xlabel(r"$\beta$")
+        axes[1].set_ylabel(r"$\partial^2\chi^2_{min}/\partial\beta^2$")
+        axes[1].set_title("β curvature (> 0: β constrained)")
+    delta = np.asarray(record["analysis"]["profile_beta"]["delta_chi2"])
+    axes[2].plot(beta, delta, "o-")
+    axes[2].set_yscale("symlog", linthresh=1.0)
+    axes[2].set_ylim(bottom=0.0)
+    axes[2].set_xlabel(r"$\beta$")
+    axes[2].set_ylabel(r"$\Delta\chi^2$ profile")
+    if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
+        axes[2].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label="Golden Loop β")
+        axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_scan(record, out_dir) -> dict:
     out = Path(out_dir)
-    files = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_maps": "parameter_maps.png"}
+    files = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_maps": "parameter_maps.png",
+             "identifiability": "identifiability.png"}
     plot_chi2_map(record, out / files["chi2_map"])
     plot_profiles(record, out / files["profiles"])
     plot_parameter_maps(record, out / files["parameter_maps"])
+    plot_identifiability(record, out / files["identifiability"])
     return files
 
 

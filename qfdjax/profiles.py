@@ -10,6 +10,7 @@ R_c and R_c + w, so a profile must be a polynomial in r on each of those panels
 from __future__ import annotations
 
 import abc
+import math
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -17,6 +18,14 @@ import jax.numpy as jnp
 
 class AbstractProfile(eqx.Module):
     """Interface of a density profile; subclasses are final."""
+
+    def degrees(self) -> tuple[int, int]:
+        """Polynomial degree in r of Delta rho on the core [r_min, R_c] and layer [R_c, R] panels.
+
+        The exact numerics size their Gauss rules from it; a profile that is not
+        polynomial returns the degree of a good approximation.
+        """
+        return (9, 9)
 
     @abc.abstractmethod
     def delta_rho(self, r, R_c, w, A):
@@ -44,6 +53,9 @@ class BoundaryLayer(AbstractProfile):
     1 - S((r - R_c)/w) across the layer, and 0 beyond R.  Inside each panel it
     is a polynomial of degree 4 (core) or 9 (layer).
     """
+
+    def degrees(self):
+        return (4, 9)
 
     def _parts(self, r, R_c, w):
         # Reciprocals are written once so XLA shares them across quadrature
@@ -74,12 +86,15 @@ class PowerProfile(AbstractProfile):
     """Delta rho = -A (1 - (r/R)^2)^s for r <= R = R_c + w, zero outside.
 
     A smooth-edged family with one global shape exponent s (default 2).  For
-    integer s <= 4 it is a polynomial of degree 2s and the exact numerics'
-    11-node panels integrate it exactly; other s are integrated to the rule's
-    (high) order.
+    integer s it is a polynomial of degree 2s and the exact numerics size their
+    panels to integrate it exactly; other s are integrated to a high order.
     """
 
     s: float = 2.0
+
+    def degrees(self):
+        d = 2 * math.ceil(self.s) + (0 if float(self.s).is_integer() else 6)
+        return (d, d)
 
     def _q(self, r, R_c, w):
         inv_R2 = 1.0 / ((R_c + w) * (R_c + w))

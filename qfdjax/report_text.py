@@ -7,7 +7,9 @@ def fit_table(record: dict) -> str:
     lines = [
         f"fit at beta = {record['beta']:.6g}, w = {record['w']:.6g}, lambda = {record['lam']:.6g} "
         f"({record['numerics']} numerics, method {record['config']['method']})",
-        f"  chi2 = {record['chi2']:.10g}    S* = {record['S']:.8g}",
+        f"  chi2 = {record['chi2']:.10g}    S* = {record['S']:.8g}"
+        + (f"    (mass {record['chi2_mass']:.6g} + g {record['chi2_g']:.6g};  C_g* = {record['C_g']:.6g})"
+           if "chi2_g" in record else ""),
     ]
     bounds = record["bounds"]
     lines.append(f"  {'parameter':<10}{'value':>14}{'lower':>10}{'upper':>10}  bound")
@@ -16,9 +18,12 @@ def fit_table(record: dict) -> str:
         side = record["bound_side"].get(name, "")
         lines.append(f"  {name:<10}{value:>14.8g}{lo:>10.4g}{hi:>10.4g}  {side}")
     leptons = [n.split(".")[0] for n in record["param_names"][::3]]
-    lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'pull':>14}")
-    for lep, E, m, p in zip(leptons, record["energies"]["E_total"], record["masses"], record["pulls"]):
-        lines.append(f"  {lep:<10}{E:>14.8g}{m:>14.8g}{p:>14.6g}")
+    g_model = record.get("g_model")
+    lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'mass pull':>14}"
+                 + (f"{'g model':>14}" if g_model else ""))
+    for k, (lep, E, m, p) in enumerate(zip(leptons, record["energies"]["E_total"], record["masses"],
+                                           record["pulls"])):
+        lines.append(f"  {lep:<10}{E:>14.8g}{m:>14.8g}{p:>14.6g}" + (f"{g_model[k]:>14.8g}" if g_model else ""))
     c = record["convergence"]
     starts = len(c["chi2_starts"])
     lines.append(
@@ -31,6 +36,12 @@ def fit_table(record: dict) -> str:
         d = record["de"]
         lines.append(f"  differential evolution: chi2 = {d['chi2']:.10g} after {d['generations']} generations "
                      f"(own criterion met: {d['converged']})")
+    ident = record.get("identifiability")
+    if ident:
+        sigma = ident["sigma_beta"]
+        lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {ident['beta_profile_curvature']:.4g}"
+                     + (f", sigma_beta = {sigma:.4g}" if sigma is not None else
+                        " (not positive: beta is not constrained here)"))
     t = record.get("timings", {})
     if t:
         lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
@@ -60,6 +71,15 @@ def scan_summary(record: dict) -> str:
     n_conv = sum(sum(row) for row in conv["converged"])
     lines.append(f"  converged points: {n_conv}/{len(beta) * len(w)}; neighbour refit improved "
                  f"{conv['neighbour_refit']['improved_points']} points")
+    ident = a.get("identifiability", {})
+    if ident:
+        parts = [f"CV of S* {ident['cv_S']:.3g}"] if ident.get("cv_S") is not None else []
+        if ident.get("cv_C_g") is not None:
+            parts.append(f"CV of C_g* {ident['cv_C_g']:.3g}")
+        if "beta_constrained_at_minimum" in ident:
+            parts.append("beta constrained at the minimum" if ident["beta_constrained_at_minimum"]
+                         else "beta NOT constrained at the minimum (curvature <= 0)")
+        lines.append("  identifiability along the beta profile: " + "; ".join(parts))
     lines.append(f"  VERDICT: Path {v['path']}")
     for reason in v["reasons"]:
         lines.append(f"   - {reason}")

@@ -27,10 +27,8 @@ from .constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE, lambda_from_e
 from .errors import InputError, check_range
 from .fit import FitConfig, PointSolution, Problem, initial_starts, make_numerics, solve_points, summarize_points
 from .io import run_metadata, write_json, write_npz
-from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
-from .profiles import BoundaryLayer
 from .quadrature import SeedGridSpec
 
 SOLUTION_FIELDS = [f.name for f in dataclasses.fields(PointSolution)]
@@ -50,6 +48,9 @@ class ScanConfig:
     leptons: tuple[str, ...] = ("e", "mu", "tau")
     r_max: float = SeedGridSpec.r_max
     neighbour_passes: int = 3
+    observables: tuple[str, ...] = ("mass",)
+    profile: str = "boundary"
+    power_s: float = 2.0
 
     def __post_init__(self):
         for name, (start, stop, n) in (("beta", self.beta), ("w", self.w)):
@@ -67,10 +68,22 @@ class ScanConfig:
             raise InputError(f"numerics = {self.numerics!r} is unknown: must be one of exact, reference")
         check_range("eta", self.eta, lower=0.0)
         check_range("neighbour passes", self.neighbour_passes, lower=0, integer=True)
+        self.likelihood()
+        self.make_profile()
         space = self.space()
         largest = max(hi for n, (lo, hi) in space.as_dict().items() if n.endswith("R_c")) + self.w[1]
         if not self.r_max > largest:
             raise InputError(f"r_max = {self.r_max} is out of range: must be > largest R_c + w = {largest:g}")
+
+    def likelihood(self):
+        from .observables import build_likelihood
+
+        return build_likelihood(self.leptons, self.observables)
+
+    def make_profile(self):
+        from .profiles import make_profile
+
+        return make_profile(self.profile, self.power_s)
 
     def space(self) -> ParameterSpace:
         base = ParameterSpace.seed(self.leptons)
@@ -88,6 +101,7 @@ class ScanConfig:
         d = dataclasses.asdict(self)
         d["beta"], d["w"] = list(self.beta), list(self.w)
         d["leptons"] = list(self.leptons)
+        d["observables"] = list(self.observables)
         return d
 
     def fingerprint(self) -> str:
@@ -101,8 +115,9 @@ class ScanConfig:
             if key in d:
                 start, stop, n = d[key]
                 d[key] = (float(start), float(stop), int(n))
-        if "leptons" in d:
-            d["leptons"] = tuple(d["leptons"])
+        for key in ("leptons", "observables"):
+            if key in d:
+                d[key] = tuple(d[key])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -131,7 +146,7 @@ class _Solver:
     def __init__(self, config: ScanConfig, beta_pts, w_pts, lam_pts, chunk: int):
         self.config = config
         self.space = config.space()
-        self.problem = Problem(self.space, Likelihood.masses_only(self.space.leptons), BoundaryLayer())
+        self.problem = Problem(self.space, config.likelihood(), config.make_profile())
         self.numerics = make_numerics(config.numerics, w_pts, SeedGridSpec(r_max=config.r_max))
         self.points = (beta_pts, w_pts, lam_pts)
         self.mesh, ndev = _mesh_sharding()
@@ -373,6 +388,9 @@ def _scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timing
     for key in s:
         if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
             record[key] = s[key].reshape(shape).tolist()
+    record["beta_curvature"] = s["beta_curvature"].reshape(shape).tolist()
+    if "C_g" in s:
+        record["C_g"] = s["C_g"].reshape(shape).tolist()
     best = int(np.argmin(s["chi2"]))
     record["hessian_eigenvalues_at_min"] = [float(v) for v in s["hessian_eigenvalues"][best] if v < 1e299]
     record |= run_metadata()
