@@ -10,6 +10,7 @@ spectrum of the free parameters (flat directions are degeneracies).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Sequence
 
@@ -24,9 +25,11 @@ from .errors import InputError, check_range
 from .likelihood import Likelihood
 from .numerics import AbstractNumerics, Exact, reference_numerics
 from .optimize import DEConfig, LMConfig, differential_evolution, latin_hypercube, projected_levenberg_marquardt
+from .optimize.lm import projected_gradient_norm
 from .params import ParameterSpace
 from .profiles import AbstractProfile, BoundaryLayer
 from .quadrature import SeedGridSpec
+from .sharding import points_spec, shard_points
 
 FIT_METHODS = ("gradient", "de", "de+gradient")
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).
@@ -100,42 +103,67 @@ class PointSolution(eqx.Module):
 
 @eqx.filter_jit
 def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
-                 method: str, lm: LMConfig, de: DEConfig) -> PointSolution:
-    """Fit P points at once: starts (P, S, n) in unit coordinates, keys (P,) for DE."""
+                 method: str, lm: LMConfig, de: DEConfig, mesh=None) -> PointSolution:
+    """Fit P points at once: starts (P, S, n) in unit coordinates, keys (P,) for DE.
+
+    With a device mesh, points are split over its devices (see sharding.py).
+    """
+    return shard_points(
+        lambda num, *args: _solve_points(problem, num, *args, method, lm, de), mesh, numerics,
+        beta, w, lam, starts, keys)
+
+
+def _solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
+                  method: str, lm: LMConfig, de: DEConfig) -> PointSolution:
+    """The single-device body of solve_points.
+
+    DE runs one instance per point (vmapped); the gradient refinement runs every
+    (point, start) pair as one flat vmapped lane, which traces and compiles
+    faster than nesting a vmap over starts inside a vmap over points.
+    """
     fixed = jnp.asarray(problem.space.fixed)
-    n = problem.space.size
+    P, S, n = starts.shape
+    # Every per-point input is mapped, never gathered by index: with points
+    # sharded over devices, a gather would need cross-device collectives.
+    axes = numerics.point_axes()
 
-    def one_point(index, b, ww, l, point_starts, key):
-        num = numerics.at_point(index)
+    def residual_fn(num, b, ww, l):
+        return lambda u: problem.residuals(u, b, ww, l, num)
 
-        def residuals(u):
-            return problem.residuals(u, b, ww, l, num)
+    if method in ("de", "de+gradient"):
+        def one_de(num, b, ww, l, key):
+            residuals = residual_fn(num, b, ww, l)
+            return differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
 
-        nan = jnp.asarray(jnp.nan)
-        if method in ("de", "de+gradient"):
-            de_result = differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
-            de_info = (de_result.chi2, de_result.generations, de_result.converged)
-            if method == "de":
-                one = lambda a: a[None]
-                r = residuals(de_result.u)
-                g = 2.0 * jax.jacfwd(residuals)(de_result.u).T @ r
-                from .optimize.lm import projected_gradient_norm
+        de_result = eqx.filter_vmap(one_de, in_axes=(axes, 0, 0, 0, 0))(numerics, beta, w, lam, keys)
+        de_info = (de_result.chi2, de_result.generations, de_result.converged)
+        if method == "de":
+            def pgrad(num, b, ww, l, u, chi2):
+                residuals = residual_fn(num, b, ww, l)
+                g = 2.0 * jax.jacfwd(residuals)(u).T @ residuals(u)
+                return projected_gradient_norm(u, g / jnp.maximum(chi2, 1e-300), fixed)
 
-                pg = projected_gradient_norm(de_result.u, g / jnp.maximum(de_result.chi2, 1e-300), fixed)
-                return (one(de_result.u), one(de_result.chi2), one(pg), one(de_result.generations),
-                        one(de_result.converged)) + de_info
-            point_starts = point_starts.at[0].set(de_result.u)
-        else:
-            de_info = (nan, jnp.asarray(0), jnp.asarray(False))
-        results = jax.vmap(lambda u0: projected_levenberg_marquardt(residuals, u0, fixed, lm))(point_starts)
-        return (results.u, results.chi2, results.projected_gradient, results.steps, results.converged) + de_info
+            pg = eqx.filter_vmap(pgrad, in_axes=(axes, 0, 0, 0, 0, 0))(
+                numerics, beta, w, lam, de_result.u, de_result.chi2)
+            return PointSolution(de_result.u[:, None], de_result.chi2[:, None], pg[:, None],
+                                 de_result.generations[:, None], de_result.converged[:, None], *de_info)
+        starts = starts.at[:, 0].set(de_result.u)
+    else:
+        de_info = (jnp.full(P, jnp.nan), jnp.zeros(P, jnp.int32), jnp.zeros(P, bool))
 
-    out = jax.vmap(one_point)(jnp.arange(beta.shape[0]), beta, w, lam, starts, keys)
-    return PointSolution(*out)
+    def one_lane(num, b, ww, l, u0):
+        return projected_levenberg_marquardt(residual_fn(num, b, ww, l), u0, fixed, lm)
+
+    lane = lambda a: jnp.repeat(a, S, axis=0)
+    lanes = eqx.filter_vmap(one_lane, in_axes=(axes, 0, 0, 0, 0))(
+        numerics.repeat(S), lane(beta), lane(w), lane(lam), starts.reshape(P * S, n))
+    per_point = lambda a: a.reshape((P, S) + a.shape[1:])
+    return PointSolution(per_point(lanes.u), per_point(lanes.chi2), per_point(lanes.projected_gradient),
+                         per_point(lanes.steps), per_point(lanes.converged), *de_info)
 
 
 @eqx.filter_jit
-def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best):
+def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None):
     """S*, energies, masses, pulls, Hessian spectra and beta's profile curvature per point.
 
     The Hessian is taken in (free parameters, beta) with lambda following beta
@@ -145,8 +173,7 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
     sigma_beta = sqrt(2 / curvature) is beta's 1-sigma width at this point.
     """
 
-    def one(index, b, ww, l, u):
-        num = numerics.at_point(index)
+    def one(num, b, ww, l, u):
         state = problem.state(u, b, ww, l, num)
         pulls = problem.likelihood.residuals(state)
         x = problem.space.from_unit(u)
@@ -166,7 +193,7 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
         sentinel = jnp.diag(jnp.where(free, 0.0, 1e300))
         eig = jnp.linalg.eigvalsh(hess * mask + sentinel)
         coupling = hess_aug[:-1, -1] * free
-        curvature = hess_aug[-1, -1] - coupling @ jnp.linalg.pinv(hess * mask, rtol=1e-12) @ coupling
+        curvature = hess_aug[-1, -1] - coupling @ _symmetric_pinv(hess * mask) @ coupling
         free_aug = jnp.concatenate([free, jnp.array([True])])
         eig_aug = jnp.linalg.eigvalsh(hess_aug * jnp.outer(free_aug, free_aug)
                                       + jnp.diag(jnp.where(free_aug, 0.0, 1e300)))
@@ -179,7 +206,21 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
             beta_curvature=curvature, **terms,
         )
 
-    return jax.vmap(one)(jnp.arange(beta.shape[0]), beta, w, lam, u_best)
+    return shard_points(
+        lambda num, *args: eqx.filter_vmap(one, in_axes=(num.point_axes(), 0, 0, 0, 0))(num, *args),
+        mesh, numerics, beta, w, lam, u_best)
+
+
+def _symmetric_pinv(H, rtol: float = 1e-12):
+    """Pseudo-inverse of a symmetric matrix through its eigendecomposition.
+
+    Used instead of jnp.linalg.pinv: its SVD hung on CPU with several host
+    devices (jax 0.10.2), while the symmetric eigensolver does not.
+    """
+    values, vectors = jnp.linalg.eigh(H)
+    cutoff = rtol * jnp.max(jnp.abs(values))
+    inverse = jnp.where(jnp.abs(values) > cutoff, 1.0 / jnp.where(values == 0, 1.0, values), 0.0)
+    return (vectors * inverse) @ vectors.T
 
 
 def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):
@@ -197,21 +238,29 @@ def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):
     Each point's randomness depends only on (seed, point id), so a scan gives
     the same answer however it is chunked, sharded or resumed.
     """
+    starts, keys = _starts_for_points(jnp.asarray(point_ids), seed, max(count, 1), space.size)
+    return jnp.where(jnp.asarray(space.fixed), 0.0, starts), keys
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _starts_for_points(point_ids, seed, count: int, dim: int):
     root = jax.random.PRNGKey(seed)
-    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(root, i)))(jnp.asarray(point_ids))
-    starts = jax.vmap(lambda k: latin_hypercube(k, max(count, 1), space.size))(keys[:, 0])
-    starts = jnp.where(jnp.asarray(space.fixed), 0.0, starts)
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(root, i)))(point_ids)
+    starts = jax.vmap(lambda k: latin_hypercube(k, count, dim))(keys[:, 0])
     return starts, keys[:, 1]
 
 
-def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSolution) -> dict:
+def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSolution, mesh=None) -> dict:
     """Host-side arrays of results and convergence evidence for every point."""
     chi2_s = np.asarray(solution.chi2_starts)
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
     best = np.argmin(finite, axis=1)
     rows = np.arange(chi2_s.shape[0])
-    u_best = jnp.asarray(np.asarray(solution.u_starts)[rows, best])
-    diag = jax.tree_util.tree_map(np.asarray, point_diagnostics(problem, numerics, beta, w, lam, u_best))
+    u_best = np.asarray(solution.u_starts)[rows, best]
+    if mesh is not None:
+        u_best = jax.device_put(u_best, jax.sharding.NamedSharding(mesh, points_spec(u_best)))
+    diag = jax.tree_util.tree_map(np.asarray, point_diagnostics(problem, numerics, beta, w, lam,
+                                                                jnp.asarray(u_best), mesh))
     chi2 = finite[rows, best]
     within = np.sum(finite - chi2[:, None] <= AGREEMENT_DCHI2, axis=1)
     spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2

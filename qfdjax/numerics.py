@@ -42,6 +42,14 @@ class AbstractNumerics(eqx.Module):
         """The numerics of a sub-batch of points (host-side indices)."""
         return self
 
+    def point_axes(self):
+        """vmap in_axes for this module over a batch of points (None: shared by all)."""
+        return jax.tree_util.tree_map(lambda _: None, self)
+
+    def repeat(self, count: int):
+        """Each point's numerics repeated `count` times (for point x start lanes)."""
+        return self
+
 
 class Exact(AbstractNumerics):
     """Converged quadrature, exact to rounding for the boundary-layer model.
@@ -137,6 +145,13 @@ class Reference(AbstractNumerics):
 
     def select(self, indices):
         return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[np.asarray(indices)])
+
+    def point_axes(self):
+        shared = jax.tree_util.tree_map(lambda _: None, self)
+        return eqx.tree_at(lambda n: n.grid_index, shared, 0, is_leaf=lambda x: x is None)
+
+    def repeat(self, count: int):
+        return eqx.tree_at(lambda n: n.grid_index, self, jnp.repeat(self.grid_index, count))
 
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
         i = jnp.broadcast_to(self.grid_index, R_c.shape)

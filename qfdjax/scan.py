@@ -25,6 +25,7 @@ import numpy as np
 
 from .constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE, lambda_from_eta
 from .errors import InputError, check_range
+from .sharding import points_spec
 from .fit import FitConfig, PointSolution, Problem, initial_starts, make_numerics, solve_points, summarize_points
 from .io import run_metadata, write_json, write_npz
 from .optimize import DEConfig, LMConfig
@@ -136,8 +137,7 @@ def _mesh_sharding():
 def _put(x, mesh):
     if mesh is None:
         return jnp.asarray(x)
-    spec = jax.sharding.PartitionSpec("points", *([None] * (np.ndim(x) - 1)))
-    return jax.device_put(jnp.asarray(x), jax.sharding.NamedSharding(mesh, spec))
+    return jax.device_put(jnp.asarray(x), jax.sharding.NamedSharding(mesh, points_spec(x)))
 
 
 class _Solver:
@@ -173,14 +173,14 @@ class _Solver:
             starts = np.concatenate([starts, np.repeat(starts[-1:], self.chunk - count, 0)])
         numerics = self.numerics.select(padded)
         sol = solve_points(self.problem, numerics, *self._args(padded), _put(starts, self.mesh),
-                           _put(keys, self.mesh), method or fc.method, self.lm, self.de)
+                           _put(keys, self.mesh), method or fc.method, self.lm, self.de, self.mesh)
         return {name: np.asarray(getattr(sol, name))[:count] for name in SOLUTION_FIELDS}
 
     def summarize(self, ids, solution: dict) -> dict:
         padded, count = self._pad(ids)
         sol = PointSolution(**{k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], self.chunk - count, 0)]))
                                for k, v in solution.items()})
-        out = summarize_points(self.problem, self.numerics.select(padded), *self._args(padded), sol)
+        out = summarize_points(self.problem, self.numerics.select(padded), *self._args(padded), sol, self.mesh)
         return {k: np.asarray(v)[:count] for k, v in out.items()}
 
 
