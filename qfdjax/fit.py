@@ -164,13 +164,11 @@ def _solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, st
 
 @eqx.filter_jit
 def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None):
-    """S*, energies, masses, pulls, Hessian spectra and beta's profile curvature per point.
+    """S*, energies, masses, pulls and the Hessian in (parameters, beta) per point.
 
-    The Hessian is taken in (free parameters, beta) with lambda following beta
-    at fixed lambda/beta, as the eta calibration does.  Its free block's
-    eigenvalues expose degeneracies; the Schur complement
-    H_bb - H_bF H_FF^+ H_Fb is the curvature of chi^2_min along beta, so
-    sigma_beta = sqrt(2 / curvature) is beta's 1-sigma width at this point.
+    The Hessian is taken with lambda following beta at fixed lambda/beta, as the
+    eta calibration does; `hessian_spectra` turns it into eigenvalues and
+    beta's profile curvature on the host.
     """
 
     def one(num, b, ww, l, u):
@@ -184,26 +182,15 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
 
         # Forward-over-forward: with ~10 variables it compiles faster than jax.hessian.
         hess_aug = jax.jacfwd(jax.jacfwd(chi2_aug))(jnp.concatenate([x, jnp.atleast_1d(b)]))
-        hess = hess_aug[:-1, :-1]
         at_lo = u <= BOUND_TOL
         at_hi = u >= 1.0 - BOUND_TOL
         fixed = jnp.asarray(problem.space.fixed)
-        free = ~(at_lo | at_hi | fixed)
-        mask = jnp.outer(free, free)
-        sentinel = jnp.diag(jnp.where(free, 0.0, 1e300))
-        eig = jnp.linalg.eigvalsh(hess * mask + sentinel)
-        coupling = hess_aug[:-1, -1] * free
-        curvature = hess_aug[-1, -1] - coupling @ _symmetric_pinv(hess * mask) @ coupling
-        free_aug = jnp.concatenate([free, jnp.array([True])])
-        eig_aug = jnp.linalg.eigvalsh(hess_aug * jnp.outer(free_aug, free_aug)
-                                      + jnp.diag(jnp.where(free_aug, 0.0, 1e300)))
         terms = problem.likelihood.terms(state)
         return dict(
             S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
             E_stab=state.energies.E_stab, E_grad=state.energies.E_grad,
             masses=state.S * state.energies.total, pulls=pulls, at_lower=at_lo & ~fixed,
-            at_upper=at_hi & ~fixed, hessian_eigenvalues=eig, hessian_eigenvalues_with_beta=eig_aug,
-            beta_curvature=curvature, **terms,
+            at_upper=at_hi & ~fixed, hessian_with_beta=hess_aug, free=~(at_lo | at_hi | fixed), **terms,
         )
 
     return shard_points(
@@ -211,16 +198,40 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
         mesh, numerics, beta, w, lam, u_best)
 
 
-def _symmetric_pinv(H, rtol: float = 1e-12):
-    """Pseudo-inverse of a symmetric matrix through its eigendecomposition.
+def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
+    """Eigenvalues and beta curvature from Hessians in (parameters, beta), on the host.
 
-    Used instead of jnp.linalg.pinv: its SVD hung on CPU with several host
-    devices (jax 0.10.2), while the symmetric eigensolver does not.
+    Per point: eigenvalues of the free-parameter block (flat directions are
+    degeneracies) and of the block with beta added, NaN-padded to fixed length;
+    the Schur complement H_bb - H_bF H_FF^+ H_Fb, the curvature of chi^2_min
+    along beta, so sigma_beta = sqrt(2 / curvature).  Done in NumPy: XLA's
+    batched CPU eigensolvers hung here on some inputs (jax 0.10.2), NumPy's
+    LAPACK does not, and a 10 x 10 eigensolve per point is cheap anyway.
     """
-    values, vectors = jnp.linalg.eigh(H)
-    cutoff = rtol * jnp.max(jnp.abs(values))
-    inverse = jnp.where(jnp.abs(values) > cutoff, 1.0 / jnp.where(values == 0, 1.0, values), 0.0)
-    return (vectors * inverse) @ vectors.T
+    H = np.where(np.isfinite(hess_aug), hess_aug, 0.0)
+    points, size = H.shape[0], H.shape[1]
+    n = size - 1
+    eig = np.full((points, n), np.nan)
+    eig_aug = np.full((points, size), np.nan)
+    curvature = np.full(points, np.nan)
+    # Points share a handful of free/active patterns: one batched solve per pattern.
+    patterns, which = np.unique(np.asarray(free, bool), axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == k)
+        f = np.flatnonzero(pattern)
+        fa = np.append(f, n)
+        block = H[np.ix_(rows, f, f)]
+        if f.size:
+            eig[rows, : f.size] = np.linalg.eigvalsh(block)
+        eig_aug[rows, : fa.size] = np.linalg.eigvalsh(H[np.ix_(rows, fa, fa)])
+        coupling = H[np.ix_(rows, f, [n])][..., 0]
+        if f.size:
+            inverse = np.linalg.pinv(block, rcond=1e-12, hermitian=True)
+            curvature[rows] = H[rows, n, n] - np.einsum("pi,pij,pj->p", coupling, inverse, coupling)
+        else:
+            curvature[rows] = H[rows, n, n]
+    return {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug, "beta_curvature": curvature,
+            "hessian_finite": np.all(np.isfinite(hess_aug), axis=(1, 2))}
 
 
 def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):
@@ -261,6 +272,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSo
         u_best = jax.device_put(u_best, jax.sharding.NamedSharding(mesh, points_spec(u_best)))
     diag = jax.tree_util.tree_map(np.asarray, point_diagnostics(problem, numerics, beta, w, lam,
                                                                 jnp.asarray(u_best), mesh))
+    diag.update(hessian_spectra(diag.pop("hessian_with_beta"), diag.pop("free")))
     chi2 = finite[rows, best]
     within = np.sum(finite - chi2[:, None] <= AGREEMENT_DCHI2, axis=1)
     spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2
@@ -368,11 +380,12 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
             "starts_within_0.1": int(out["starts_within"][i]),
             "best_start": int(out["best_start"][i]),
             "steps": [int(v) for v in out["steps"][i]],
-            "hessian_eigenvalues_free": [float(v) for v in eig if v < 1e299],
+            "hessian_eigenvalues_free": [float(v) for v in eig if np.isfinite(v)],
+            "hessian_finite": bool(out["hessian_finite"][i]),
         },
         "identifiability": {
             "hessian_eigenvalues_free_and_beta": [float(v) for v in out["hessian_eigenvalues_with_beta"][i]
-                                                  if v < 1e299],
+                                                  if np.isfinite(v)],
             "beta_profile_curvature": float(out["beta_curvature"][i]),
             "sigma_beta": (float(np.sqrt(2.0 / out["beta_curvature"][i]))
                            if out["beta_curvature"][i] > 0 else None),

@@ -392,7 +392,7 @@ def _scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timing
     if "C_g" in s:
         record["C_g"] = s["C_g"].reshape(shape).tolist()
     best = int(np.argmin(s["chi2"]))
-    record["hessian_eigenvalues_at_min"] = [float(v) for v in s["hessian_eigenvalues"][best] if v < 1e299]
+    record["hessian_eigenvalues_at_min"] = [float(v) for v in s["hessian_eigenvalues"][best] if np.isfinite(v)]
     record |= run_metadata()
     return record
 
