@@ -74,9 +74,14 @@ def test_sensitivity_small(tmp_path):
     assert "resolution" in sensitivity_summary(result)
 
 
-@pytest.mark.slow
 def test_bench_quick_cli(tmp_path):
+    # Runs the whole quick benchmark (~20 s on 2 cores); checks the JSON, never the timings.
     out = tmp_path / "b.json"
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["energies_per_s"] > 0 and r["device"]["dtype"] == "float64" and "versions" in r
+    assert r["device"]["jax"] and r["device"]["cpu_count"] >= 1 and r["device"]["device_kind"]
+    assert [row["batch"] for row in r["exact_energies"]][-1] == 100_000
+    for key in ("reference_energies", "fits", "scan_16x10", "seed_method", "ratios"):
+        assert key in r
+    assert r["ratios"]["exact_energies_vs_seed"] > 0
