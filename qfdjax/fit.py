@@ -34,6 +34,12 @@ from .sharding import points_spec, shard_points
 FIT_METHODS = ("gradient", "de", "de+gradient")
 # Two fits agree when their chi^2 differ by at most this (the criterion).
 AGREEMENT_DCHI2 = 0.1
+# A fit is certified only if its projected gradient (relative to chi^2, unit box)
+# is at most this: a stationary point of the bounded problem, not just a stopped
+# run.  Free directions at these optima are either flat (tiny gradient) or stiff
+# (Hessian eigenvalues ~1e15 in the unit box), where rounding alone leaves
+# gradients of ~1e-6 chi^2 and a gradient of 1e-4 chi^2 is worth < 1e-5 in chi^2.
+PROJECTED_GRADIENT_CERTIFY = 1e-4
 BOUND_TOL = 1e-9
 
 
@@ -279,7 +285,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSo
     pg = np.asarray(solution.pgrad_starts)[rows, best]
     done = np.asarray(solution.done_starts)[rows, best]
     starts = chi2_s.shape[1]
-    converged = done & ((within >= 2) | (starts == 1))
+    converged = done & (pg <= PROJECTED_GRADIENT_CERTIFY) & ((within >= 2) | (starts == 1))
     params = np.asarray(problem.space.from_unit(u_best))
     return dict(
         chi2=chi2, params=params, u=np.asarray(u_best), best_start=best, chi2_starts=chi2_s,

@@ -80,6 +80,12 @@ def test_de_and_gradient_agree():
     assert de["chi2"] == pytest.approx(grad["chi2"], abs=max(0.1, 1e-7 * grad["chi2"]))
     assert polished["chi2"] == pytest.approx(grad["chi2"], abs=0.1)
     assert polished["de"]["chi2"] >= polished["chi2"]
+    # A DE run cut short is not certified: its projected gradient is far from zero.
+    short = fit(3.1, 0.015, config=FitConfig(method="de", seed=3, de_maxiter=3), space=space)
+    assert short["chi2"] >= grad["chi2"] - 0.1
+    if short["chi2"] - grad["chi2"] > 1e3:
+        assert not short["convergence"]["converged"]
+        assert short["convergence"]["projected_gradient_rel"] > 1e-4
 
 
 @pytest.mark.parametrize(
