@@ -21,6 +21,7 @@ __all__ = [
     "lambda_from_eta",
     "Energies",
     "lepton_energies",
+    "AbstractNumerics",
     "Exact",
     "Reference",
     "reference_numerics",

@@ -110,7 +110,6 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     chi2 = np.asarray(record["chi2"], float)
     log_w = record.get("config", {}).get("w_spacing", "log") == "log"
     names = record["param_names"]
-    params = np.asarray(record["params"], float)
     nb, nw = chi2.shape
 
     best = refine_minimum(beta, w, chi2, log_w)

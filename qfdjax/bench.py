@@ -17,9 +17,9 @@ import numpy as np
 
 from .constants import lambda_from_eta
 from .energy import lepton_energies
-from .fit import FitConfig, Problem, initial_starts, make_numerics, solve_points, summarize_points
+from .fit import Problem, initial_starts, make_numerics, solve_points, summarize_points
 from .likelihood import Likelihood
-from .numerics import Exact, reference_numerics
+from .numerics import reference_numerics
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
 from .profiles import BoundaryLayer
@@ -147,6 +147,12 @@ def run_bench(quick: bool = True, device: str | None = None, seed_method: bool =
         "fits": fits,
         "scan_16x10": {**scan, "grid_points_per_s": scan["fits_per_s"]},
     }
+    if seed_method:
+        try:
+            import scipy  # noqa: F401  (the seed's method needs it; qfdjax itself does not)
+        except ImportError:
+            seed_method = False
+            result["seed_method_skipped"] = "SciPy is not installed: pip install 'qfdjax[reference]'"
     if seed_method:
         seed = bench_seed_method(1.0 if quick else 3.0)
         result["seed_method"] = seed

@@ -15,7 +15,7 @@ import numpy as np
 from .constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
 from .energy import lepton_energies
 from .errors import InputError, check_energy_inputs
-from .numerics import NUMERICS_NAMES, Exact, Reference, reference_numerics
+from .numerics import NUMERICS_NAMES, Exact, reference_numerics
 from .quadrature import SeedGridSpec
 
 CASE_FIELDS = ("beta", "w", "lam", "R_c", "U", "A")

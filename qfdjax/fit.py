@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .constants import ETA_DEFAULT, LEPTONS, lambda_from_eta
+from .constants import ETA_DEFAULT, lambda_from_eta
 from .energy import lepton_energies
 from .errors import InputError, check_range
 from .likelihood import Likelihood
