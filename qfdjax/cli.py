@@ -210,7 +210,8 @@ def scan_config_from_args(args):
             raise InputError(f"config = {args.config!r} is not valid TOML: {err}") from None
     data.pop("description", None)
     fit = dict(data.pop("fit", {}))
-    bounds_table = {"bounds": data.pop("bounds", {}), "fixed": data.pop("fixed", {})}
+    bounds_table = {"bounds": data.pop("bounds", {}), "fixed": data.pop("fixed", {}),
+                    "shared": data.pop("shared", {})}
     for name in ("beta", "w"):
         if getattr(args, name) is not None:
             data[name] = _range3(getattr(args, name), name)
@@ -229,6 +230,7 @@ def scan_config_from_args(args):
     space = ParameterSpace.from_toml(args.bounds, leptons) if args.bounds else \
         ParameterSpace.seed(leptons).from_mapping(bounds_table)
     data["bounds"] = space.as_dict()
+    data["shared"] = space.shared_groups()
     data["fit"] = dataclasses.asdict(FitConfig(**{"starts": 8, **fit}))
     return ScanConfig.from_dict(data)
 

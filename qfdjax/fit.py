@@ -358,7 +358,8 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
         "observables": ["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras],
         "profile": type(profile).__name__,
-        "config": dataclasses.asdict(config), "bounds": space.as_dict(), "timings": {"fit_s": elapsed},
+        "config": dataclasses.asdict(config), "bounds": space.as_dict(),
+        "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
     }
 
 

@@ -28,6 +28,9 @@ class ParameterSpace:
     leptons: tuple[str, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
+    # Shared parameters as (follower, leader) index pairs: a follower always
+    # takes its leader's value and is never moved by the optimisers itself.
+    tied: tuple[tuple[int, int], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -39,7 +42,11 @@ class ParameterSpace:
 
     @property
     def fixed(self) -> np.ndarray:
-        return np.array(self.lower) == np.array(self.upper)
+        """Parameters the optimisers must not move: fixed values and shared followers."""
+        out = np.array(self.lower) == np.array(self.upper)
+        for follower, _ in self.tied:
+            out[follower] = True
+        return out
 
     def __post_init__(self):
         unknown = [lep for lep in self.leptons if lep not in LEPTONS]
@@ -60,6 +67,13 @@ class ParameterSpace:
             if (lo <= allowed[0] if strict else lo < allowed[0]) or hi > allowed[1]:
                 raise InputError(f"bounds of {name} = [{lo}, {hi}] leave the model's domain: must keep "
                                  f"{allowed[2]}")
+        for follower, leader in self.tied:
+            names = self.names
+            if (self.lower[follower], self.upper[follower]) != (self.lower[leader], self.upper[leader]):
+                raise InputError(
+                    f"shared parameters {names[leader]} and {names[follower]} have different bounds "
+                    f"[{self.lower[leader]}, {self.upper[leader]}] and [{self.lower[follower]}, "
+                    f"{self.upper[follower]}]: shared parameters need identical bounds")
 
     @classmethod
     def seed(cls, leptons: Sequence[str] = LEPTONS) -> "ParameterSpace":
@@ -72,8 +86,13 @@ class ParameterSpace:
         return cls(leptons, lower, upper)
 
     def with_overrides(self, bounds: Mapping[str, Sequence[float]] | None = None,
-                       fixed: Mapping[str, float] | None = None) -> "ParameterSpace":
-        """New space with some bounds replaced ('mu.R_c': [lo, hi]) or values fixed."""
+                       fixed: Mapping[str, float] | None = None,
+                       shared: Sequence[Sequence[str]] | None = None) -> "ParameterSpace":
+        """New space with bounds replaced ('mu.R_c': [lo, hi]), values fixed, or groups shared.
+
+        `shared` lists groups of names that take one common value, e.g.
+        [["e.A", "mu.A", "tau.A"]]; the first name of a group leads.
+        """
         lower, upper = list(self.lower), list(self.upper)
         index = {n: i for i, n in enumerate(self.names)}
         for name, pair in (bounds or {}).items():
@@ -86,7 +105,18 @@ class ParameterSpace:
             if name not in index:
                 raise InputError(f"fixed value for {name!r} is unknown: parameters are {', '.join(self.names)}")
             lower[index[name]] = upper[index[name]] = float(value)
-        return ParameterSpace(self.leptons, tuple(lower), tuple(upper))
+        tied = list(self.tied)
+        for group in shared or []:
+            group = list(group)
+            unknown = [name for name in group if name not in index]
+            if unknown or len(group) < 2 or len(set(group)) != len(group):
+                raise InputError(f"shared group {group} is invalid: needs >= 2 distinct names from "
+                                 f"{', '.join(self.names)}")
+            tied += [(index[name], index[group[0]]) for name in group[1:]]
+        followers = [f for f, _ in tied]
+        if len(set(followers)) != len(followers) or set(followers) & {lead for _, lead in tied}:
+            raise InputError("shared groups overlap: each parameter may belong to one group")
+        return ParameterSpace(self.leptons, tuple(lower), tuple(upper), tuple(tied))
 
     @classmethod
     def from_toml(cls, path, leptons: Sequence[str] = LEPTONS) -> "ParameterSpace":
@@ -96,6 +126,8 @@ class ParameterSpace:
         R_c = [0.05, 0.5]
         [fixed]
         "tau.A" = 0.8
+        [shared]
+        groups = [["e.A", "mu.A", "tau.A"]]
         """
         try:
             data = tomllib.loads(Path(path).read_text())
@@ -112,7 +144,7 @@ class ParameterSpace:
                 raise InputError(f"[bounds.{lep}] must be a table of name = [lower, upper]")
             for p, pair in entries.items():
                 bounds[f"{lep}.{p}"] = pair
-        return self.with_overrides(bounds, data.get("fixed", {}))
+        return self.with_overrides(bounds, data.get("fixed", {}), data.get("shared", {}).get("groups", []))
 
     # --- coordinates -------------------------------------------------------
     def to_unit(self, x):
@@ -121,7 +153,11 @@ class ParameterSpace:
 
     def from_unit(self, u):
         lo, span = self.arrays()
-        return lo + jnp.clip(u, 0.0, 1.0) * span
+        x = lo + jnp.clip(u, 0.0, 1.0) * span
+        if self.tied:
+            followers, leaders = (np.array(v) for v in zip(*self.tied))
+            x = x.at[..., followers].set(x[..., leaders])
+        return x
 
     def arrays(self):
         lo = jnp.asarray(self.lower)
@@ -138,3 +174,9 @@ class ParameterSpace:
 
     def as_dict(self) -> dict:
         return {n: [lo, hi] for n, lo, hi in zip(self.names, self.lower, self.upper)}
+
+    def shared_groups(self) -> list[list[str]]:
+        groups: dict[int, list[str]] = {}
+        for follower, leader in self.tied:
+            groups.setdefault(leader, [self.names[leader]]).append(self.names[follower])
+        return list(groups.values())

@@ -50,6 +50,7 @@ class ScanConfig:
     r_max: float = SeedGridSpec.r_max
     neighbour_passes: int = 3
     observables: tuple[str, ...] = ("mass",)
+    shared: tuple[tuple[str, ...], ...] = ()
     profile: str = "boundary"
     power_s: float = 2.0
 
@@ -88,7 +89,7 @@ class ScanConfig:
 
     def space(self) -> ParameterSpace:
         base = ParameterSpace.seed(self.leptons)
-        return base.with_overrides({k: v for k, v in self.bounds.items()})
+        return base.with_overrides({k: v for k, v in self.bounds.items()}, shared=self.shared)
 
     def axes(self) -> tuple[np.ndarray, np.ndarray]:
         beta = np.linspace(self.beta[0], self.beta[1], int(self.beta[2]))
@@ -103,6 +104,7 @@ class ScanConfig:
         d["beta"], d["w"] = list(self.beta), list(self.w)
         d["leptons"] = list(self.leptons)
         d["observables"] = list(self.observables)
+        d["shared"] = [list(g) for g in self.shared]
         return d
 
     def fingerprint(self) -> str:
@@ -119,6 +121,8 @@ class ScanConfig:
         for key in ("leptons", "observables"):
             if key in d:
                 d[key] = tuple(d[key])
+        if "shared" in d:
+            d["shared"] = tuple(tuple(g) for g in d["shared"])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

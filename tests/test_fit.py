@@ -118,3 +118,24 @@ def test_bounds_toml(tmp_path):
     path.write_text("[bounds.mu\n")
     with pytest.raises(InputError, match="not valid TOML"):
         ParameterSpace.from_toml(path)
+
+
+def test_shared_parameters(seed_point_fit, tmp_path):
+    space = ParameterSpace.seed().with_overrides(shared=[["e.A", "mu.A", "tau.A"]])
+    assert space.shared_groups() == [["e.A", "mu.A", "tau.A"]]
+    r = fit(3.1, 0.015, config=FitConfig(starts=6, seed=1), space=space)
+    A = [r["params"][i] for i in (2, 5, 8)]
+    assert A[0] == A[1] == A[2]
+    assert "mu.A" not in r["at_bounds"] and "tau.A" not in r["at_bounds"]
+    # One common A is a constraint: chi^2 cannot beat the free fit.
+    assert r["chi2"] >= seed_point_fit["chi2"] - 0.1
+    assert evaluate_params(r["params"], 3.1, 0.015, r["lam"], space=space)["chi2"] == pytest.approx(r["chi2"],
+                                                                                                 rel=1e-12)
+    path = tmp_path / "s.toml"
+    path.write_text('[shared]\ngroups = [["e.U", "mu.U"]]\n')
+    with pytest.raises(InputError, match="identical bounds"):
+        ParameterSpace.from_toml(path)
+    with pytest.raises(InputError, match="shared group"):
+        ParameterSpace.seed().with_overrides(shared=[["e.A"]])
+    with pytest.raises(InputError, match="overlap"):
+        ParameterSpace.seed().with_overrides(shared=[["e.A", "mu.A"], ["mu.A", "tau.A"]])
