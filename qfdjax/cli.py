@@ -413,3 +413,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"qfdjax {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; results files are already written.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
