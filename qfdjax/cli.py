@@ -35,7 +35,8 @@ def _add_energy(sub):
 
 
 def _run_energy(args) -> int:
-    from .evaluate import OUTPUT_FIELDS, check_numerics_name, evaluate_cases
+    from .evaluate import OUTPUT_FIELDS, evaluate_cases
+    from .numerics import check_numerics_name
     from .io import write_json
 
     check_numerics_name(args.numerics)

@@ -15,7 +15,7 @@ import numpy as np
 from .constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
 from .energy import lepton_energies
 from .errors import InputError, check_energy_inputs
-from .numerics import NUMERICS_NAMES, Exact, reference_numerics
+from .numerics import Exact, check_numerics_name, reference_numerics
 from .quadrature import SeedGridSpec
 
 CASE_FIELDS = ("beta", "w", "lam", "R_c", "U", "A")
@@ -23,12 +23,6 @@ GRID_KNOBS = ("dr_coarse", "dr_fine_factor", "window_below", "window_above", "gu
               "min_fine_points", "theta_margin", "denominator_eps")
 OPTIONAL_FIELDS = ("num_theta", "r_min", "r_max", "eta") + GRID_KNOBS
 OUTPUT_FIELDS = ("E_total", "E_circ", "E_stab", "E_grad")
-
-
-def check_numerics_name(name: str) -> str:
-    if name not in NUMERICS_NAMES:
-        raise InputError(f"numerics = {name!r} is unknown: must be one of {', '.join(NUMERICS_NAMES)}")
-    return name
 
 
 @eqx.filter_jit

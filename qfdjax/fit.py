@@ -23,7 +23,7 @@ from .constants import ETA_DEFAULT, lambda_from_eta
 from .energy import lepton_energies
 from .errors import InputError, check_range
 from .likelihood import Likelihood
-from .numerics import AbstractNumerics, Exact, reference_numerics
+from .numerics import AbstractNumerics, Exact, check_numerics_name, reference_numerics
 from .optimize import DEConfig, LMConfig, differential_evolution, latin_hypercube, projected_levenberg_marquardt
 from .optimize.lm import projected_gradient_norm
 from .params import ParameterSpace
@@ -242,11 +242,9 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
 
 def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):
     """Numerics for a batch of points with boundary thicknesses w."""
-    if name == "exact":
+    if check_numerics_name(name) == "exact":
         return Exact(r_min=spec.r_min, r_max=spec.r_max)
-    if name == "reference":
-        return reference_numerics(np.asarray(w), spec=spec)
-    raise InputError(f"numerics = {name!r} is unknown: must be one of exact, reference")
+    return reference_numerics(np.asarray(w), spec=spec)
 
 
 def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):
@@ -344,12 +342,8 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     space = space or ParameterSpace.seed()
     if likelihood is None:
         likelihood = build_likelihood(space.leptons, observables)
-    if numerics not in ("exact", "reference"):
-        raise InputError(f"numerics = {numerics!r} is unknown: must be one of exact, reference")
-    for name, bound in (("r_max", spec.r_max),):
-        largest = max(space.upper[i] for i, n in enumerate(space.names) if n.endswith("R_c")) + w
-        if bound <= largest:
-            raise InputError(f"{name} = {bound} is out of range: must be > largest R_c + w = {largest:g}")
+    check_numerics_name(numerics)
+    space.check_domain(spec.r_max, w)
     t0 = time.perf_counter()
     out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
                      profile=profile, spec=spec)
@@ -421,7 +415,7 @@ def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: Par
     space.check_inside(params, "params")
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
     problem = Problem(space, likelihood, profile)
-    num = make_numerics(numerics, np.array([w]), spec).at_point(0)
+    num = make_numerics(numerics, np.asarray(w, dtype=np.float64), spec)
     state = problem.state(space.to_unit(jnp.asarray(params, dtype=jnp.float64)), beta, w, lam, num)
     pulls = likelihood.residuals(state)
     return {"chi2": float(jnp.sum(pulls**2)), "S": float(state.S), "pulls": np.asarray(pulls),

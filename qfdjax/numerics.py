@@ -29,14 +29,18 @@ from .quadrature import SeedGridSpec, gauss_legendre, seed_grid_table, seed_radi
 NUMERICS_NAMES = ("exact", "reference")
 
 
+def check_numerics_name(name: str) -> str:
+    from .errors import InputError
+
+    if name not in NUMERICS_NAMES:
+        raise InputError(f"numerics = {name!r} is unknown: must be one of {', '.join(NUMERICS_NAMES)}")
+    return name
+
+
 class AbstractNumerics(eqx.Module):
     @abc.abstractmethod
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
         """Energies for broadcast-compatible arrays of one shape."""
-
-    def at_point(self, index):
-        """The numerics of one (beta, w) point of a batch built for many points."""
-        return self
 
     def select(self, indices):
         """The numerics of a sub-batch of points (host-side indices)."""
@@ -139,9 +143,6 @@ class Reference(AbstractNumerics):
     cos2: Float[Array, "L grids"]
     sin2: Float[Array, "L grids"]
     grid_index: Int[Array, "..."]
-
-    def at_point(self, index):
-        return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[index])
 
     def select(self, indices):
         return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[np.asarray(indices)])

@@ -163,6 +163,12 @@ class ParameterSpace:
         lo = jnp.asarray(self.lower)
         return lo, jnp.asarray(self.upper) - lo
 
+    def check_domain(self, r_max: float, w_max: float) -> None:
+        """The energy domain must contain every lepton the bounds allow: r_max > R_c + w."""
+        largest = max(hi for name, hi in zip(self.names, self.upper) if name.endswith("R_c")) + w_max
+        if not r_max > largest:
+            raise InputError(f"r_max = {r_max} is out of range: must be > largest R_c + w = {largest:g}")
+
     def check_inside(self, x, what: str = "start") -> None:
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1] != self.size:

@@ -28,6 +28,7 @@ from .errors import InputError, check_range
 from .sharding import points_spec
 from .fit import FitConfig, PointSolution, Problem, initial_starts, make_numerics, solve_points, summarize_points
 from .io import run_metadata, write_json, write_npz
+from .numerics import check_numerics_name
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
 from .quadrature import SeedGridSpec
@@ -66,16 +67,12 @@ class ScanConfig:
             raise InputError(f"w START = {self.w[0]} is out of range: must be > 0")
         if self.w_spacing not in ("log", "linear"):
             raise InputError(f"w spacing = {self.w_spacing!r} is unknown: must be log or linear")
-        if self.numerics not in ("exact", "reference"):
-            raise InputError(f"numerics = {self.numerics!r} is unknown: must be one of exact, reference")
+        check_numerics_name(self.numerics)
         check_range("eta", self.eta, lower=0.0)
         check_range("neighbour passes", self.neighbour_passes, lower=0, integer=True)
         self.likelihood()
         self.make_profile()
-        space = self.space()
-        largest = max(hi for n, (lo, hi) in space.as_dict().items() if n.endswith("R_c")) + self.w[1]
-        if not self.r_max > largest:
-            raise InputError(f"r_max = {self.r_max} is out of range: must be > largest R_c + w = {largest:g}")
+        self.space().check_domain(self.r_max, self.w[1])
 
     def likelihood(self):
         from .observables import build_likelihood
