@@ -19,13 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from qfdjax.bench import bench_exact_energies, bench_reference_energies, bench_seed_method, device_info
-from qfdjax.fit import FitConfig, Problem, initial_starts, make_numerics, solve_points
+from qfdjax.fitting.fit import FitConfig
+from qfdjax.fitting.kernel import initial_starts, solve_points
+from qfdjax.fitting.problem import Problem, make_numerics
 from qfdjax.io import run_metadata, write_json
-from qfdjax.likelihood import Likelihood
-from qfdjax.optimize import DEConfig, LMConfig
-from qfdjax.params import ParameterSpace
-from qfdjax.profiles import BoundaryLayer
-from qfdjax.scan import ScanConfig, run_scan
+from qfdjax.fitting.likelihood import Likelihood
+from qfdjax.fitting.optimize import DEConfig, LMConfig
+from qfdjax.fitting.params import ParameterSpace
+from qfdjax.model.profiles import BoundaryLayer
+from qfdjax.scans.config import ScanConfig
+from qfdjax.scans.scan import run_scan
 
 GRIDS = [(16, 10), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (1024, 1024)]
 

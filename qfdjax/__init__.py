@@ -1,32 +1,84 @@
-"""qfdjax: differentiable fits of the QFD lepton vortex model in JAX."""
+"""qfdjax: differentiable fits of the QFD lepton vortex model in JAX.
 
-import jax
+The package is layered, and imports only run downward:
 
-# float64 must be on before any array is created on any device.
-jax.config.update("jax_enable_x64", True)
+    model/      the physics: constants, profiles, flow, quadrature, numerics, energy
+    reference/  the seed's NumPy/SciPy method (oracle and CPU baseline), beside the model
+    fitting/    likelihood, observables, parameter space, optimisers, the fit kernel
+    scans/      (beta, w) scans, checkpoints, analysis, plots, text reports
+    cli/, evaluate, bench, sensitivity   commands and studies on top
 
-from .constants import GOLDEN_LOOP_BETA, LEPTONS, MASSES_MEV, lambda_from_eta  # noqa: E402
-from .energy import Energies, lepton_energies  # noqa: E402
-from .numerics import AbstractNumerics  # noqa: E402
-from .numerics import Exact, Reference, reference_numerics  # noqa: E402
-from .profiles import AbstractProfile, BoundaryLayer  # noqa: E402
-from .quadrature import SeedGridSpec, seed_radial_grid  # noqa: E402
+`errors` and `io` are the foundations every layer may use; they import nothing
+from qfdjax.
+
+The public names below are loaded on first use rather than at import: `import
+qfdjax` then costs no JAX import, so commands that only read saved results
+(`qfdjax report`) start in a fraction of a second.  float64 is still guaranteed:
+JAX reads JAX_ENABLE_X64 when it is imported, and if it was imported before
+qfdjax, the flag is switched on here directly.
+"""
+
+import os as _os
+import sys as _sys
+
+_os.environ.setdefault("JAX_ENABLE_X64", "1")
+if "jax" in _sys.modules:
+    _sys.modules["jax"].config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GOLDEN_LOOP_BETA",
-    "LEPTONS",
-    "MASSES_MEV",
-    "lambda_from_eta",
-    "Energies",
-    "lepton_energies",
-    "AbstractNumerics",
-    "Exact",
-    "Reference",
-    "reference_numerics",
-    "AbstractProfile",
-    "BoundaryLayer",
-    "SeedGridSpec",
-    "seed_radial_grid",
-]
+_PUBLIC = {
+    # model
+    "GOLDEN_LOOP_BETA": "model.constants",
+    "LEPTONS": "model.constants",
+    "MASSES_MEV": "model.constants",
+    "lambda_from_eta": "model.constants",
+    "Energies": "model.types",
+    "lepton_energies": "model.energy",
+    "AbstractNumerics": "model.numerics",
+    "Exact": "model.numerics",
+    "Reference": "model.numerics",
+    "reference_numerics": "model.numerics",
+    "AbstractProfile": "model.profiles",
+    "BoundaryLayer": "model.profiles",
+    "PowerProfile": "model.profiles",
+    "PROFILES": "model.profiles",
+    "SeedGridSpec": "model.quadrature",
+    "seed_radial_grid": "model.quadrature",
+    # fitting
+    "AbstractObservable": "fitting.likelihood",
+    "Likelihood": "fitting.likelihood",
+    "MagneticMoment": "fitting.observables",
+    "OBSERVABLES": "fitting.observables",
+    "build_likelihood": "fitting.observables",
+    "ParameterSpace": "fitting.params",
+    "FitConfig": "fitting.fit",
+    "fit": "fitting.fit",
+    "fit_points": "fitting.fit",
+    "evaluate_params": "fitting.fit",
+    # scans
+    "ScanConfig": "scans.config",
+    "run_scan": "scans.scan",
+    "merge_scans": "scans.merge",
+    "analyse_scan": "scans.analysis",
+    "plot_scan": "scans.plots",
+    # commands
+    "evaluate_cases": "evaluate",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qfdjax' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"qfdjax.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

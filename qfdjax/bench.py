@@ -15,14 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .constants import lambda_from_eta
-from .energy import lepton_energies
-from .fit import Problem, initial_starts, make_numerics, solve_points, summarize_points
-from .likelihood import Likelihood
-from .numerics import reference_numerics
-from .optimize import DEConfig, LMConfig
-from .params import ParameterSpace
-from .profiles import BoundaryLayer
+from .model.constants import lambda_from_eta
+from .model.energy import lepton_energies
+from .fitting.diagnostics import summarize_points
+from .fitting.kernel import initial_starts, solve_points
+from .fitting.problem import Problem, make_numerics
+from .fitting.likelihood import Likelihood
+from .model.numerics import reference_numerics
+from .fitting.optimize import DEConfig, LMConfig
+from .fitting.params import ParameterSpace
+from .model.profiles import BoundaryLayer
 
 RANGES = [(2.9, 3.3), (0.005, 0.05), (0.002, 0.02), (0.05, 1.5), (0.01, 0.2), (0.7, 1.0)]
 

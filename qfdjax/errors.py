@@ -67,3 +67,41 @@ def check_energy_inputs(beta, w, lam, R_c, U, A, r_min=None, r_max=None, num_the
                 )
     if num_theta is not None:
         check_range("num_theta", num_theta, lower=2, integer=True)
+
+
+def read_text_file(path, what: str) -> str:
+    """A user's input file as text, or an InputError naming the flag and what is wrong."""
+    import os
+
+    shown = str(path)
+    if not os.path.exists(shown):
+        raise InputError(f"{what} = {shown!r}: no such file")
+    if os.path.isdir(shown):
+        raise InputError(f"{what} = {shown!r} is a directory: give a file")
+    try:
+        with open(shown, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise InputError(f"{what} = {shown!r} cannot be read: {err.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} = {shown!r} is not a text file (not UTF-8)") from None
+
+
+def read_toml(path, what: str) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads(read_text_file(path, what))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{what} = {str(path)!r} is not valid TOML: {err}") from None
+
+
+def read_json(path, what: str):
+    import json
+
+    try:
+        return json.loads(read_text_file(path, what))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{what} = {str(path)!r} is not valid JSON: {err}") from None

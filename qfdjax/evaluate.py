@@ -12,11 +12,11 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
-from .energy import lepton_energies
+from .model.constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
+from .model.energy import lepton_energies
 from .errors import InputError, check_energy_inputs
-from .numerics import Exact, check_numerics_name, reference_numerics
-from .quadrature import SeedGridSpec
+from .model.numerics import Exact, check_numerics_name, reference_numerics
+from .model.quadrature import SeedGridSpec
 
 CASE_FIELDS = ("beta", "w", "lam", "R_c", "U", "A")
 GRID_KNOBS = ("dr_coarse", "dr_fine_factor", "window_below", "window_above", "guesses",

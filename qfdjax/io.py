@@ -59,15 +59,13 @@ def run_metadata() -> dict:
     """Versions, device and host, for every result file."""
     import jax
 
-    import qfdjax
-
-    versions = {"qfdjax": qfdjax.__version__, "python": sys.version.split()[0], "numpy": np.__version__}
+    versions = {"qfdjax": _version("qfdjax"), "python": sys.version.split()[0], "numpy": np.__version__}
+    # Read from the installed metadata: importing optax, optimistix or SciPy
+    # just to print their versions costs a second of start-up.
     for name in ("jax", "jaxlib", "equinox", "optimistix", "optax", "scipy"):
-        try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "?")
-        except ImportError:
-            pass
+        found = _version(name)
+        if found is not None:
+            versions[name] = found
     devices = jax.devices()
     return {
         "versions": versions,
@@ -80,3 +78,12 @@ def run_metadata() -> dict:
         "x64": bool(jax.config.jax_enable_x64),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from .analysis import profile_1d
-from .constants import lambda_from_eta
-from .fit import FitConfig, fit_points
-from .quadrature import SeedGridSpec
+from .scans.analysis import profile_1d
+from .model.constants import lambda_from_eta
+from .fitting.fit import FitConfig, fit_points
+from .model.quadrature import SeedGridSpec
 
 BETA_REF, W_REF = 3.1, 0.015
 BETA_SWEEP = np.linspace(3.00, 3.20, 9)

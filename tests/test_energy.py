@@ -7,7 +7,7 @@ import pytest
 
 import qfdjax
 from qfdjax import Exact, lepton_energies, reference_numerics
-from qfdjax.quadrature import SeedGridSpec, seed_radial_grid, simpson_weights, gradient_stencil
+from qfdjax.model.quadrature import SeedGridSpec, seed_radial_grid, simpson_weights, gradient_stencil
 from qfdjax.reference import seed_chi2, seed_energies
 
 from .conftest import column

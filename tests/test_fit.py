@@ -5,9 +5,10 @@ import pytest
 
 import qfdjax
 from qfdjax.errors import InputError
-from qfdjax.fit import FitConfig, evaluate_params, fit
-from qfdjax.likelihood import Likelihood
-from qfdjax.params import ParameterSpace
+from qfdjax.fitting.fit import FitConfig, evaluate_params, fit
+from qfdjax.fitting.likelihood import Likelihood
+from qfdjax.fitting.bounds_file import read_bounds_file
+from qfdjax.fitting.params import ParameterSpace
 
 
 def test_chi2_matches_seed_objectives(reference_cases):
@@ -112,12 +113,12 @@ def test_bad_fit_inputs(make, message):
 def test_bounds_toml(tmp_path):
     path = tmp_path / "b.toml"
     path.write_text('[bounds.mu]\nR_c = [0.05, 0.5]\n[fixed]\n"tau.A" = 0.8\n')
-    space = ParameterSpace.from_toml(path)
+    space = read_bounds_file(path)
     assert space.as_dict()["mu.R_c"] == [0.05, 0.5]
     assert space.as_dict()["tau.A"] == [0.8, 0.8]
     path.write_text("[bounds.mu\n")
     with pytest.raises(InputError, match="not valid TOML"):
-        ParameterSpace.from_toml(path)
+        read_bounds_file(path)
 
 
 def test_shared_parameters(seed_point_fit, tmp_path):
@@ -134,7 +135,7 @@ def test_shared_parameters(seed_point_fit, tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('[shared]\ngroups = [["e.U", "mu.U"]]\n')
     with pytest.raises(InputError, match="identical bounds"):
-        ParameterSpace.from_toml(path)
+        read_bounds_file(path)
     with pytest.raises(InputError, match="shared group"):
         ParameterSpace.seed().with_overrides(shared=[["e.A"]])
     with pytest.raises(InputError, match="overlap"):

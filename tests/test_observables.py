@@ -7,10 +7,10 @@ from scipy.optimize import minimize_scalar
 import qfdjax
 from qfdjax import lepton_energies
 from qfdjax.errors import InputError
-from qfdjax.fit import FitConfig, evaluate_params, fit
-from qfdjax.observables import G_TARGETS, build_likelihood
-from qfdjax.params import ParameterSpace
-from qfdjax.profiles import PowerProfile, make_profile
+from qfdjax.fitting.fit import FitConfig, evaluate_params, fit
+from qfdjax.fitting.observables import G_TARGETS, build_likelihood
+from qfdjax.fitting.params import ParameterSpace
+from qfdjax.model.profiles import PowerProfile, make_profile
 
 from . import numpy_quad
 
@@ -95,7 +95,7 @@ def test_synthetic_recovery_with_g_term():
     x = 0.2 * (truth[0::3] + w) * truth[1::3] / (masses / 0.511)
     g = C_true * x
     likelihood = build_likelihood(leptons, ("mass", "g"), masses=masses)
-    likelihood = qfdjax.likelihood.Likelihood(
+    likelihood = qfdjax.Likelihood(
         likelihood.mass, (type(likelihood.extras[0]).for_leptons(leptons, targets=dict(zip(leptons, g))),))
     names = ParameterSpace.seed(leptons).names
     # Two free parameters for two constraints (the mass ratio and the g ratio;

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from qfdjax.errors import InputError
-from qfdjax.fit import FitConfig, fit
-from qfdjax.scan import ScanConfig, merge_scans, run_scan
+from qfdjax.fitting.fit import FitConfig, fit
+from qfdjax.scans.config import ScanConfig
+from qfdjax.scans.merge import merge_scans
+from qfdjax.scans.scan import run_scan
 
 SMALL = dict(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 2), fit=FitConfig(starts=4, seed=2))
 
@@ -41,10 +43,10 @@ def test_scan_matches_independent_fits(small_scan):
 
 def test_resume_after_interrupt_is_identical(small_scan, tmp_path, monkeypatch):
     record, _ = small_scan
-    import qfdjax.scan as scan_module
+    import qfdjax.scans.solver as scan_module
 
     calls = {"n": 0}
-    original = scan_module._Solver.solve
+    original = scan_module.ChunkSolver.solve
 
     def interrupted(self, *args, **kwargs):
         calls["n"] += 1
@@ -52,11 +54,11 @@ def test_resume_after_interrupt_is_identical(small_scan, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(scan_module._Solver, "solve", interrupted)
+    monkeypatch.setattr(scan_module.ChunkSolver, "solve", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
     assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["chunk_000000.npz"]
-    monkeypatch.setattr(scan_module._Solver, "solve", original)
+    monkeypatch.setattr(scan_module.ChunkSolver, "solve", original)
     resumed = run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
     assert resumed["timings"]["resumed_points"] == 4
     assert resumed["chi2"] == record["chi2"]
@@ -82,7 +84,7 @@ def test_split_and_merge_equals_whole(small_scan, tmp_path):
 def test_multi_device_equals_single_device(small_scan, tmp_path):
     record, _ = small_scan
     script = (
-        "import json, sys, jax; from qfdjax.scan import run_scan, ScanConfig; from qfdjax.fit import FitConfig;"
+        "import json, sys, jax; from qfdjax import run_scan, ScanConfig, FitConfig;"
         "assert len(jax.devices()) == 4;"
         "r = run_scan(ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 2), fit=FitConfig(starts=4, seed=2)),"
         " sys.argv[1], chunk=4, progress=False);"

@@ -8,8 +8,8 @@ import numpy as np
 from scipy.integrate import simpson, trapezoid
 from scipy.optimize import differential_evolution
 
-from ..constants import MASSES_MEV, SEED_BOUNDS, SIGMA_MODEL, LEPTONS, PARAMS_PER_LEPTON
-from ..quadrature import SeedGridSpec, seed_radial_grid
+from ..model.constants import MASSES_MEV, SEED_BOUNDS, SIGMA_MODEL, LEPTONS, PARAMS_PER_LEPTON
+from ..model.quadrature import SeedGridSpec, seed_radial_grid
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from . import flow
-from ._types import Energies, assemble_energies
+from .types import Energies, assemble_energies
 from .constants import R_MAX_DEFAULT, R_MIN_DEFAULT
 from .quadrature import SeedGridSpec, gauss_legendre, seed_grid_table, seed_radial_grid
 
@@ -30,7 +30,7 @@ NUMERICS_NAMES = ("exact", "reference")
 
 
 def check_numerics_name(name: str) -> str:
-    from .errors import InputError
+    from ..errors import InputError
 
     if name not in NUMERICS_NAMES:
         raise InputError(f"numerics = {name!r} is unknown: must be one of {', '.join(NUMERICS_NAMES)}")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+# Every JAX computation of the model passes through this module's types, so
+# float64 is asserted here as well as in `qfdjax/__init__` (someone may have
+# switched it off after importing qfdjax).
+jax.config.update("jax_enable_x64", True)
 
 
 class Energies(eqx.Module):

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from .constants import LEPTONS, PARAMS_PER_LEPTON, SEED_BOUNDS
-from .errors import InputError
+from ..model.constants import LEPTONS, PARAMS_PER_LEPTON, SEED_BOUNDS
+from ..errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,34 +115,6 @@ class ParameterSpace:
         if len(set(followers)) != len(followers) or set(followers) & {lead for _, lead in tied}:
             raise InputError("shared groups overlap: each parameter may belong to one group")
         return ParameterSpace(self.leptons, tuple(lower), tuple(upper), tuple(tied))
-
-    @classmethod
-    def from_toml(cls, path, leptons: Sequence[str] = LEPTONS) -> "ParameterSpace":
-        """Seed bounds overridden by a TOML file.
-
-        [bounds.mu]
-        R_c = [0.05, 0.5]
-        [fixed]
-        "tau.A" = 0.8
-        [shared]
-        groups = [["e.A", "mu.A", "tau.A"]]
-        """
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise InputError(f"bounds = {str(path)!r}: no such file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"bounds = {str(path)!r} is not valid TOML: {err}") from None
-        return cls.seed(leptons).from_mapping(data)
-
-    def from_mapping(self, data: Mapping) -> "ParameterSpace":
-        bounds = {}
-        for lep, entries in data.get("bounds", {}).items():
-            if not isinstance(entries, Mapping):
-                raise InputError(f"[bounds.{lep}] must be a table of name = [lower, upper]")
-            for p, pair in entries.items():
-                bounds[f"{lep}.{p}"] = pair
-        return self.with_overrides(bounds, data.get("fixed", {}), data.get("shared", {}).get("groups", []))
 
     # --- coordinates -------------------------------------------------------
     def to_unit(self, x):

@@ -14,8 +14,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._types import Energies
-from .constants import LEPTONS, MASSES_MEV, SIGMA_MODEL
+from ..model.types import Energies
+from ..model.constants import LEPTONS, MASSES_MEV, SIGMA_MODEL
 
 
 class ModelState(eqx.Module):

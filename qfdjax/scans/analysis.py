@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import GOLDEN_LOOP_BETA
+from ..model.constants import GOLDEN_LOOP_BETA
 
 # 2-D Delta chi^2 levels for 68.3 / 95.4 / 99.73 % with two parameters.
 CONTOUR_LEVELS = (2.30, 6.18, 11.83)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .errors import InputError
+from ..errors import InputError
 from .likelihood import AbstractObservable, Likelihood, ModelState
 
 # Measured g-factors (CODATA/PDG values as used by the project's design).

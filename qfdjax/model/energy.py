@@ -7,14 +7,14 @@
 All inputs broadcast against each other, so the same function evaluates one
 lepton, three leptons, a population of parameter vectors or a whole (beta, w)
 grid; it also jits, vmaps and differentiates in every argument.  How the
-integrals are done is the `numerics` strategy's business (see numerics.py).
+integrals are done is the `numerics` strategy's business (see model/numerics.py).
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._types import Energies
+from .types import Energies
 from .numerics import AbstractNumerics, Exact
 from .profiles import AbstractProfile, BoundaryLayer
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .analysis import CONTOUR_LEVELS  # noqa: E402
-from .constants import GOLDEN_LOOP_BETA  # noqa: E402
+from ..model.constants import GOLDEN_LOOP_BETA  # noqa: E402
 
 
 def _axes_setup(ax, log_w):

@@ -116,11 +116,12 @@ PROFILES = {"boundary": BoundaryLayer, "power": PowerProfile}
 
 
 def make_profile(name: str = "boundary", s: float = 2.0) -> AbstractProfile:
-    from .errors import InputError, check_range
+    from ..errors import InputError, check_range
 
     if name not in PROFILES:
         raise InputError(f"profile = {name!r} is unknown: must be one of {', '.join(PROFILES)}")
     if name == "power":
         check_range("power_s", s, lower=0.0, lower_open=True)
         return PowerProfile(float(s))
-    return BoundaryLayer()
+    # Any other registered family is built with its defaults.
+    return PROFILES[name]()

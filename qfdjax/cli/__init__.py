@@ -1,0 +1,50 @@
+"""Command line: `qfdjax energy | fit | scan | report | sensitivity | bench`.
+
+A thin layer over functions of the same names in the package; every command's
+output is also a Python return value.  Bad input exits with status 2 and a
+one-line message before any work starts, leaving no partial output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import InputError
+
+from .energy import add_energy
+from .fit import add_fit
+from .scan import add_merge, add_report, add_scan
+from .studies import add_bench, add_sensitivity
+
+# One entry per subcommand, in the order `--help` lists them; each adds its parser
+# and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
+COMMANDS = (add_energy, add_fit, add_scan, add_report, add_merge, add_sensitivity, add_bench)
+EXTRA_COMMANDS: list = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS + tuple(EXTRA_COMMANDS):
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as err:
+        print(f"qfdjax {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qfdjax {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; results files are already written.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

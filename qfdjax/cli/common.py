@@ -1,0 +1,69 @@
+"""Options and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+
+def add_model_options(p):
+    p.add_argument("--lam", type=float, help="gradient coefficient lambda (default: from --eta)")
+    p.add_argument("--eta", type=float, help="lambda = eta*beta*0.88^2/11 (default 0.03)")
+    p.add_argument("--numerics", default="exact", help="exact (default) or reference")
+    p.add_argument("--method", default="gradient", help="gradient (default), de or de+gradient")
+    p.add_argument("--starts", type=int, default=8, help="gradient starts per point (Latin hypercube)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bounds", help="TOML file overriding bounds ([bounds.mu] R_c = [lo, hi]) or fixing values")
+    p.add_argument("--leptons", default="e,mu,tau", help="comma-separated subset of e,mu,tau")
+    p.add_argument("--de-maxiter", type=int, default=1000)
+    p.add_argument("--r-max", type=float, help="outer radius of the energy integrals (default 10)")
+    p.add_argument("--observables", default="mass", help="comma-separated likelihood terms: mass[,g]")
+    p.add_argument("--profile", default="boundary", help="density profile: boundary (default) or power")
+    p.add_argument("--power-s", type=float, default=2.0, help="exponent s of the power profile")
+
+
+def space_from_args(args):
+    from ..fitting.bounds_file import read_bounds_file
+    from ..fitting.params import ParameterSpace
+
+    leptons = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
+    if args.bounds:
+        return read_bounds_file(args.bounds, leptons)
+    return ParameterSpace.seed(leptons)
+
+
+def fit_config_from_args(args):
+    from ..fitting.fit import FitConfig
+
+    return FitConfig(method=args.method, starts=args.starts, seed=args.seed, de_maxiter=args.de_maxiter)
+
+
+def spec_from_args(args):
+    from ..model.quadrature import SeedGridSpec
+
+    try:
+        return SeedGridSpec() if args.r_max is None else SeedGridSpec(r_max=args.r_max)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+
+def range3(text_values, name):
+    start, stop, n = text_values
+    try:
+        return float(start), float(stop), int(n)
+    except ValueError:
+        raise InputError(f"{name} = {' '.join(text_values)} is invalid: must be START STOP N "
+                         f"(two numbers and an integer)") from None
+
+
+
+def enable_compile_cache():
+    """Reuse compiled kernels across runs (QFDJAX_CACHE_DIR; '0' turns it off)."""
+    import os
+
+    import jax
+
+    path = os.environ.get("QFDJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla"))
+    if path != "0":
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -1,0 +1,132 @@
+"""`qfdjax scan | report | merge`: profile scans, their analysis, and merging split scans."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import InputError
+from .common import enable_compile_cache, range3
+
+
+def add_scan(sub):
+    p = sub.add_parser("scan", help="profile-likelihood scan over a (beta, w) grid (default: the seed's 16 x 10)")
+    p.add_argument("--beta", nargs=3, metavar=("START", "STOP", "N"))
+    p.add_argument("--w", nargs=3, metavar=("START", "STOP", "N"))
+    p.add_argument("--w-spacing", choices=None, help="log (default) or linear")
+    p.add_argument("--eta", type=float)
+    p.add_argument("--numerics")
+    p.add_argument("--method")
+    p.add_argument("--starts", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--de-maxiter", type=int)
+    p.add_argument("--bounds", help="TOML file overriding bounds or fixing values")
+    p.add_argument("--leptons", help="comma-separated subset of e,mu,tau")
+    p.add_argument("--r-max", type=float)
+    p.add_argument("--observables", help="comma-separated likelihood terms: mass[,g]")
+    p.add_argument("--profile", help="density profile: boundary (default) or power")
+    p.add_argument("--power-s", type=float)
+    p.add_argument("--chunk", type=int, default=64, help="points per compiled chunk / checkpoint (default 64)")
+    p.add_argument("--config", help="TOML file with scan settings (flags override it)")
+    p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
+    p.set_defaults(run=_run_scan)
+
+
+def scan_config_from_args(args):
+    """The scan's configuration: the --config file's settings, overridden by flags."""
+    from ..errors import read_toml
+    from ..scans.config import scan_config_from_mapping
+
+    data = read_toml(args.config, "config") if args.config else {}
+    fit = data.get("fit", {})
+    fit = dict(fit) if isinstance(fit, dict) else fit
+    for name in ("beta", "w"):
+        if getattr(args, name) is not None:
+            data[name] = range3(getattr(args, name), name)
+    for flag in ("w_spacing", "eta", "numerics", "r_max", "profile", "power_s"):
+        if getattr(args, flag) is not None:
+            data[flag] = getattr(args, flag)
+    for flag in ("leptons", "observables"):
+        if getattr(args, flag):
+            data[flag] = [x.strip() for x in getattr(args, flag).split(",") if x.strip()]
+    for flag in ("method", "starts", "seed", "de_maxiter"):
+        if getattr(args, flag) is not None and isinstance(fit, dict):
+            fit[flag] = getattr(args, flag)
+    if fit != {}:
+        data["fit"] = fit
+    return scan_config_from_mapping(data, bounds_file=args.bounds)
+
+
+def _run_scan(args) -> int:
+    from ..scans.report_text import scan_summary
+    from ..scans.scan import run_scan
+
+    config = scan_config_from_args(args)
+    point_range = None
+    if args.points:
+        try:
+            a, b = (int(x) for x in args.points.split(":"))
+        except ValueError:
+            raise InputError(f"points = {args.points!r} is invalid: must be START:STOP (integers)") from None
+        point_range = (a, b)
+    out = args.out or f"runs/scan-{config.fingerprint()[:8]}"
+    enable_compile_cache()
+    try:
+        record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range)
+    except KeyboardInterrupt:
+        print(f"qfdjax scan: interrupted; finished chunks are saved in {out}/chunks: rerun the same command "
+              f"to resume", file=sys.stderr)
+        return 130
+    if point_range is not None:
+        print(f"fitted points {point_range[0]}:{point_range[1]} into {out}; combine parts with qfdjax merge")
+        return 0
+    print(scan_summary(record))
+    print(f"  results: {out}/scan.json, {out}/scan.npz; plots: " + ", ".join(f"{out}/{f}" for f in record["plots"].values()))
+    return 0
+
+
+def add_report(sub):
+    p = sub.add_parser("report", help="redo the analysis, verdict and plots of a saved scan")
+    p.add_argument("dir")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args) -> int:
+    from pathlib import Path
+
+    from ..scans.analysis import analyse_scan
+    from ..io import write_json
+    from ..scans.plots import plot_scan
+    from ..scans.report_text import scan_summary
+
+    path = Path(args.dir) / "scan.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"dir = {args.dir!r} has no scan.json: not a finished scan") from None
+    if "analysis" not in record and record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
+        raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
+    record["analysis"] = analyse_scan(record)
+    record["verdict"] = record["analysis"]["verdict"]
+    record["plots"] = plot_scan(record, args.dir)
+    write_json(path, record)
+    print(scan_summary(record))
+    return 0
+
+
+def add_merge(sub):
+    p = sub.add_parser("merge", help="merge partial scans (run with --points on several hosts)")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    from ..scans.report_text import scan_summary
+    from ..scans.merge import merge_scans
+
+    record = merge_scans(args.dirs, args.out)
+    print(scan_summary(record))
+    return 0

@@ -1,0 +1,183 @@
+"""Fits of the lepton parameters at fixed (beta, w, lambda): the functions users call.
+
+`fit` fits one point and returns a JSON-ready record with its convergence
+evidence; `fit_points` fits many points in one compiled call and returns host
+arrays; `evaluate_params` scores given parameters.  The compiled work lives in
+kernel.py and diagnostics.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import InputError, check_range
+from ..model.constants import ETA_DEFAULT, lambda_from_eta
+from ..model.numerics import check_numerics_name
+from ..model.profiles import AbstractProfile, BoundaryLayer
+from ..model.quadrature import SeedGridSpec
+from .diagnostics import summarize_points
+from .kernel import initial_starts, solve_points
+from .likelihood import Likelihood
+from .optimize import DEConfig, LMConfig
+from .params import ParameterSpace
+from .problem import Problem, make_numerics
+
+FIT_METHODS = ("gradient", "de", "de+gradient")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """How to fit one point.  `starts` counts gradient starts (Latin hypercube)."""
+
+    method: str = "gradient"
+    starts: int = 8
+    seed: int = 0
+    max_steps: int = 300
+    de_maxiter: int = 1000
+    de_popsize: int = 15
+    de_tol: float = 0.01
+
+    def __post_init__(self):
+        if self.method not in FIT_METHODS:
+            raise InputError(f"method = {self.method!r} is unknown: must be one of {', '.join(FIT_METHODS)}")
+        check_range("starts", self.starts, lower=1, integer=True)
+        check_range("seed", self.seed, lower=0, integer=True)
+        check_range("max_steps", self.max_steps, lower=1, integer=True)
+        check_range("de_maxiter", self.de_maxiter, lower=1, integer=True)
+        check_range("de_popsize", self.de_popsize, lower=1, integer=True)
+        check_range("de_tol", self.de_tol, lower=0.0)
+
+    @property
+    def gradient_starts(self) -> int:
+        return 0 if self.method == "de" else (1 if self.method == "de+gradient" else self.starts)
+
+
+def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = FitConfig(),
+               space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
+               profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec()) -> dict:
+    """Fit many (beta, w, lam) points in one compiled call; returns host arrays."""
+    beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
+    space = space or ParameterSpace.seed()
+    likelihood = likelihood or Likelihood.masses_only(space.leptons)
+    problem = Problem(space, likelihood, profile)
+    num = make_numerics(numerics, w, spec)
+    starts, keys = initial_starts(space, config.gradient_starts, np.arange(len(beta)), config.seed)
+    lm = LMConfig(max_steps=config.max_steps)
+    de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
+    args = tuple(jnp.asarray(v) for v in (beta, w, lam))
+    solution = solve_points(problem, num, *args, starts, keys, config.method, lm, de)
+    return summarize_points(problem, num, *args, solution)
+
+
+def check_point(beta, w, lam):
+    check_range("beta", beta)
+    check_range("w", w, lower=0.0, lower_open=True)
+    check_range("lam", lam, lower=0.0)
+
+
+def resolve_lambda(beta, lam=None, eta=None):
+    if lam is not None and eta is not None:
+        raise InputError("give lam or eta, not both")
+    if lam is not None:
+        return lam
+    eta = ETA_DEFAULT if eta is None else eta
+    check_range("eta", eta, lower=0.0)
+    return lambda_from_eta(np.asarray(beta, dtype=np.float64), eta)
+
+
+def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",
+        config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
+        likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
+        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",)) -> dict:
+    """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence.
+
+    `observables` names the likelihood's terms ("mass", "g") unless `likelihood` is given.
+    """
+    from .observables import build_likelihood
+
+    lam = resolve_lambda(beta, lam, eta)
+    check_point(beta, w, lam)
+    space = space or ParameterSpace.seed()
+    if likelihood is None:
+        likelihood = build_likelihood(space.leptons, observables)
+    check_numerics_name(numerics)
+    space.check_domain(spec.r_max, w)
+    t0 = time.perf_counter()
+    out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
+                     profile=profile, spec=spec)
+    elapsed = time.perf_counter() - t0
+    return point_record(out, 0, space) | {
+        "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
+        "observables": ["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras],
+        "profile": type(profile).__name__,
+        "config": dataclasses.asdict(config), "bounds": space.as_dict(),
+        "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
+    }
+
+
+def point_record(out: dict, i, space: ParameterSpace) -> dict:
+    """One point's results as plain Python values (JSON-ready)."""
+    names = space.names
+    eig = out["hessian_eigenvalues"][i]
+    record = {
+        "chi2": float(out["chi2"][i]),
+        "params": [float(v) for v in out["params"][i]],
+        "param_names": list(names),
+        "S": float(out["S"][i]),
+        "at_bounds": [n for n, lo, hi in zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi],
+        "bound_side": {n: ("lower" if lo else "upper") for n, lo, hi in
+                       zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi},
+        "energies": {k: [float(v) for v in out[k][i]] for k in ("E_total", "E_circ", "E_stab", "E_grad")},
+        "masses": [float(v) for v in out["masses"][i]],
+        "pulls": [float(v) for v in out["pulls"][i]],
+        "convergence": {
+            "converged": bool(out["converged"][i]),
+            "optimizer_done": bool(out["optimizer_done"][i]),
+            "projected_gradient_rel": float(out["projected_gradient"][i]),
+            "chi2_starts": [float(v) for v in out["chi2_starts"][i]],
+            "chi2_spread": float(out["chi2_spread"][i]),
+            "starts_within_0.1": int(out["starts_within"][i]),
+            "best_start": int(out["best_start"][i]),
+            "steps": [int(v) for v in out["steps"][i]],
+            "hessian_eigenvalues_free": [float(v) for v in eig if np.isfinite(v)],
+            "hessian_finite": bool(out["hessian_finite"][i]),
+        },
+        "identifiability": {
+            "hessian_eigenvalues_free_and_beta": [float(v) for v in out["hessian_eigenvalues_with_beta"][i]
+                                                  if np.isfinite(v)],
+            "beta_profile_curvature": float(out["beta_curvature"][i]),
+            "sigma_beta": (float(np.sqrt(2.0 / out["beta_curvature"][i]))
+                           if out["beta_curvature"][i] > 0 else None),
+        },
+    }
+    if "C_g" in out:
+        record["C_g"] = float(out["C_g"][i])
+        record["g_model"] = [float(v) for v in out["g_model"][i]]
+    for key in out:
+        if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
+            record[key] = float(out[key][i])
+    if np.isfinite(out["de_chi2"][i]):
+        record["de"] = {"chi2": float(out["de_chi2"][i]), "generations": int(out["de_generations"][i]),
+                        "converged": bool(out["de_converged"][i])}
+    return record
+
+
+def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: ParameterSpace | None = None,
+                    likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
+                    spec: SeedGridSpec = SeedGridSpec()) -> dict:
+    """chi^2, S*, energies, masses and pulls of given natural parameters at one point."""
+    space = space or ParameterSpace.seed()
+    space.check_inside(params, "params")
+    likelihood = likelihood or Likelihood.masses_only(space.leptons)
+    problem = Problem(space, likelihood, profile)
+    num = make_numerics(numerics, np.asarray(w, dtype=np.float64), spec)
+    state = problem.state(space.to_unit(jnp.asarray(params, dtype=jnp.float64)), beta, w, lam, num)
+    pulls = likelihood.residuals(state)
+    return {"chi2": float(jnp.sum(pulls**2)), "S": float(state.S), "pulls": np.asarray(pulls),
+            "E_total": np.asarray(state.energies.total), "masses": np.asarray(state.S * state.energies.total),
+            **{k: (float(v) if jnp.ndim(v) == 0 else np.asarray(v)) for k, v in likelihood.terms(state).items()}}

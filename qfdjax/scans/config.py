@@ -1,0 +1,174 @@
+"""What determines a scan's numbers: the grid, the model choices and the fit settings.
+
+A `ScanConfig` is a frozen value; its fingerprint (hash of `to_dict()`) guards
+resumes and merges against mixing results of different configurations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from ..fitting.fit import FitConfig
+from ..fitting.params import ParameterSpace
+from ..model.constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE
+from ..model.numerics import check_numerics_name
+from ..model.quadrature import SeedGridSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanConfig:
+    """Everything that determines a scan's numbers (hashed to guard resumes)."""
+
+    beta: tuple[float, float, int] = SEED_BETA_RANGE
+    w: tuple[float, float, int] = SEED_W_RANGE
+    w_spacing: str = "log"
+    eta: float = ETA_DEFAULT
+    numerics: str = "exact"
+    fit: FitConfig = FitConfig(starts=8)
+    bounds: dict = dataclasses.field(default_factory=lambda: ParameterSpace.seed().as_dict())
+    leptons: tuple[str, ...] = ("e", "mu", "tau")
+    r_max: float = SeedGridSpec.r_max
+    neighbour_passes: int = 3
+    observables: tuple[str, ...] = ("mass",)
+    shared: tuple[tuple[str, ...], ...] = ()
+    profile: str = "boundary"
+    power_s: float = 2.0
+
+    def __post_init__(self):
+        for name, (start, stop, n) in (("beta", self.beta), ("w", self.w)):
+            check_range(f"{name} N", n, lower=1, integer=True)
+            check_range(f"{name} START", start)
+            check_range(f"{name} STOP", stop)
+            if start > stop or (n > 1 and start == stop):
+                raise InputError(f"{name} range START = {start} STOP = {stop} is invalid: "
+                                 f"need START < STOP (or START == STOP with N = 1)")
+        if self.w[0] <= 0:
+            raise InputError(f"w START = {self.w[0]} is out of range: must be > 0")
+        if self.w_spacing not in ("log", "linear"):
+            raise InputError(f"w spacing = {self.w_spacing!r} is unknown: must be log or linear")
+        check_numerics_name(self.numerics)
+        check_range("eta", self.eta, lower=0.0)
+        check_range("neighbour passes", self.neighbour_passes, lower=0, integer=True)
+        self.likelihood()
+        self.make_profile()
+        self.space().check_domain(self.r_max, self.w[1])
+
+    def likelihood(self):
+        from ..fitting.observables import build_likelihood
+
+        return build_likelihood(self.leptons, self.observables)
+
+    def make_profile(self):
+        from ..model.profiles import make_profile
+
+        return make_profile(self.profile, self.power_s)
+
+    def space(self) -> ParameterSpace:
+        base = ParameterSpace.seed(self.leptons)
+        return base.with_overrides({k: v for k, v in self.bounds.items()}, shared=self.shared)
+
+    def axes(self) -> tuple[np.ndarray, np.ndarray]:
+        beta = np.linspace(self.beta[0], self.beta[1], int(self.beta[2]))
+        if self.w_spacing == "log":
+            w = np.geomspace(self.w[0], self.w[1], int(self.w[2]))
+        else:
+            w = np.linspace(self.w[0], self.w[1], int(self.w[2]))
+        return beta, w
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["beta"], d["w"] = list(self.beta), list(self.w)
+        d["leptons"] = list(self.leptons)
+        d["observables"] = list(self.observables)
+        d["shared"] = [list(g) for g in self.shared]
+        return d
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScanConfig":
+        """A config from its `to_dict()` form (scan.json, scan_config.json), types checked."""
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InputError(f"scan config has unknown keys {sorted(unknown)}: allowed are {sorted(known)}")
+        fit = d.get("fit", {})
+        if not isinstance(fit, dict):
+            raise InputError(f"fit = {fit!r} must be a table of fit settings")
+        fit_known = {f.name for f in dataclasses.fields(FitConfig)}
+        if set(fit) - fit_known:
+            raise InputError(f"[fit] has unknown keys {sorted(set(fit) - fit_known)}: allowed are {sorted(fit_known)}")
+        for key, value in fit.items():
+            _check_type(f"fit.{key}", value, str if key == "method" else (float if key == "de_tol" else int))
+        d["fit"] = FitConfig(**fit)
+        for key in ("beta", "w"):
+            if key in d:
+                d[key] = _grid_axis(key, d[key])
+        for key in ("w_spacing", "numerics", "profile"):
+            if key in d:
+                _check_type(key, d[key], str)
+        for key in ("eta", "r_max", "power_s"):
+            if key in d:
+                d[key] = float(_check_type(key, d[key], float))
+        if "neighbour_passes" in d:
+            _check_type("neighbour_passes", d["neighbour_passes"], int)
+        for key in ("leptons", "observables"):
+            if key in d:
+                if not isinstance(d[key], (list, tuple)) or not all(isinstance(v, str) for v in d[key]):
+                    raise InputError(f"{key} = {d[key]!r} is invalid: must be a list of names")
+                d[key] = tuple(d[key])
+        if "shared" in d:
+            d["shared"] = tuple(tuple(g) for g in d["shared"])
+        return cls(**d)
+
+
+def _check_type(name: str, value, kind):
+    """value if it has the TOML type `kind` (int accepted for float), else an InputError."""
+    ok = (not isinstance(value, bool)) and (
+        isinstance(value, (int, float)) if kind is float else isinstance(value, kind))
+    if not ok:
+        wanted = {float: "a number", int: "an integer", str: "a string"}[kind]
+        raise InputError(f"{name} = {value!r} is invalid: must be {wanted}")
+    return value
+
+
+def _grid_axis(name: str, value) -> tuple[float, float, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise InputError(f"{name} = {value!r} is invalid: must be [START, STOP, N]")
+    start, stop, n = value
+    _check_type(f"{name} START", start, float)
+    _check_type(f"{name} STOP", stop, float)
+    _check_type(f"{name} N", n, int)
+    return float(start), float(stop), int(n)
+
+
+# Keys a scan config TOML file may hold beside ScanConfig's own.
+TOML_EXTRA_KEYS = ("description",)
+
+
+def scan_config_from_mapping(data: dict, bounds_file=None) -> ScanConfig:
+    """A ScanConfig from a scan TOML's contents: top-level settings, [fit], and the
+    [bounds.*]/[fixed]/[shared] tables (or a separate bounds file, which then wins)."""
+    from ..fitting.bounds_file import parse_bounds_tables, read_bounds_file
+
+    data = dict(data)
+    for key in TOML_EXTRA_KEYS:
+        data.pop(key, None)
+    tables = {k: data.pop(k) for k in ("bounds", "fixed", "shared") if k in data}
+    leptons = data.get("leptons", ("e", "mu", "tau"))
+    if not isinstance(leptons, (list, tuple)) or not all(isinstance(v, str) for v in leptons):
+        raise InputError(f"leptons = {leptons!r} is invalid: must be a list of names")
+    leptons = tuple(leptons)
+    space = (read_bounds_file(bounds_file, leptons) if bounds_file else
+             parse_bounds_tables(tables, ParameterSpace.seed(leptons)))
+    data["bounds"] = space.as_dict()
+    data["shared"] = space.shared_groups()
+    data["fit"] = {"starts": 8, **data.get("fit", {})} if isinstance(data.get("fit", {}), dict) else data["fit"]
+    return ScanConfig.from_dict(data)

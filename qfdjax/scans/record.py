@@ -1,0 +1,48 @@
+"""The scan record: grid, chi^2, parameters, evidence, config and metadata as JSON-ready values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import run_metadata
+from ..model.constants import lambda_from_eta
+
+
+def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings) -> dict:
+    nb, nw = beta_axis.size, w_axis.size
+    full = point_range == (0, nb * nw)
+    shape = (nb, nw) if full else (-1,)
+    names = space.names
+    at_bound = s["at_lower"] | s["at_upper"]
+    record = {
+        "beta": beta_axis.tolist(),
+        "w": w_axis.tolist(),
+        "points": list(point_range),
+        "param_names": list(names),
+        "chi2": s["chi2"].reshape(shape).tolist(),
+        "params": s["params"].reshape(shape + (len(names),) if full else (-1, len(names))).tolist(),
+        "S": s["S"].reshape(shape).tolist(),
+        "lam": lambda_from_eta(np.repeat(beta_axis, nw), config.eta)[point_range[0]:point_range[1]]
+        .reshape(shape).tolist(),
+        "convergence": {
+            "converged": s["converged"].reshape(shape).tolist(),
+            "starts_within_0.1": s["starts_within"].reshape(shape).tolist(),
+            "projected_gradient_rel": s["projected_gradient"].reshape(shape).tolist(),
+            "at_bounds": [[n for n, b in zip(names, row) if b] for row in at_bound],
+            "neighbour_refit": refit,
+        },
+        "config": config.to_dict(),
+        "fingerprint": config.fingerprint(),
+        "seeds": {"fit_seed": config.fit.seed, "per_point": "fold_in(PRNGKey(seed), flat point index)"},
+        "timings": timings,
+    }
+    for key in s:
+        if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
+            record[key] = s[key].reshape(shape).tolist()
+    record["beta_curvature"] = s["beta_curvature"].reshape(shape).tolist()
+    if "C_g" in s:
+        record["C_g"] = s["C_g"].reshape(shape).tolist()
+    best = int(np.argmin(s["chi2"]))
+    record["hessian_eigenvalues_at_min"] = [float(v) for v in s["hessian_eigenvalues"][best] if np.isfinite(v)]
+    record |= run_metadata()
+    return record
