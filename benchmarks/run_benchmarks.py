@@ -35,7 +35,7 @@ GRIDS = [(16, 10), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (1024
 
 def memory_per_chunk(chunk_sizes, starts=8):
     space = ParameterSpace.seed()
-    problem = Problem(space, Likelihood.masses_only(), BoundaryLayer())
+    problem = Problem.build(space, Likelihood.masses_only(), BoundaryLayer())
     rows = []
     for P in chunk_sizes:
         st, keys = initial_starts(space, starts, np.arange(P), 0)

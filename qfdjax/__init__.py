@@ -13,17 +13,14 @@ from qfdjax.
 
 The public names below are loaded on first use rather than at import: `import
 qfdjax` then costs no JAX import, so commands that only read saved results
-(`qfdjax report`) start in a fraction of a second.  float64 is still guaranteed:
-JAX reads JAX_ENABLE_X64 when it is imported, and if it was imported before
-qfdjax, the flag is switched on here directly.
+(`qfdjax report`) start in a fraction of a second.  float64 and the persistent
+compile cache are still guaranteed (see runtime.py): through JAX's environment
+variables if JAX is imported later, through `jax.config` if it came first.
 """
 
-import os as _os
-import sys as _sys
+from .runtime import configure_jax as _configure_jax
 
-_os.environ.setdefault("JAX_ENABLE_X64", "1")
-if "jax" in _sys.modules:
-    _sys.modules["jax"].config.update("jax_enable_x64", True)
+_configure_jax()
 
 __version__ = "0.1.0"
 

@@ -79,10 +79,10 @@ def bench_fits(points, starts=8, repeats=3, numerics_name="exact"):
     nb = int(np.ceil(np.sqrt(points)))
     B, W, lam = (a[:points] for a in _scan_points(nb, int(np.ceil(points / nb))))
     space = ParameterSpace.seed()
-    problem = Problem(space, Likelihood.masses_only(), BoundaryLayer())
+    problem = Problem.build(space, Likelihood.masses_only(), BoundaryLayer())
     num = make_numerics(numerics_name, W)
     starts_u, keys = initial_starts(space, starts, np.arange(points), 0)
-    args = [jnp.asarray(v) for v in (B, W, lam)]
+    args = (B, W, lam)
 
     def run():
         sol = solve_points(problem, num, *args, starts_u, keys, "gradient", LMConfig(), DEConfig())

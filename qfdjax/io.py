@@ -51,6 +51,10 @@ def write_json(path, data) -> None:
     _atomic_write(path, lambda h: h.write(text.encode()))
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    _atomic_write(path, lambda h: h.write(data))
+
+
 def write_npz(path, **arrays) -> None:
     _atomic_write(path, lambda h: np.savez(h, **arrays))
 

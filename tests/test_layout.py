@@ -7,7 +7,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "qfdjax"
 # Foundations (no qfdjax imports) < model < reference/fitting < scans < commands.
-RANK = {"errors": 0, "io": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3}
+RANK = {"errors": 0, "io": 0, "runtime": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3}
 COMMANDS = 4
 
 

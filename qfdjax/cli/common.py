@@ -54,16 +54,3 @@ def range3(text_values, name):
     except ValueError:
         raise InputError(f"{name} = {' '.join(text_values)} is invalid: must be START STOP N "
                          f"(two numbers and an integer)") from None
-
-
-
-def enable_compile_cache():
-    """Reuse compiled kernels across runs (QFDJAX_CACHE_DIR; '0' turns it off)."""
-    import os
-
-    import jax
-
-    path = os.environ.get("QFDJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla"))
-    if path != "0":
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..errors import InputError
-from .common import enable_compile_cache, range3
+from .common import range3
 
 
 def add_scan(sub):
@@ -72,7 +72,6 @@ def _run_scan(args) -> int:
             raise InputError(f"points = {args.points!r} is invalid: must be START:STOP (integers)") from None
         point_range = (a, b)
     out = args.out or f"runs/scan-{config.fingerprint()[:8]}"
-    enable_compile_cache()
     try:
         record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range)
     except KeyboardInterrupt:

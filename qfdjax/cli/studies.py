@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from ..errors import InputError
-from .common import enable_compile_cache
 
 
 def add_sensitivity(sub):
@@ -26,7 +25,6 @@ def _run_sensitivity(args) -> int:
 
     check_range("starts", args.starts, lower=1, integer=True)
     check_range("seed", args.seed, lower=0, integer=True)
-    enable_compile_cache()
     result = run_sensitivity(starts=args.starts, seed=args.seed,
                              progress=lambda m: print(m, file=sys.stderr, flush=True))
     result |= run_metadata()

@@ -16,9 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.numerics import AbstractNumerics
-from .kernel import PointSolution
+from .kernel import pad_index, padded_size, run_points
 from .problem import Problem
-from .sharding import points_spec, shard_points
 
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).
 AGREEMENT_DCHI2 = 0.1
@@ -31,19 +30,11 @@ PROJECTED_GRADIENT_CERTIFY = 1e-4
 BOUND_TOL = 1e-9
 
 
-@eqx.filter_jit
-def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None):
-    """S*, energies, masses, pulls and the Hessian in (parameters, beta) per point.
-
-    The Hessian is taken with lambda following beta at fixed lambda/beta, as the
-    eta calibration does; `hessian_spectra` turns it into eigenvalues and
-    beta's profile curvature on the host.
-    """
-
+def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
     def one(num, b, ww, l, u):
         state = problem.state(u, b, ww, l, num)
         pulls = problem.likelihood.residuals(state)
-        x = problem.space.from_unit(u)
+        x = problem.box.from_unit(u)
         lam_per_beta = l / b
 
         def chi2_aug(z):
@@ -53,7 +44,7 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
         hess_aug = jax.jacfwd(jax.jacfwd(chi2_aug))(jnp.concatenate([x, jnp.atleast_1d(b)]))
         at_lo = u <= BOUND_TOL
         at_hi = u >= 1.0 - BOUND_TOL
-        fixed = jnp.asarray(problem.space.fixed)
+        fixed = problem.box.fixed
         terms = problem.likelihood.terms(state)
         return dict(
             S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
@@ -62,9 +53,28 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
             at_upper=at_hi & ~fixed, hessian_with_beta=hess_aug, free=~(at_lo | at_hi | fixed), **terms,
         )
 
-    return shard_points(
-        lambda num, *args: eqx.filter_vmap(one, in_axes=(num.point_axes(), 0, 0, 0, 0))(num, *args),
-        mesh, numerics, beta, w, lam, u_best)
+    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u_best)
+
+
+def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None) -> dict:
+    """S*, energies, masses, pulls and the Hessian in (parameters, beta) per point (host arrays).
+
+    The Hessian is taken with lambda following beta at fixed lambda/beta, as the
+    eta calibration does; `hessian_spectra` turns it into eigenvalues and
+    beta's profile curvature on the host.  `numerics` is per point (P entries).
+    """
+    P = len(u_best)
+    idx = pad_index(P, padded_size(P, 1, mesh))
+    args = tuple(np.asarray(a)[idx] for a in (beta, w, lam, u_best))
+    out = run_points("diagnostics", _diagnostics_body, mesh, numerics.select(idx), args, (problem,))
+    return {k: np.asarray(v)[:P] for k, v in out.items()}
+
+
+def params_from_unit(problem: Problem, u) -> np.ndarray:
+    """Natural parameters of unit-box points, on the host."""
+    box = problem.box
+    lower, span, leader = (np.asarray(v) for v in (box.lower, box.span, box.leader))
+    return (lower + np.clip(np.asarray(u), 0.0, 1.0) * span)[..., leader]
 
 
 def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
@@ -104,30 +114,27 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
 
 
 
-def summarize_points(problem: Problem, numerics, beta, w, lam, solution: PointSolution, mesh=None) -> dict:
+def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None) -> dict:
     """Host-side arrays of results and convergence evidence for every point."""
-    chi2_s = np.asarray(solution.chi2_starts)
+    chi2_s = np.asarray(solution["chi2_starts"])
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
     best = np.argmin(finite, axis=1)
     rows = np.arange(chi2_s.shape[0])
-    u_best = np.asarray(solution.u_starts)[rows, best]
-    if mesh is not None:
-        u_best = jax.device_put(u_best, jax.sharding.NamedSharding(mesh, points_spec(u_best)))
-    diag = jax.tree_util.tree_map(np.asarray, point_diagnostics(problem, numerics, beta, w, lam,
-                                                                jnp.asarray(u_best), mesh))
+    u_best = np.asarray(solution["u_starts"])[rows, best]
+    diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
     diag.update(hessian_spectra(diag.pop("hessian_with_beta"), diag.pop("free")))
     chi2 = finite[rows, best]
     within = np.sum(finite - chi2[:, None] <= AGREEMENT_DCHI2, axis=1)
     spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2
-    pg = np.asarray(solution.pgrad_starts)[rows, best]
-    done = np.asarray(solution.done_starts)[rows, best]
+    pg = np.asarray(solution["pgrad_starts"])[rows, best]
+    done = np.asarray(solution["done_starts"])[rows, best]
     starts = chi2_s.shape[1]
     converged = done & (pg <= PROJECTED_GRADIENT_CERTIFY) & ((within >= 2) | (starts == 1))
-    params = np.asarray(problem.space.from_unit(u_best))
+    params = params_from_unit(problem, u_best)
     return dict(
         chi2=chi2, params=params, u=np.asarray(u_best), best_start=best, chi2_starts=chi2_s,
-        starts_within=within, chi2_spread=spread, projected_gradient=pg, steps=np.asarray(solution.steps_starts),
-        optimizer_done=done, converged=converged, de_chi2=np.asarray(solution.de_chi2),
-        de_generations=np.asarray(solution.de_generations), de_converged=np.asarray(solution.de_converged),
+        starts_within=within, chi2_spread=spread, projected_gradient=pg, steps=np.asarray(solution["steps_starts"]),
+        optimizer_done=done, converged=converged, de_chi2=np.asarray(solution["de_chi2"]),
+        de_generations=np.asarray(solution["de_generations"]), de_converged=np.asarray(solution["de_converged"]),
         **diag,
     )

@@ -64,14 +64,13 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
     space = space or ParameterSpace.seed()
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
-    problem = Problem(space, likelihood, profile)
+    problem = Problem.build(space, likelihood, profile)
     num = make_numerics(numerics, w, spec)
     starts, keys = initial_starts(space, config.gradient_starts, np.arange(len(beta)), config.seed)
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
-    args = tuple(jnp.asarray(v) for v in (beta, w, lam))
-    solution = solve_points(problem, num, *args, starts, keys, config.method, lm, de)
-    return summarize_points(problem, num, *args, solution)
+    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de)
+    return summarize_points(problem, num, beta, w, lam, solution)
 
 
 def check_point(beta, w, lam):
@@ -174,9 +173,9 @@ def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: Par
     space = space or ParameterSpace.seed()
     space.check_inside(params, "params")
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
-    problem = Problem(space, likelihood, profile)
+    problem = Problem.build(space, likelihood, profile)
     num = make_numerics(numerics, np.asarray(w, dtype=np.float64), spec)
-    state = problem.state(space.to_unit(jnp.asarray(params, dtype=jnp.float64)), beta, w, lam, num)
+    state = problem.state(jnp.asarray(space.to_unit(params)), beta, w, lam, num)
     pulls = likelihood.residuals(state)
     return {"chi2": float(jnp.sum(pulls**2)), "S": float(state.S), "pulls": np.asarray(pulls),
             "E_total": np.asarray(state.energies.total), "masses": np.asarray(state.S * state.energies.total),

@@ -12,6 +12,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..model.types import Energies
@@ -71,7 +72,8 @@ class Likelihood(eqx.Module):
     def masses_only(cls, leptons=LEPTONS, sigma_model: float = SIGMA_MODEL, masses=None) -> "Likelihood":
         all_masses = dict(zip(LEPTONS, MASSES_MEV))
         m = masses if masses is not None else [all_masses[lep] for lep in leptons]
-        return cls(MassTerm(jnp.asarray(m, dtype=jnp.float64), sigma_model))
+        # NumPy, not jnp: building a likelihood on the host must not dispatch to a device.
+        return cls(MassTerm(np.asarray(m, dtype=np.float64), sigma_model))
 
     def state(self, R_c, U, A, w, energies: Energies) -> ModelState:
         S = self.mass.scale(energies.total)

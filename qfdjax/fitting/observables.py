@@ -45,7 +45,7 @@ class MagneticMoment(AbstractObservable):
                              f"{', '.join(leptons)}")
         values = np.array([table.get(lep, 0.0) for lep in leptons])
         used = np.array([1.0 if lep in table else 0.0 for lep in leptons])
-        return cls(jnp.asarray(values), jnp.asarray(used), **constants)
+        return cls(values, used, **constants)
 
     def moment_ratio(self, state: ModelState):
         moment = self.k * self.charge * (state.R_c + jnp.expand_dims(state.w, -1)) * state.U

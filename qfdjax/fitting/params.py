@@ -12,7 +12,6 @@ import dataclasses
 import math
 from typing import Mapping, Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..model.constants import LEPTONS, PARAMS_PER_LEPTON, SEED_BOUNDS
@@ -116,22 +115,27 @@ class ParameterSpace:
             raise InputError("shared groups overlap: each parameter may belong to one group")
         return ParameterSpace(self.leptons, tuple(lower), tuple(upper), tuple(tied))
 
-    # --- coordinates -------------------------------------------------------
-    def to_unit(self, x):
-        lo, span = self.arrays()
-        return jnp.where(span > 0, (x - lo) / jnp.where(span > 0, span, 1.0), 0.0)
+    # --- coordinates (host side, NumPy; the kernels use `problem.Box`) -------
+    def leader_index(self) -> np.ndarray:
+        """leader[i] = i, except for shared followers, which point at their group's leader."""
+        leader = np.arange(self.size)
+        for follower, lead in self.tied:
+            leader[follower] = lead
+        return leader
 
-    def from_unit(self, u):
+    def to_unit(self, x) -> np.ndarray:
         lo, span = self.arrays()
-        x = lo + jnp.clip(u, 0.0, 1.0) * span
-        if self.tied:
-            followers, leaders = (np.array(v) for v in zip(*self.tied))
-            x = x.at[..., followers].set(x[..., leaders])
-        return x
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.0)
 
-    def arrays(self):
-        lo = jnp.asarray(self.lower)
-        return lo, jnp.asarray(self.upper) - lo
+    def from_unit(self, u) -> np.ndarray:
+        lo, span = self.arrays()
+        x = lo + np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0) * span
+        return x[..., self.leader_index()]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.asarray(self.lower, dtype=np.float64)
+        return lo, np.asarray(self.upper, dtype=np.float64) - lo
 
     def check_domain(self, r_max: float, w_max: float) -> None:
         """The energy domain must contain every lepton the bounds allow: r_max > R_c + w."""

@@ -3,6 +3,11 @@
 `Problem` turns unit-box coordinates u into the likelihood's standardised
 residuals at one (beta, w, lambda) point; every optimiser and diagnostic works
 through it, so a new observable or profile changes nothing here.
+
+The box (bounds, fixed mask, shared-parameter map) is held as arrays, not as
+trace-time constants: a compiled kernel then serves any bounds, any fixed
+values and any sharing pattern of the same parameter count, and `--bounds`
+never forces a recompilation.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, Int
 
 from ..model.energy import lepton_energies
 from ..model.numerics import Exact, check_numerics_name, reference_numerics
@@ -19,15 +25,40 @@ from .likelihood import Likelihood
 from .params import ParameterSpace
 
 
+class Box(eqx.Module):
+    """x = lower + clip(u, 0, 1) * span, then shared followers copy their leader."""
+
+    lower: Float[Array, " n"]
+    span: Float[Array, " n"]
+    fixed: Bool[Array, " n"]
+    leader: Int[Array, " n"]
+
+    @classmethod
+    def from_space(cls, space: ParameterSpace) -> "Box":
+        lo, span = space.arrays()
+        return cls(lo, span, np.asarray(space.fixed), space.leader_index())
+
+    def from_unit(self, u):
+        return (self.lower + jnp.clip(u, 0.0, 1.0) * self.span)[..., self.leader]
+
+    def to_unit(self, x):
+        safe = jnp.where(self.span > 0, self.span, 1.0)
+        return jnp.where(self.span > 0, (x - self.lower) / safe, 0.0)
+
+
 class Problem(eqx.Module):
     """Residuals of the fit as a function of unit-box coordinates u."""
 
-    space: ParameterSpace = eqx.field(static=True)
+    box: Box
     likelihood: Likelihood
     profile: AbstractProfile
 
+    @classmethod
+    def build(cls, space: ParameterSpace, likelihood: Likelihood, profile: AbstractProfile) -> "Problem":
+        return cls(Box.from_space(space), likelihood, profile)
+
     def unpack(self, u):
-        x = self.space.from_unit(u).reshape(len(self.space.leptons), 3)
+        x = self.box.from_unit(u).reshape(-1, 3)
         return x[:, 0], x[:, 1], x[:, 2]
 
     def state(self, u, beta, w, lam, numerics):
@@ -40,8 +71,7 @@ class Problem(eqx.Module):
 
     def chi2_natural(self, x, beta, w, lam, numerics):
         """chi^2 as a function of the natural parameters (for Hessians)."""
-        return jnp.sum(self.residuals(self.space.to_unit(x), beta, w, lam, numerics) ** 2)
-
+        return jnp.sum(self.residuals(self.box.to_unit(x), beta, w, lam, numerics) ** 2)
 
 
 def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):

@@ -145,34 +145,37 @@ class Reference(AbstractNumerics):
     grid_index: Int[Array, "..."]
 
     def select(self, indices):
-        return eqx.tree_at(lambda n: n.grid_index, self, jnp.asarray(self.grid_index)[np.asarray(indices)])
+        return eqx.tree_at(lambda n: n.grid_index, self, np.asarray(self.grid_index)[np.asarray(indices)])
 
     def point_axes(self):
         shared = jax.tree_util.tree_map(lambda _: None, self)
         return eqx.tree_at(lambda n: n.grid_index, shared, 0, is_leaf=lambda x: x is None)
 
     def repeat(self, count: int):
-        return eqx.tree_at(lambda n: n.grid_index, self, jnp.repeat(self.grid_index, count))
+        return eqx.tree_at(lambda n: n.grid_index, self, np.repeat(np.asarray(self.grid_index), count))
 
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
-        i = jnp.broadcast_to(self.grid_index, R_c.shape)
-        r = self.r[:, i]  # (L, ...): batch arrays broadcast against it as they are
+        # Tables may be host (NumPy) arrays; index them as JAX arrays so this
+        # works eagerly, under jit and with the tables closed over alike.
+        tab = jax.tree_util.tree_map(jnp.asarray, self)
+        i = jnp.broadcast_to(tab.grid_index, R_c.shape)
+        r = tab.r[:, i]  # (L, ...): batch arrays broadcast against it as they are
         R = R_c + w
         delta_rho = profile.delta_rho(r, R_c, w, A)
-        st = self.stencil[:, :, i]
+        st = tab.stencil[:, :, i]
         before = jnp.concatenate([delta_rho[:1], delta_rho[:-1]], 0)
         after = jnp.concatenate([delta_rho[1:], delta_rho[-1:]], 0)
         slope = st[0] * before + st[1] * delta_rho + st[2] * after
         a, b = flow.hill_vortex_coefficients(r, R, U)
         flow_d, stab_d, grad_d = point_densities(
-            r, delta_rho, slope, a, b, self.cos2[:, i], self.sin2[:, i]
+            r, delta_rho, slope, a, b, tab.cos2[:, i], tab.sin2[:, i]
         )
         return assemble_energies(
             beta,
             lam,
-            jnp.sum(self.simpson[:, i] * flow_d, 0),
-            jnp.sum(self.trapezoid[:, i] * stab_d, 0),
-            jnp.sum(self.trapezoid[:, i] * grad_d, 0),
+            jnp.sum(tab.simpson[:, i] * flow_d, 0),
+            jnp.sum(tab.trapezoid[:, i] * stab_d, 0),
+            jnp.sum(tab.trapezoid[:, i] * grad_d, 0),
         )
 
 
@@ -204,11 +207,11 @@ def reference_numerics(
     ]
     table = seed_grid_table(grids, [int(k[3]) for k in unique], spec)
     return Reference(
-        r=jnp.asarray(table.r.T),
-        simpson=jnp.asarray(table.simpson.T),
-        trapezoid=jnp.asarray(table.trapezoid.T),
-        stencil=jnp.asarray(np.transpose(table.stencil, (2, 1, 0))),
-        cos2=jnp.asarray(table.cos2.T),
-        sin2=jnp.asarray(table.sin2.T),
-        grid_index=jnp.asarray(index.reshape(shape)),
+        r=table.r.T.copy(),
+        simpson=table.simpson.T.copy(),
+        trapezoid=table.trapezoid.T.copy(),
+        stencil=np.ascontiguousarray(np.transpose(table.stencil, (2, 1, 0))),
+        cos2=table.cos2.T.copy(),
+        sin2=table.sin2.T.copy(),
+        grid_index=index.reshape(shape),
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .solver import SOLUTION_FIELDS, ChunkSolver
+from ..fitting.kernel import SOLUTION_FIELDS
+from .solver import ChunkSolver
 
 
 def _neighbours(nb: int, nw: int) -> np.ndarray:

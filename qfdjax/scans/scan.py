@@ -24,7 +24,8 @@ from ..model.constants import lambda_from_eta
 from .config import ScanConfig
 from .record import scan_record
 from .refit import neighbour_refit, summarize_chunked
-from .solver import SOLUTION_FIELDS, ChunkSolver
+from ..fitting.kernel import SOLUTION_FIELDS
+from .solver import ChunkSolver
 
 
 class _Progress:

@@ -1,0 +1,116 @@
+"""Kernels traced once per shape bucket, then reused from disk (`jax.export`).
+
+Why: even when XLA's persistent compile cache hits, every new process
+re-traces and re-lowers each kernel before it can look the executable up, and
+for the fit kernel and its Hessian diagnostics that is 1-3 CPU-seconds on two
+cores: more than the fit.  A serialised `jax.export` artifact skips both
+steps: deserialising and lowering it takes milliseconds, and the compile then
+hits the persistent cache.
+
+An artifact is keyed by the kernel's name, a hash of qfdjax's own source, the
+JAX version and backend, the arguments' pytree structure (which carries every
+static choice: profile family, observables, numerics kind, optimiser
+settings) and the arrays' shapes and dtypes.  Array values (bounds, masses,
+seed-grid tables, the points themselves) are inputs, never part of the key, so
+one artifact serves every bound, grid and start that fits its shape bucket.
+With several devices the kernels are sharded and go through `jax.jit`
+instead (exporting sharded code ties it to one device count).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ..io import atomic_write_bytes
+from ..runtime import cache_dir
+
+_LOADED: dict = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """Hash of every qfdjax source file: an artifact never outlives the code that traced it."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def bucket(n: int, smallest: int = 1) -> int:
+    """The shape bucket of a batch of n: the next power of two (at least `smallest`)."""
+    return max(smallest, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic))
+
+
+def _stable_repr(x) -> str:
+    """repr without memory addresses: functions by their qualified name."""
+    if callable(x) and hasattr(x, "__qualname__"):
+        return f"{getattr(x, '__module__', '')}.{x.__qualname__}"
+    text = repr(x)
+    if " at 0x" in text:
+        raise TypeError(f"static argument {text} has no stable identity: make it an array or a Module")
+    return text
+
+
+def _key(name: str, treedef, static_leaves, dynamic) -> str:
+    parts = [name, _source_hash(), jax.__version__, jax.default_backend(), str(treedef),
+             ",".join(_stable_repr(x) for x in static_leaves)]
+    parts += [f"{np.shape(x)}:{np.result_type(x)}" for x in dynamic]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def call_compiled(name: str, fn, *args):
+    """fn(*args), compiled once per key and (with the compile cache on) kept on disk.
+
+    `args` may mix arrays with static structure (equinox modules, Python
+    numbers); fn must return a dict or tuple of arrays.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    mask = [_is_array(x) for x in leaves]
+    dynamic = [x for x, m in zip(leaves, mask) if m]
+    static_leaves = [x for x, m in zip(leaves, mask) if not m]
+    key = _key(name, treedef, static_leaves, dynamic)
+    call = _LOADED.get(key)
+    if call is None:
+        call = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
+        _LOADED[key] = call
+    return call(*dynamic)
+
+
+def _load_or_export(key, fn, leaves, mask, treedef, dynamic):
+    folder = cache_dir()
+    path = None if folder is None else Path(folder) / "export" / f"{key}.jaxexport"
+    if path is not None and path.exists():
+        try:
+            return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call)
+        except Exception:  # noqa: BLE001 - a damaged artifact is rebuilt, never trusted
+            pass
+
+    def flat(*dynamic_leaves):
+        it = iter(dynamic_leaves)
+        full = [next(it) if m else x for x, m in zip(leaves, mask)]
+        return fn(*jax.tree_util.tree_unflatten(treedef, full))
+
+    specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
+    exported = jax.export.export(jax.jit(flat))(*specs)
+    if path is not None:
+        try:
+            atomic_write_bytes(path, bytes(exported.serialize()))
+        except (OSError, ImportError):
+            pass  # a read-only cache (or no flatbuffers) only costs speed
+    return jax.jit(exported.call)
+
+
+def clear_memory() -> None:
+    """Forget loaded kernels (tests use it to exercise the disk path)."""
+    _LOADED.clear()

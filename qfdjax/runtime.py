@@ -1,0 +1,41 @@
+"""Process-wide JAX settings qfdjax relies on: float64 and the persistent compile cache.
+
+Both are set through JAX's environment variables when JAX has not been
+imported yet (so setting them costs no JAX import: `qfdjax report` never loads
+JAX), and through `jax.config` when it has.  The compile cache lives in
+QFDJAX_CACHE_DIR (default ~/.cache/qfdjax/xla; "0" turns it off).  Every
+kernel is cached, however quick to compile: on two CPU cores even the small
+ones add up to seconds per process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla")
+
+
+def cache_dir() -> str | None:
+    path = os.environ.get("QFDJAX_CACHE_DIR", DEFAULT_CACHE_DIR)
+    return None if path == "0" else path
+
+
+def configure_jax() -> None:
+    """float64 always; the persistent compile cache unless QFDJAX_CACHE_DIR=0 or the user set one."""
+    settings = {"jax_enable_x64": True}
+    path = cache_dir()
+    if path is not None:
+        settings["jax_persistent_cache_min_compile_time_secs"] = 0.0
+        settings["jax_persistent_cache_min_entry_size_bytes"] = 0
+    jax = sys.modules.get("jax")
+    if jax is None:
+        for name, value in settings.items():
+            os.environ.setdefault(name.upper(), str(value) if not isinstance(value, bool) else "1")
+        if path is not None:
+            os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", path)
+        return
+    for name, value in settings.items():
+        jax.config.update(name, value)
+    if path is not None and not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", path)
