@@ -18,7 +18,7 @@ import numpy as np
 
 from ..model.numerics import AbstractNumerics
 from .compiled import bucket, call_compiled
-from .optimize import DEConfig, LMConfig, differential_evolution, projected_levenberg_marquardt
+from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_advance, lm_init, lm_result
 from .optimize.lm import projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
 from .params import ParameterSpace
@@ -27,6 +27,9 @@ from .sharding import shard_points
 
 # Smallest lane bucket: one point's default 8 starts.
 MIN_LANES = 8
+# LM steps per round before unfinished lanes are re-packed (the median start
+# needs about 40 steps, the slowest of a chunk about 90).
+LM_ROUND_STEPS = 24
 SOLUTION_FIELDS = ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts",
                    "de_chi2", "de_generations", "de_converged")
 
@@ -60,14 +63,57 @@ def pad_index(n: int, size: int) -> np.ndarray:
     return np.minimum(np.arange(size), n - 1)
 
 
-def _gradient_lanes(numerics, beta, w, lam, starts, problem: Problem, lm: LMConfig) -> dict:
-    def one(num, b, ww, l, u0):
-        return projected_levenberg_marquardt(lambda u: problem.residuals(u, b, ww, l, num), u0,
-                                             problem.box.fixed, lm)
+def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, until,
+              problem: Problem, lm: LMConfig) -> dict:
+    """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start."""
+    fixed = problem.box.fixed
 
-    res = eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, starts)
-    return {"u": res.u, "chi2": res.chi2, "pgrad": res.projected_gradient, "steps": res.steps,
-            "done": res.converged}
+    def one(num, b, ww, l, u, chi2, damping, step, done, stalls, until):
+        residuals = lambda v: problem.residuals(v, b, ww, l, num)  # noqa: E731
+        fresh = lm_init(residuals, u, lm)
+        state = LMState(u, jnp.where(jnp.isnan(chi2), fresh.chi2, chi2), damping, step, done, stalls)
+        state = lm_advance(residuals, state, fixed, lm, until)
+        result = lm_result(residuals, state, fixed)
+        return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
+                "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient}
+
+    axes = (numerics.point_axes(),) + (0,) * 10
+    return eqx.filter_vmap(one, in_axes=axes)(numerics, beta, w, lam, u, chi2, damping, step, done, stalls,
+                                              until)
+
+
+def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
+                 lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS) -> dict:
+    """LM from every lane's start, in rounds of `round_steps` steps.
+
+    After each round the lanes still running are packed into the smallest
+    bucket that holds them, so a chunk's finished starts stop costing work
+    (about half of all start-iterations were idle waiting for the slowest start
+    when every lane ran to the end in one call).  Each lane's run is the same
+    sequence of steps however it is cut into rounds, so the numbers do not
+    depend on the rounds or on how points are chunked.
+    """
+    lanes = len(lane_point)
+    state = {"u": np.array(starts, dtype=np.float64), "chi2": np.full(lanes, np.nan),
+             "damping": np.full(lanes, lm.initial_damping), "step": np.zeros(lanes, np.int64),
+             "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
+    active = np.arange(lanes)
+    rounds = 0
+    while active.size:
+        size = padded_size(active.size, MIN_LANES, mesh)
+        idx = active[pad_index(active.size, size)]
+        points = lane_point[idx]
+        fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
+        until = state["step"][idx] + round_steps
+        out = run_points("lm_round", _lm_round, mesh, numerics.select(points),
+                         (beta[points], w[points], lam[points]) + fields + (until,), (problem, lm))
+        for key, value in out.items():
+            state[key][active] = np.asarray(value)[:active.size]
+        rounds += 1
+        running = ~state["done"][active] & (state["step"][active] < lm.max_steps)
+        active = active[running]
+    state["rounds"] = rounds
+    return state
 
 
 def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> dict:
@@ -111,15 +157,27 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
         de_info = {"de_chi2": np.full(P, np.nan), "de_generations": np.zeros(P, np.int32),
                    "de_converged": np.zeros(P, bool)}
     lanes = P * S
-    size = padded_size(lanes, MIN_LANES, mesh)
-    lane_point = np.repeat(np.arange(P), S)[pad_index(lanes, size)]
-    flat_starts = starts.reshape(lanes, n)[pad_index(lanes, size)]
-    out = run_points("lm", _gradient_lanes, mesh, numerics.select(lane_point),
-                     (beta[lane_point], w[lane_point], lam[lane_point], flat_starts), (problem, lm))
-    per_point = lambda a: np.asarray(a)[:lanes].reshape((P, S) + np.shape(a)[1:])  # noqa: E731
+    out = run_lm_lanes(problem, numerics, np.repeat(np.arange(P), S), beta, w, lam, starts.reshape(lanes, n),
+                       lm, mesh)
+    per_point = lambda a: np.asarray(a).reshape((P, S) + np.shape(a)[1:])  # noqa: E731
     return {"u_starts": per_point(out["u"]), "chi2_starts": per_point(out["chi2"]),
-            "pgrad_starts": per_point(out["pgrad"]), "steps_starts": per_point(out["steps"]),
+            "pgrad_starts": per_point(out["pgrad"]), "steps_starts": per_point(out["step"]),
             "done_starts": per_point(out["done"]), **de_info}
+
+
+def _chi2_lanes(numerics, beta, w, lam, u, problem: Problem) -> dict:
+    def one(num, b, ww, l, uu):
+        return jnp.sum(problem.residuals(uu, b, ww, l, num) ** 2)
+
+    return {"chi2": eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u)}
+
+
+def chi2_at(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u, mesh=None) -> np.ndarray:
+    """chi^2 of unit-box points u (Q, n) at points (Q,): one batched evaluation, no fitting."""
+    Q = len(u)
+    idx = pad_index(Q, padded_size(Q, MIN_LANES, mesh))
+    args = tuple(np.asarray(a)[idx] for a in (beta, w, lam, u))
+    return np.asarray(run_points("chi2", _chi2_lanes, mesh, numerics.select(idx), args, (problem,))["chi2"])[:Q]
 
 
 def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):

@@ -32,40 +32,48 @@ def summarize_chunked(solver: ChunkSolver, chunks, solution: dict) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def neighbour_refit(solver: ChunkSolver, chunks, summary: dict, nb, nw, passes: int):
-    """Refit each point from its neighbours' optima until no point improves."""
+def neighbour_refit(solver: ChunkSolver, summary: dict, nb, nw, passes: int):
+    """Refit the points whose neighbours' optima beat their own fit, until none does.
+
+    A screen first: every neighbour's optimum is scored at the point itself in
+    one batched chi^2 evaluation (four per point, no fitting).  Only points
+    that a neighbour's optimum already beats are refitted, from all their
+    neighbours' optima.  On converged scans the screen usually finds nothing,
+    and the pass costs a fraction of a fit instead of a second full fit.
+    """
     neighbours = _neighbours(nb, nw)
-    improved_total, max_gain, done_passes = 0, 0.0, 0
+    improved_total, max_gain, done_passes, refitted = 0, 0.0, 0, 0
+    ids = np.arange(nb * nw)
     for _ in range(passes):
-        u = summary["u"]
-        candidates = np.concatenate([u[:, None, :], u[neighbours]], axis=1)
-        # Pad to the main pass's start count so the compiled solver is reused.
-        starts = max(solver.config.fit.gradient_starts, 1)
-        if candidates.shape[1] < starts:
-            candidates = np.concatenate(
-                [candidates, np.repeat(u[:, None, :], starts - candidates.shape[1], 1)], 1)
-        new = {k: [] for k in SOLUTION_FIELDS}
-        offset = 0
-        for ids in chunks:
-            sl = slice(offset, offset + ids.size)
-            res = solver.solve(ids, starts=candidates[sl], method="gradient")
-            for k in SOLUTION_FIELDS:
-                new[k].append(res[k])
-            offset += ids.size
-        new = {k: np.concatenate(v) for k, v in new.items()}
-        fresh = summarize_chunked(solver, chunks, new)
-        gain = summary["chi2"] - fresh["chi2"]
-        # Improvements below rounding of chi^2 are not improvements.
-        better = gain > 1e-10 * np.abs(summary["chi2"]) + 1e-9
         done_passes += 1
+        u = summary["u"]
+        n = u.shape[1]
+        scored = solver.chi2_of(np.repeat(ids, 4), u[neighbours].reshape(-1, n)).reshape(-1, 4)
+        own = summary["chi2"]
+        # Beating by less than rounding of chi^2 is not beating.
+        beaten = np.any(scored < own[:, None] - (1e-10 * np.abs(own[:, None]) + 1e-9), axis=1)
+        targets = np.flatnonzero(beaten)
+        if targets.size == 0:
+            break
+        refitted += targets.size
+        candidates = np.concatenate([u[targets, None, :], u[neighbours[targets]]], axis=1)
+        parts = [solver.solve(targets[k:k + solver.chunk], starts=candidates[k:k + solver.chunk], method="gradient")
+                 for k in range(0, targets.size, solver.chunk)]
+        solution = {key: np.concatenate([part[key] for part in parts]) for key in SOLUTION_FIELDS}
+        fresh = summarize_chunked(solver, [targets[k:k + solver.chunk] for k in range(0, targets.size, solver.chunk)],
+                                  solution)
+        gain = own[targets] - fresh["chi2"]
+        better = gain > 1e-10 * np.abs(own[targets]) + 1e-9
         if not better.any():
             break
         improved_total += int(better.sum())
         max_gain = max(max_gain, float(gain[better].max()))
+        rows = targets[better]
         for key, value in fresh.items():
             # Per-start arrays keep the original (independent) starts; everything
             # else, convergence evidence included, comes from the better refit.
-            if value.shape != summary[key].shape:
+            if value.shape[1:] != summary[key].shape[1:]:
                 continue
-            summary[key] = np.where(better.reshape((-1,) + (1,) * (value.ndim - 1)), value, summary[key])
-    return summary, {"passes": done_passes, "improved_points": improved_total, "max_improvement": max_gain}
+            summary[key][rows] = value[better]
+    return summary, {"passes": done_passes, "improved_points": improved_total, "max_improvement": max_gain,
+                     "screened_points": int(ids.size), "refitted_points": int(refitted)}

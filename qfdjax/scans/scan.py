@@ -122,7 +122,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     summary = summarize_chunked(solver, chunks, solution)
     refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
     if point_range is None and config.neighbour_passes > 0:
-        summary, refit = neighbour_refit(solver, chunks, summary, nb, nw, config.neighbour_passes)
+        summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)
     timings["diagnostics_s"] = time.perf_counter() - t_diag
     timings["scan_s"] = time.perf_counter() - t_start
 

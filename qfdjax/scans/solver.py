@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from ..fitting.diagnostics import summarize_points
-from ..fitting.kernel import initial_starts, solve_points
+from ..fitting.kernel import chi2_at, initial_starts, solve_points
 from ..fitting.optimize import DEConfig, LMConfig
 from ..fitting.problem import Problem, make_numerics
 from ..model.quadrature import SeedGridSpec
@@ -58,3 +58,11 @@ class ChunkSolver:
     def summarize(self, ids, solution: dict) -> dict:
         ids = np.asarray(ids)
         return summarize_points(self.problem, self.numerics.select(ids), *self._args(ids), solution, self.mesh)
+
+    def chi2_of(self, ids, u) -> np.ndarray:
+        """chi^2 of unit-box parameters u (len(ids), n) at the points ids, chunked to bound memory."""
+        ids = np.asarray(ids)
+        step = self.chunk * max(self.config.fit.gradient_starts, 1)
+        parts = [chi2_at(self.problem, self.numerics.select(ids[k:k + step]), *self._args(ids[k:k + step]),
+                         u[k:k + step], self.mesh) for k in range(0, ids.size, step)]
+        return np.concatenate(parts) if parts else np.zeros(0)

@@ -1,7 +1,7 @@
 """Optimisers on the unit box: projected Levenberg-Marquardt, differential evolution, starts."""
 
 from .de import DEConfig, DEResult, differential_evolution
-from .lm import LMConfig, LMResult, projected_levenberg_marquardt
+from .lm import LMConfig, LMResult, LMState, lm_advance, lm_init, lm_result, projected_levenberg_marquardt
 from .starts import latin_hypercube
 
 __all__ = [
@@ -10,6 +10,10 @@ __all__ = [
     "differential_evolution",
     "LMConfig",
     "LMResult",
+    "LMState",
+    "lm_advance",
+    "lm_init",
+    "lm_result",
     "projected_levenberg_marquardt",
     "latin_hypercube",
 ]

@@ -43,7 +43,9 @@ class LMResult(eqx.Module):
     converged: Bool[Array, ""]
 
 
-class _State(eqx.Module):
+class LMState(eqx.Module):
+    """Where one LM run stands: it can be stopped after any step and resumed bit for bit."""
+
     u: Array
     chi2: Array
     damping: Array
@@ -58,21 +60,28 @@ def projected_gradient_norm(u, grad, fixed):
     return jnp.max(jnp.where(fixed, 0.0, jnp.abs(moved)))
 
 
-def projected_levenberg_marquardt(residual_fn, u0, fixed, config: LMConfig = LMConfig()) -> LMResult:
-    """Minimise sum(residual_fn(u)**2) over u in [0, 1]^n; `fixed` entries never move."""
-    n = u0.shape[0]
+def lm_init(residual_fn, u0, config: LMConfig = LMConfig()) -> LMState:
+    r = residual_fn(u0)
+    return LMState(u0, jnp.sum(r * r), jnp.asarray(config.initial_damping, u0.dtype), jnp.asarray(0),
+                   jnp.asarray(False), jnp.asarray(0))
+
+
+def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig(), until=None) -> LMState:
+    """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int)."""
+    n = state.u.shape[0]
     eye = jnp.eye(n)
+    limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
 
     def chi2_of(u):
         r = residual_fn(u)
         return jnp.sum(r * r)
 
-    def step(state: _State) -> _State:
+    def step(state: LMState) -> LMState:
         r = residual_fn(state.u)
         J = jax.jacfwd(residual_fn)(state.u)
         g = J.T @ r  # half the chi^2 gradient
         active = fixed | ((state.u <= 0.0) & (g > 0.0)) | ((state.u >= 1.0) & (g < 0.0))
-        free = (~active).astype(u0.dtype)
+        free = (~active).astype(state.u.dtype)
         H = J.T @ J * jnp.outer(free, free)
         scale = jnp.maximum(jnp.max(jnp.diag(H)), 1e-300)
         # Damping relative to the curvature scale keeps the update unit-free.
@@ -100,15 +109,22 @@ def projected_levenberg_marquardt(residual_fn, u0, fixed, config: LMConfig = LMC
         grad = 2.0 * g
         pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, 1e-300), fixed)
         done = (pg <= config.gtol) | (stalls >= 3) | (damping >= 1e15)
-        return _State(u, chi2, damping, state.step + 1, done, stalls)
+        return LMState(u, chi2, damping, state.step + 1, done, stalls)
 
-    def keep_going(state: _State):
-        return (~state.done) & (state.step < config.max_steps)
+    def keep_going(state: LMState):
+        return (~state.done) & (state.step < limit)
 
-    init = _State(u0, chi2_of(u0), jnp.asarray(config.initial_damping, u0.dtype), jnp.asarray(0),
-                  jnp.asarray(False), jnp.asarray(0))
-    final = jax.lax.while_loop(keep_going, step, init)
-    r = residual_fn(final.u)
-    grad = 2.0 * jax.jacfwd(residual_fn)(final.u).T @ r
-    pg = projected_gradient_norm(final.u, grad / jnp.maximum(final.chi2, 1e-300), fixed)
-    return LMResult(final.u, final.chi2, pg, final.step, final.done)
+    return jax.lax.while_loop(keep_going, step, state)
+
+
+def lm_result(residual_fn, state: LMState, fixed) -> LMResult:
+    r = residual_fn(state.u)
+    grad = 2.0 * jax.jacfwd(residual_fn)(state.u).T @ r
+    pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, 1e-300), fixed)
+    return LMResult(state.u, state.chi2, pg, state.step, state.done)
+
+
+def projected_levenberg_marquardt(residual_fn, u0, fixed, config: LMConfig = LMConfig()) -> LMResult:
+    """Minimise sum(residual_fn(u)**2) over u in [0, 1]^n; `fixed` entries never move."""
+    state = lm_advance(residual_fn, lm_init(residual_fn, u0, config), fixed, config)
+    return lm_result(residual_fn, state, fixed)
