@@ -47,6 +47,8 @@ def _apply(body, numerics, point_args, shared):
 
 @eqx.filter_jit
 def _sharded(body, mesh, numerics, point_args, shared):
+    # Several devices: traced per process (an exported artifact would be tied to
+    # one device count, and shard_map inside jax.export is not yet reliable here).
     return shard_points(lambda num, *args: body(num, *args, *shared), mesh, numerics, *point_args)
 
 
@@ -70,10 +72,11 @@ def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, unti
 
     def one(num, b, ww, l, u, chi2, damping, step, done, stalls, until):
         residuals = lambda v: problem.residuals(v, b, ww, l, num)  # noqa: E731
+        linearize = lambda v: problem.residuals_and_jacobian(v, b, ww, l, num)  # noqa: E731
         fresh = lm_init(residuals, u, lm)
         state = LMState(u, jnp.where(jnp.isnan(chi2), fresh.chi2, chi2), damping, step, done, stalls)
-        state = lm_advance(residuals, state, fixed, lm, until)
-        result = lm_result(residuals, state, fixed)
+        state = lm_advance(residuals, state, fixed, lm, until, linearize)
+        result = lm_result(residuals, state, fixed, linearize)
         return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
                 "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient}
 

@@ -13,6 +13,7 @@ never forces a recompilation.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
@@ -68,6 +69,39 @@ class Problem(eqx.Module):
 
     def residuals(self, u, beta, w, lam, numerics):
         return self.likelihood.residuals(self.state(u, beta, w, lam, numerics))
+
+    def residuals_and_jacobian(self, u, beta, w, lam, numerics):
+        """Residuals and their Jacobian in u, pushing 3 tangents through the quadrature instead of n.
+
+        Each lepton's energies depend only on its own (R_c, U, A), so dE/dx is
+        block diagonal: one forward-mode pass per parameter *kind*, all leptons
+        at once, gives every block.  The likelihood (cheap: no quadrature) and
+        the box map are differentiated in full and chained on.  Same Jacobian
+        as `jax.jacfwd(self.residuals)` to rounding, at about a third of the
+        cost, which is most of an LM step.
+        """
+        def natural(v):
+            return self.box.from_unit(v).reshape(-1, 3)
+
+        def energies(x):
+            return lepton_energies(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics,
+                                   profile=self.profile)
+
+        def likelihood_residuals(x, E):
+            return self.likelihood.residuals(self.likelihood.state(x[:, 0], x[:, 1], x[:, 2], w, E))
+
+        x = natural(u)
+        dx_du = jax.jacfwd(natural)(u)  # (leptons, 3, n)
+        kinds = jnp.eye(3, dtype=x.dtype)[:, None, :] * jnp.ones_like(x)[None]  # (3, leptons, 3)
+        E, dE = jax.vmap(lambda t: jax.jvp(energies, (x,), (t,)), out_axes=(None, 0))(kinds)
+        r = likelihood_residuals(x, E)
+        dr_dx, dr_dE = jax.jacfwd(likelihood_residuals, argnums=(0, 1))(x, E)
+        # dE.field[k, l] = dE_l/dx[l, k]; chain through x(u) lepton by lepton.
+        dE_du = jax.tree_util.tree_map(lambda d: jnp.einsum("kl,lkn->ln", d, dx_du), dE)
+        J = jnp.einsum("rlk,lkn->rn", dr_dx, dx_du)
+        J = J + sum(jnp.einsum("rl,ln->rn", a, b) for a, b in zip(jax.tree_util.tree_leaves(dr_dE),
+                                                                  jax.tree_util.tree_leaves(dE_du)))
+        return r, J
 
     def chi2_natural(self, x, beta, w, lam, numerics):
         """chi^2 as a function of the natural parameters (for Hessians)."""

@@ -66,8 +66,18 @@ def lm_init(residual_fn, u0, config: LMConfig = LMConfig()) -> LMState:
                    jnp.asarray(False), jnp.asarray(0))
 
 
-def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig(), until=None) -> LMState:
-    """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int)."""
+def _jacfwd_linearize(residual_fn):
+    return lambda u: (residual_fn(u), jax.jacfwd(residual_fn)(u))
+
+
+def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig(), until=None,
+               linearize=None) -> LMState:
+    """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int).
+
+    `linearize(u) -> (r, J)` may supply a cheaper Jacobian than forward mode
+    over all of u (the fit's problem has one, see fitting/problem.py).
+    """
+    linearize = linearize or _jacfwd_linearize(residual_fn)
     n = state.u.shape[0]
     eye = jnp.eye(n)
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
@@ -77,8 +87,7 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         return jnp.sum(r * r)
 
     def step(state: LMState) -> LMState:
-        r = residual_fn(state.u)
-        J = jax.jacfwd(residual_fn)(state.u)
+        r, J = linearize(state.u)
         g = J.T @ r  # half the chi^2 gradient
         active = fixed | ((state.u <= 0.0) & (g > 0.0)) | ((state.u >= 1.0) & (g < 0.0))
         free = (~active).astype(state.u.dtype)
@@ -117,9 +126,9 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
     return jax.lax.while_loop(keep_going, step, state)
 
 
-def lm_result(residual_fn, state: LMState, fixed) -> LMResult:
-    r = residual_fn(state.u)
-    grad = 2.0 * jax.jacfwd(residual_fn)(state.u).T @ r
+def lm_result(residual_fn, state: LMState, fixed, linearize=None) -> LMResult:
+    r, J = (linearize or _jacfwd_linearize(residual_fn))(state.u)
+    grad = 2.0 * J.T @ r
     pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, 1e-300), fixed)
     return LMResult(state.u, state.chi2, pg, state.step, state.done)
 
