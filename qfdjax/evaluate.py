@@ -44,6 +44,17 @@ def _normalise_cases(cases: Iterable[Mapping]) -> list[dict]:
             raise InputError(f"case {i} has unknown keys {sorted(unknown)}: allowed are "
                              f"{', '.join(CASE_FIELDS + OPTIONAL_FIELDS)}")
         c = dict(case)
+        if "lam" in c and "eta" in c:
+            raise InputError(f"case {i} gives both lam and eta: give one (lam = eta*beta*0.88^2/11)")
+        for key in OPTIONAL_FIELDS:
+            if key not in c:
+                continue
+            value = c[key]
+            items = value if key == "guesses" and isinstance(value, list) else [value]
+            if key == "guesses" and not isinstance(value, list):
+                raise InputError(f"guesses = {value!r} (case {i}) is invalid: must be a list of numbers")
+            if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in items):
+                raise InputError(f"{key} = {value!r} (case {i}) is invalid: must be a number")
         if "lam" not in c:
             if "beta" in c:
                 c["lam"] = lambda_from_eta(c["beta"], c.get("eta", ETA_DEFAULT))

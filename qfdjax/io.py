@@ -13,6 +13,12 @@ from pathlib import Path
 import numpy as np
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _atomic_write(path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,6 +28,8 @@ def _atomic_write(path, write):
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; results are ordinary files, readable as the umask allows.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -43,6 +51,43 @@ def _to_jsonable(obj):
     if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
         return _to_jsonable(np.asarray(obj))
     return obj
+
+
+def check_output_dir(path, what: str = "out") -> Path:
+    """`path` as a directory we can create and write, or an InputError naming it (before any work)."""
+    from .errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} = {str(path)!r} is a file: give a directory")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{what} = {str(path)!r} cannot be created: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK) or _read_only_filesystem(parent):
+        raise InputError(f"{what} = {str(path)!r} cannot be written: {str(parent)!r} is not writable")
+    return path
+
+
+def check_output_file(path, what: str = "out") -> Path:
+    """`path` as a file we can write (its directory exists or can be made), checked before any work."""
+    from .errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} = {str(path)!r} is a directory: give a file name")
+    check_output_dir(path.parent if str(path.parent) else Path("."), what)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{what} = {str(path)!r} cannot be written (no permission)")
+    return path
+
+
+def _read_only_filesystem(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def write_json(path, data) -> None:

@@ -49,8 +49,8 @@ def test_damaged_artifact_is_rebuilt(tmp_path):
 
 
 def test_buckets():
-    assert [bucket(n, 8) for n in (1, 8, 9, 64, 65, 160)] == [8, 8, 16, 64, 128, 256]
-    assert [bucket(n) for n in (1, 2, 3, 5)] == [1, 2, 4, 8]
+    assert [bucket(n, 8) for n in (1, 8, 9, 32, 33, 160, 512)] == [8, 8, 32, 32, 128, 512, 512]
+    assert [bucket(n) for n in (1, 2, 4, 5, 64, 65)] == [1, 4, 4, 16, 64, 256]
 
 
 def test_starts_depend_only_on_seed_and_point_id():

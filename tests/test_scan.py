@@ -57,7 +57,7 @@ def test_resume_after_interrupt_is_identical(small_scan, tmp_path, monkeypatch):
     monkeypatch.setattr(scan_module.ChunkSolver, "solve", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
-    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["chunk_000000.npz"]
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["chunk_000000000_000000004.npz"]
     monkeypatch.setattr(scan_module.ChunkSolver, "solve", original)
     resumed = run_scan(ScanConfig(**SMALL), tmp_path, chunk=4, progress=False)
     assert resumed["timings"]["resumed_points"] == 4

@@ -31,10 +31,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Where each command writes: checked before any work, so a bad --out never costs a fit.
+OUTPUT_KINDS = {"energy": "file", "fit": "file", "bench": "file", "scan": "dir", "merge": "dir",
+                "sensitivity": "dir"}
+
+
+def _check_output(args) -> None:
+    from ..io import check_output_dir, check_output_file
+
+    kind = OUTPUT_KINDS.get(args.command)
+    out = getattr(args, "out", None)
+    if kind and out:
+        (check_output_file if kind == "file" else check_output_dir)(out, "out")
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("qfdjax: interrupted", file=sys.stderr)
+        return 130
+    try:
+        _check_output(args)
         return args.run(args)
     except InputError as err:
         print(f"qfdjax {args.command}: error: {err}", file=sys.stderr)

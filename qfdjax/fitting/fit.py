@@ -46,7 +46,7 @@ class FitConfig:
         if self.method not in FIT_METHODS:
             raise InputError(f"method = {self.method!r} is unknown: must be one of {', '.join(FIT_METHODS)}")
         check_range("starts", self.starts, lower=1, integer=True)
-        check_range("seed", self.seed, lower=0, integer=True)
+        check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
         check_range("max_steps", self.max_steps, lower=1, integer=True)
         check_range("de_maxiter", self.de_maxiter, lower=1, integer=True)
         check_range("de_popsize", self.de_popsize, lower=1, integer=True)

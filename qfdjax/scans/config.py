@@ -44,9 +44,12 @@ class ScanConfig:
             check_range(f"{name} N", n, lower=1, integer=True)
             check_range(f"{name} START", start)
             check_range(f"{name} STOP", stop)
-            if start > stop or (n > 1 and start == stop):
-                raise InputError(f"{name} range START = {start} STOP = {stop} is invalid: "
-                                 f"need START < STOP (or START == STOP with N = 1)")
+            if start > stop or (n > 1 and start == stop) or (n == 1 and start != stop):
+                raise InputError(f"{name} range START = {start} STOP = {stop} N = {n} is invalid: "
+                                 f"need START < STOP with N > 1, or START == STOP with N = 1")
+        if self.beta[0] <= 0:
+            raise InputError(f"beta START = {self.beta[0]} is out of range: must be > 0 (beta is a stiffness, "
+                             f"and lambda = eta*beta*0.88^2/11 would be negative)")
         if self.w[0] <= 0:
             raise InputError(f"w START = {self.w[0]} is out of range: must be > 0")
         if self.w_spacing not in ("log", "linear"):

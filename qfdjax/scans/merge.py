@@ -1,4 +1,9 @@
-"""Merging partial scans run with point ranges on several hosts."""
+"""Merging partial scans run with point ranges on several hosts.
+
+Parts skip the neighbour refit (a part does not see its neighbours across a
+part boundary); the merge runs it over the whole grid, exactly as a one-host
+scan does after its fits, so split + merge gives the one-host numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,46 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import write_json, write_npz
+from ..io import check_output_dir
+from ..model.constants import lambda_from_eta
+from .checkpoint import ScanDirectory
 from .config import ScanConfig
-from .record import scan_record
+
+
+def _read_part(d: Path):
+    try:
+        record = json.loads((d / "scan.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"scan directory {str(d)!r} has no scan.json (not finished?)") from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"scan directory {str(d)!r}: scan.json cannot be read ({err})") from None
+    try:
+        with np.load(d / "scan.npz", allow_pickle=False) as data:
+            arrays = dict(data)
+    except Exception as err:  # noqa: BLE001 - any unreadable part is refused by name
+        raise InputError(f"scan directory {str(d)!r}: scan.npz cannot be read ({type(err).__name__})") from None
+    return record, arrays
 
 
 def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
-    """Merge partial scans (run with point ranges on several hosts) into one."""
-    records, arrays = [], []
-    for d in dirs:
-        d = Path(d)
-        try:
-            records.append(json.loads((d / "scan.json").read_text()))
-        except FileNotFoundError:
-            raise InputError(f"scan directory {str(d)!r} has no scan.json (not finished?)") from None
-        arrays.append(dict(np.load(d / "scan.npz")))
-    fingerprints = {r["fingerprint"] for r in records}
+    """Merge partial scans (run with point ranges on several hosts) into one, then refit neighbours."""
+    from .refit import neighbour_refit
+    from .scan import _finish
+    from .solver import ChunkSolver
+
+    out = check_output_dir(out_dir, "out")
+    parts = [_read_part(Path(d)) for d in dirs]
+    records = [r for r, _ in parts]
+    arrays = [a for _, a in parts]
+    fingerprints = {r.get("fingerprint") for r in records}
     if len(fingerprints) != 1:
-        raise InputError(f"scans to merge have different configurations: fingerprints {sorted(fingerprints)}")
+        raise InputError(f"scans to merge have different configurations: fingerprints {sorted(map(str, fingerprints))}")
     config = ScanConfig.from_dict(records[0]["config"])
+    if config.fingerprint() != records[0]["fingerprint"]:
+        raise InputError("scans to merge were written by another qfdjax version (config fingerprint differs)")
     beta_axis, w_axis = config.axes()
-    total = beta_axis.size * w_axis.size
+    nb, nw = beta_axis.size, w_axis.size
+    total = nb * nw
     ids = np.concatenate([a["point_ids"] for a in arrays])
     if np.unique(ids).size != ids.size or ids.size != total:
         raise InputError(f"partial scans cover {np.unique(ids).size} distinct of {total} points "
@@ -37,16 +61,13 @@ def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
     keys = [k for k in arrays[0] if k not in ("beta_axis", "w_axis", "point_ids")]
     merged = {k: np.concatenate([a[k] for a in arrays])[order] for k in keys}
     timings = {"scan_s": sum(r["timings"]["scan_s"] for r in records), "merged_from": len(records)}
-    record = scan_record(config, beta_axis, w_axis, merged, (0, total), config.space(),
-                          {"passes": 0, "improved_points": 0, "max_improvement": 0.0}, timings)
-    out = Path(out_dir)
-    write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=np.arange(total), **merged)
-    if analyse:
-        from .analysis import analyse_scan
-        from .plots import plot_scan
-
-        record["analysis"] = analyse_scan(record)
-        record["verdict"] = record["analysis"]["verdict"]
-        record["plots"] = plot_scan(record, out)
-    write_json(out / "scan.json", record)
-    return record
+    stamp = {"fingerprint": config.fingerprint(), "config": config.to_dict(), "points": [0, total],
+             "merged_from": [str(d) for d in dirs]}
+    with ScanDirectory(out, config.fingerprint(), stamp):
+        refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
+        if config.neighbour_passes > 0:
+            B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
+            solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), 64)
+            merged, refit = neighbour_refit(solver, merged, nb, nw, config.neighbour_passes)
+        return _finish(config, out, beta_axis, w_axis, merged, (0, total), config.space(), refit, timings,
+                       np.arange(total), analyse=analyse)

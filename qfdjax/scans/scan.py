@@ -10,21 +10,22 @@ from its neighbours' optima, so profiles carry no fit-noise bumps.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, check_range
-from ..io import write_json, write_npz
+from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
 from .record import scan_record
 from .refit import neighbour_refit, summarize_chunked
 from ..fitting.kernel import SOLUTION_FIELDS
+from .checkpoint import ScanDirectory, stderr_warning
 from .solver import ChunkSolver
 
 
@@ -46,14 +47,48 @@ class _Progress:
             self.bar.close()
 
 
+@contextlib.contextmanager
 def _sigterm_as_interrupt():
+    """SIGTERM (a batch system's kill) becomes KeyboardInterrupt for the whole run, so it
+    ends like Ctrl-C: finished chunks kept, a one-line message, exit status 130."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not in the main thread
-        return None
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def check_scan_size(points: int, starts: int, chunk: int, n_params: int, numerics: str, r_max: float,
+                    w_min: float) -> int:
+    """Refuse, before any allocation, a scan that cannot fit in this machine's memory; returns the estimate."""
+    host = points * (starts * (n_params + 4) + (n_params + 1) ** 2 + 64) * 8
+    # ~6 kB of XLA temporaries per LM lane (measured: 48 kB per point at 8 starts).
+    device = min(chunk, points) * starts * 6_000
+    if numerics == "reference":
+        # The seed's grid: r_max / dr_coarse coarse points plus refinement windows of ~w/25 spacing.
+        grid = r_max / 0.02 + 3 * 5 * 25 + 50
+        device += min(chunk, points) * starts * grid * 8 * 12
+    total = host + device
+    available = _memory_bytes()
+    if available and total > 0.8 * available:
+        raise InputError(f"scan needs about {total / 2**30:.1f} GiB ({points} points x {starts} starts, chunk "
+                         f"{chunk}, {numerics} numerics) but this machine has {available / 2**30:.1f} GiB: "
+                         f"use fewer points, starts or a smaller --chunk")
+    return total
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
@@ -62,80 +97,72 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
 
     point_range=(start, stop) fits only those flat point indices (row-major over
     beta x w): for splitting one grid across hosts, merged by `merge_scans`.
+    Everything is validated before the directory is touched; the directory is
+    then held exclusively (see checkpoint.py) until the record is written.
     """
     check_range("chunk", chunk, lower=1, integer=True)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "out")
     beta_axis, w_axis = config.axes()
     nb, nw = beta_axis.size, w_axis.size
     total = nb * nw
     lo, hi = point_range if point_range is not None else (0, total)
     if not (0 <= lo < hi <= total):
         raise InputError(f"points = {lo}:{hi} is out of range: must satisfy 0 <= START < STOP <= {total}")
+    space = config.space()
+    check_scan_size(hi - lo, max(config.fit.gradient_starts, 1), chunk, space.size, config.numerics, config.r_max,
+                    config.w[0])
     B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
     lam = lambda_from_eta(B, config.eta)
-
-    chunk_dir = out / "chunks"
-    stamp = {"fingerprint": config.fingerprint(), "config": config.to_dict(), "points": [lo, hi]}
-    stamp_path = out / "scan_config.json"
-    if stamp_path.exists():
-        previous = json.loads(stamp_path.read_text())
-        if previous.get("fingerprint") != stamp["fingerprint"] or previous.get("points") != stamp["points"]:
-            raise InputError(
-                f"out = {str(out)!r} holds a scan with a different configuration "
-                f"(fingerprint {previous.get('fingerprint')} vs {stamp['fingerprint']}): refusing to mix "
-                f"results; use a new --out or delete that directory"
-            )
-    else:
-        write_json(stamp_path, stamp)
+    fingerprint = config.fingerprint()
+    stamp = {"fingerprint": fingerprint, "config": config.to_dict(), "points": [lo, hi]}
 
     t_start = time.perf_counter()
-    solver = ChunkSolver(config, B, W, lam, chunk)
     ids_all = np.arange(lo, hi)
-    chunks = [ids_all[i:i + solver.chunk] for i in range(0, ids_all.size, solver.chunk)]
-    have = {int(p.stem.split("_")[1]) for p in chunk_dir.glob("chunk_*.npz")} if chunk_dir.exists() else set()
-    done_points = sum(chunks[c].size for c in have if c < len(chunks))
-    bar = _Progress(ids_all.size, done_points, progress)
-    previous_handler = _sigterm_as_interrupt()
-    timings = {"resumed_points": done_points}
-    try:
-        t_fit = time.perf_counter()
-        for c, ids in enumerate(chunks):
-            if c in have:
-                continue
-            result = solver.solve(ids)
-            write_npz(chunk_dir / f"chunk_{c:06d}.npz", ids=ids, **result)
-            bar.update(ids.size)
-        timings["fit_s"] = time.perf_counter() - t_fit
-    finally:
-        bar.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+    with ScanDirectory(out, fingerprint, stamp) as directory, _sigterm_as_interrupt():
+        solver = ChunkSolver(config, B, W, lam, chunk)
+        rows = directory.read_chunks(ids_all, warn=stderr_warning)
+        missing = np.array([i for i in ids_all if int(i) not in rows], dtype=np.int64)
+        bar = _Progress(ids_all.size, ids_all.size - missing.size, progress)
+        timings = {"resumed_points": int(ids_all.size - missing.size)}
+        try:
+            t_fit = time.perf_counter()
+            for k in range(0, missing.size, solver.chunk):
+                ids = missing[k:k + solver.chunk]
+                result = solver.solve(ids)
+                directory.write_chunk(ids, result)
+                for j, pid in enumerate(ids):
+                    rows[int(pid)] = {key: result[key][j] for key in SOLUTION_FIELDS}
+                bar.update(ids.size)
+            timings["fit_s"] = time.perf_counter() - t_fit
+        finally:
+            bar.close()
+        solution = {key: np.stack([rows[int(i)][key] for i in ids_all]) for key in SOLUTION_FIELDS}
+        chunks = [ids_all[i:i + solver.chunk] for i in range(0, ids_all.size, solver.chunk)]
 
-    solution = {k: [] for k in SOLUTION_FIELDS}
-    for c in range(len(chunks)):
-        with np.load(chunk_dir / f"chunk_{c:06d}.npz") as data:
-            for k in SOLUTION_FIELDS:
-                solution[k].append(data[k])
-    solution = {k: np.concatenate(v) for k, v in solution.items()}
+        t_diag = time.perf_counter()
+        summary = summarize_chunked(solver, chunks, solution)
+        refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
+        if point_range is None and config.neighbour_passes > 0:
+            summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)
+        timings["diagnostics_s"] = time.perf_counter() - t_diag
+        timings["scan_s"] = time.perf_counter() - t_start
+        return _finish(config, out, beta_axis, w_axis, summary, (lo, hi), solver.space, refit, timings, ids_all,
+                       analyse=analyse and point_range is None)
 
-    t_diag = time.perf_counter()
-    summary = summarize_chunked(solver, chunks, solution)
-    refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
-    if point_range is None and config.neighbour_passes > 0:
-        summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)
-    timings["diagnostics_s"] = time.perf_counter() - t_diag
-    timings["scan_s"] = time.perf_counter() - t_start
 
-    record = scan_record(config, beta_axis, w_axis, summary, (lo, hi), solver.space, refit, timings)
+def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
+            analyse: bool) -> dict:
+    """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
+    record = scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings)
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
-    if analyse and point_range is None:
+    if analyse:
         from .analysis import analyse_scan
 
         record["analysis"] = analyse_scan(record)
         record["verdict"] = record["analysis"]["verdict"]
     write_json(out / "scan.json", record)
-    if analyse and point_range is None:
+    if analyse:
         from .plots import plot_scan
 
         record["plots"] = plot_scan(record, out)

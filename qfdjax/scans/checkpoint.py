@@ -1,0 +1,177 @@
+"""Checkpoints of a scan: an output directory one run owns, and chunk files that prove what they hold.
+
+A chunk file carries the configuration fingerprint, the point ids it solved
+and a SHA-256 of its arrays.  On resume every file is read and verified; a file
+that does not read, does not match its checksum, belongs to another
+configuration, or holds points outside this run's range is never used (it is
+reported and its points are fitted again).  Files are matched by the point ids
+inside them, not by name or position, so resuming with another `--chunk`
+reuses every finished point and changes no number.
+
+The directory is claimed with an exclusive `flock` on DIR/.lock: a second
+writer is refused at once, and a lock left by a killed process is released by
+the kernel, so the next run takes it over.  Temporary files of a killed write
+(`.*.tmp`) are removed by the next owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import write_json, write_npz
+from ..fitting.kernel import SOLUTION_FIELDS
+
+CHUNK_NAME = re.compile(r"^chunk_(\d{9})_(\d{9})\.npz$")
+STAMP = "scan_config.json"
+
+
+def _digest(fingerprint: str, ids: np.ndarray, arrays: dict) -> str:
+    h = hashlib.sha256(fingerprint.encode())
+    h.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+    for key in SOLUTION_FIELDS:
+        value = np.ascontiguousarray(arrays[key])
+        h.update(key.encode() + str(value.dtype).encode() + str(value.shape).encode() + value.tobytes())
+    return h.hexdigest()
+
+
+class ScanDirectory:
+    """An output directory held by this process for the duration of a `with` block."""
+
+    def __init__(self, path, fingerprint: str, stamp: dict):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.stamp = stamp
+        self.chunks = self.path / "chunks"
+        self._lock = None
+
+    # --- ownership -----------------------------------------------------------
+    def __enter__(self) -> "ScanDirectory":
+        import fcntl
+
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / ".lock", "a+")
+        except OSError as err:
+            raise InputError(f"out = {str(self.path)!r} cannot be written: {err.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError(f"out = {str(self.path)!r} is in use by another qfdjax process: wait for it, "
+                             f"or choose another --out") from None
+        self._lock = handle
+        for leftover in list(self.path.glob(".*.tmp")) + list(self.chunks.glob(".*.tmp")):
+            leftover.unlink(missing_ok=True)
+        self._check_stamp()
+        return self
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _check_stamp(self):
+        stamp_path = self.path / STAMP
+        previous = None
+        if stamp_path.exists():
+            try:
+                previous = json.loads(stamp_path.read_text())
+            except (OSError, ValueError):
+                previous = None  # unreadable: the chunks' own fingerprints still guard them
+        if isinstance(previous, dict) and previous.get("fingerprint") != self.fingerprint and self._has_results():
+            raise InputError(self._mismatch_message(previous))
+        write_json(stamp_path, self.stamp)
+
+    def _has_results(self) -> bool:
+        return (self.path / "scan.json").exists() or any(self._chunk_files())
+
+    def _mismatch_message(self, previous: dict) -> str:
+        old, new = _flat(previous.get("config", {})), _flat(self.stamp.get("config", {}))
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if previous.get("points") != self.stamp.get("points"):
+            changed.append("points")
+        detail = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4]) or "(details unknown)"
+        return (f"out = {str(self.path)!r} holds a scan with a different configuration "
+                f"(fingerprint {previous.get('fingerprint')} vs {self.fingerprint}; {detail}): refusing to mix "
+                f"results; use a new --out or delete that directory")
+
+    # --- chunks ----------------------------------------------------------------
+    def _chunk_files(self):
+        if not self.chunks.is_dir():
+            return []
+        return sorted(p for p in self.chunks.iterdir() if CHUNK_NAME.match(p.name))
+
+    def write_chunk(self, ids: np.ndarray, arrays: dict) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        name = f"chunk_{int(ids[0]):09d}_{ids.size:09d}.npz"
+        write_npz(self.chunks / name, ids=ids, fingerprint=np.array(self.fingerprint),
+                  checksum=np.array(_digest(self.fingerprint, ids, arrays)),
+                  **{k: np.asarray(arrays[k]) for k in SOLUTION_FIELDS})
+
+    def read_chunks(self, wanted: np.ndarray, warn=print) -> dict:
+        """{point id: {field: row}} from every valid chunk file, for the ids in `wanted`."""
+        wanted_set = set(int(i) for i in wanted)
+        rows: dict[int, dict] = {}
+        for path in self._chunk_files():
+            problem = self._verify(path, wanted_set)
+            if isinstance(problem, str):
+                warn(f"qfdjax scan: ignoring {path.name}: {problem}; its points are fitted again")
+                continue
+            ids, arrays = problem
+            for k, pid in enumerate(ids):
+                rows.setdefault(int(pid), {key: arrays[key][k] for key in SOLUTION_FIELDS})
+        return rows
+
+    def _verify(self, path: Path, wanted: set):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in ("ids", "fingerprint", "checksum", *SOLUTION_FIELDS) if k not in data.files]
+                if missing:
+                    return f"missing {', '.join(missing)}"
+                ids = data["ids"].astype(np.int64)
+                fingerprint = str(data["fingerprint"])
+                checksum = str(data["checksum"])
+                arrays = {k: data[k] for k in SOLUTION_FIELDS}
+        except Exception as err:  # noqa: BLE001 - any unreadable file is reported, never trusted
+            return f"unreadable ({type(err).__name__})"
+        if fingerprint != self.fingerprint:
+            return f"it belongs to another configuration (fingerprint {fingerprint})"
+        if checksum != _digest(fingerprint, ids, arrays):
+            return "its checksum does not match its contents"
+        if ids.ndim != 1 or ids.size == 0 or np.unique(ids).size != ids.size:
+            return "its point ids are empty or repeated"
+        if any(int(i) not in wanted for i in ids):
+            return "it holds points outside this scan's range"
+        if any(np.shape(arrays[k])[:1] != (ids.size,) for k in SOLUTION_FIELDS):
+            return "its arrays do not match its point ids"
+        if not np.all(np.isfinite(arrays["chi2_starts"]).any(axis=1)):
+            return "it holds a point without a finite chi2"
+        return ids, arrays
+
+
+def _flat(config, prefix: str = "") -> dict:
+    """{"fit.seed": 4, ...}: nested settings by dotted name, so a mismatch names the one that differs."""
+    if not isinstance(config, dict):
+        return {}
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and key != "bounds":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def stderr_warning(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+
