@@ -55,14 +55,15 @@ def _normalise_cases(cases: Iterable[Mapping]) -> list[dict]:
                 raise InputError(f"guesses = {value!r} (case {i}) is invalid: must be a list of numbers")
             if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in items):
                 raise InputError(f"{key} = {value!r} (case {i}) is invalid: must be a number")
-        if "lam" not in c:
-            if "beta" in c:
-                c["lam"] = lambda_from_eta(c["beta"], c.get("eta", ETA_DEFAULT))
         for key in CASE_FIELDS:
+            if key == "lam" and "lam" not in c:
+                continue  # from eta below
             if key not in c:
                 raise InputError(f"case {i} is missing {key!r}: required keys are {', '.join(CASE_FIELDS)}")
             if not isinstance(c[key], (int, float)) or isinstance(c[key], bool):
                 raise InputError(f"{key} = {c[key]!r} (case {i}) is out of range: must be a finite number")
+        if "lam" not in c:
+            c["lam"] = lambda_from_eta(c["beta"], c.get("eta", ETA_DEFAULT))
         out.append(c)
     return out
 

@@ -36,13 +36,9 @@ def _run_energy(args) -> int:
     if args.chunk < 1:
         raise InputError(f"chunk = {args.chunk} is out of range: must be >= 1")
     if args.cases:
-        try:
-            with open(args.cases) as handle:
-                cases = json.load(handle)
-        except FileNotFoundError:
-            raise InputError(f"cases = {args.cases!r}: no such file") from None
-        except json.JSONDecodeError as err:
-            raise InputError(f"cases = {args.cases!r} is not valid JSON: {err}") from None
+        from ..errors import read_json
+
+        cases = read_json(args.cases, "cases")
         if not isinstance(cases, list):
             raise InputError(f"cases = {args.cases!r} must hold a JSON list of objects, got {type(cases).__name__}")
         results = evaluate_cases(cases, numerics=args.numerics, chunk_size=args.chunk)

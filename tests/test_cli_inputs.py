@@ -1,0 +1,72 @@
+"""Bad input: one line naming the value, exit status 2, no traceback, nothing written (issue 12)."""
+
+import json
+
+import pytest
+
+from qfdjax.cli import main
+
+FIT = ["fit", "--beta", "3.1", "--w", "0.015"]
+ENERGY = ["energy", "--beta", "3.1", "--w", "0.015", "--R-c", "0.5", "--U", "0.1", "--A", "0.9"]
+
+
+def _files(tmp_path):
+    def make(name, text=None, data=None):
+        path = tmp_path / name
+        if data is not None:
+            path.write_bytes(data)
+        else:
+            path.write_text(text)
+        return str(path)
+    return make
+
+
+CASES = [
+    # (argv builder, expected fragment)
+    (lambda f, t: FIT + ["--out", str(t / "blocker" / "x.json")], "is a file"),
+    (lambda f, t: FIT + ["--out", str(t)], "is a directory"),
+    (lambda f, t: ["energy", "--cases", str(t)], "is a directory"),
+    (lambda f, t: ["energy", "--cases", f("bin.json", data=b"\xff\xfe\x00\x81")], "not a text file"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": "3.1", "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9}]))], "beta = '3.1'"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": None, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9}]))], "beta = None"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": 3.1, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9, "guesses": 5}]))], "guesses = 5"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", '[bounds.mu]\nR_c = ["a", 0.3]\n')], "must be a number"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", "[bounds.mu]\nR_c = 0.2\n")], "must be [lower, upper]"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", "fixed = 3\n")], "fixed = 3"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", "[bound.mu]\nR_c = [0.1, 0.2]\n")], "unknown tables"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", '[bounds.mu]\nRc = [0.1, 0.2]\n')], "bounds.mu.Rc is unknown"),
+    (lambda f, t: FIT + ["--bounds", f("b.toml", '[fixed]\n"tau.A" = 0.5\n')], "fixed.tau.A = 0.5 is out of range"),
+    (lambda f, t: FIT + ["--bounds", str(t)], "is a directory"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "beta = [3.0, 3.2]\n"), "--out", str(t / "o")], "[START, STOP, N]"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "beta = 3.0\n"), "--out", str(t / "o")], "[START, STOP, N]"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "[fit]\nstart = 3\n"), "--out", str(t / "o")],
+     "[fit] has unknown keys"),
+    (lambda f, t: ["scan", "--config", f("s.toml", 'eta = "0.03"\n'), "--out", str(t / "o")], "must be a number"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "beta = [3.0, 3.2, 2.5]\n"), "--out", str(t / "o")],
+     "must be an integer"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "betta = [3.0, 3.2, 3]\n"), "--out", str(t / "o")],
+     "unknown keys"),
+    (lambda f, t: ["scan", "--config", str(t), "--out", str(t / "o")], "is a directory"),
+    (lambda f, t: ["scan", "--beta", "3.0", "3.2", "1", "--out", str(t / "o")], "START == STOP with N = 1"),
+    (lambda f, t: ["scan", "--beta", "-3.2", "-3.0", "3", "--out", str(t / "o")], "beta START = -3.2"),
+    (lambda f, t: ["scan", "--starts", "1000000000", "--out", str(t / "o")], "GiB"),
+    (lambda f, t: ["scan", "--seed", "99999999999999999999999", "--out", str(t / "o")], "seed"),
+    (lambda f, t: ENERGY + ["--r-min", "2"], "r_min = 2.0 (case 0) is out of range: must be < R_c = 0.5"),
+    (lambda f, t: ENERGY + ["--lam", "0.01", "--eta", "0.03"], "both lam and eta"),
+    (lambda f, t: ["merge", str(t / "nope"), "--out", str(t / "m")], "no scan.json"),
+]
+
+
+@pytest.mark.parametrize("make_argv, fragment", CASES)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, make_argv, fragment):
+    (tmp_path / "blocker").write_text("a regular file")
+    argv = make_argv(_files(tmp_path), tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert fragment in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
