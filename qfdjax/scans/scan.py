@@ -26,6 +26,7 @@ from .record import scan_record
 from .refit import neighbour_refit, summarize_chunked
 from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ScanDirectory, stderr_warning
+from .plot_pool import PlotPool
 from .solver import ChunkSolver
 
 
@@ -118,7 +119,8 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
 
     t_start = time.perf_counter()
     ids_all = np.arange(lo, hi)
-    with ScanDirectory(out, fingerprint, stamp) as directory, _sigterm_as_interrupt():
+    plot_pool = PlotPool() if analyse and point_range is None else contextlib.nullcontext()
+    with ScanDirectory(out, fingerprint, stamp) as directory, _sigterm_as_interrupt(), plot_pool as pool:
         solver = ChunkSolver(config, B, W, lam, chunk)
         rows = directory.read_chunks(ids_all, warn=stderr_warning)
         missing = np.array([i for i in ids_all if int(i) not in rows], dtype=np.int64)
@@ -147,11 +149,11 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
         timings["diagnostics_s"] = time.perf_counter() - t_diag
         timings["scan_s"] = time.perf_counter() - t_start
         return _finish(config, out, beta_axis, w_axis, summary, (lo, hi), solver.space, refit, timings, ids_all,
-                       analyse=analyse and point_range is None)
+                       analyse=analyse and point_range is None, plotter=pool)
 
 
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
-            analyse: bool) -> dict:
+            analyse: bool, plotter=None) -> dict:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
     record = scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings)
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
@@ -163,8 +165,13 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         record["verdict"] = record["analysis"]["verdict"]
     write_json(out / "scan.json", record)
     if analyse:
-        from .plots import plot_scan
+        t_plots = time.perf_counter()
+        if plotter is not None:
+            record["plots"] = plotter.plot_scan(record, out)
+        else:
+            from .plots import plot_scan
 
-        record["plots"] = plot_scan(record, out)
+            record["plots"] = plot_scan(record, out)
+        record["timings"]["plots_s"] = time.perf_counter() - t_plots
         write_json(out / "scan.json", record)
     return record
