@@ -38,10 +38,18 @@ def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
         lam_per_beta = l / b
 
         def chi2_aug(z):
-            return problem.chi2_natural(z[:-1], z[-1], ww, lam_per_beta * z[-1], num)
+            # z = (parameters, beta, w); lambda follows beta at fixed lambda/beta (the eta calibration).
+            return problem.chi2_natural(z[:-2], z[-2], z[-1], lam_per_beta * z[-2], num)
 
-        # Forward-over-forward: with ~10 variables it compiles faster than jax.hessian.
-        hess_aug = jax.jacfwd(jax.jacfwd(chi2_aug))(jnp.concatenate([x, jnp.atleast_1d(b)]))
+        def gradient_twice(z):
+            g = jax.jacfwd(chi2_aug)(z)
+            return g, g
+
+        # Forward-over-forward: with ~11 variables it compiles faster than jax.hessian,
+        # and the inner pass hands back the gradient for free.
+        z = jnp.concatenate([x, jnp.stack([b, ww])])
+        hess_aug, grad_aug = jax.jacfwd(gradient_twice, has_aux=True)(z)
+        _, jac_unit = problem.residuals_and_jacobian(u, b, ww, l, num)
         at_lo = u <= BOUND_TOL
         at_hi = u >= 1.0 - BOUND_TOL
         fixed = problem.box.fixed
@@ -50,7 +58,8 @@ def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
             S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
             E_stab=state.energies.E_stab, E_grad=state.energies.E_grad,
             masses=state.S * state.energies.total, pulls=pulls, at_lower=at_lo & ~fixed,
-            at_upper=at_hi & ~fixed, hessian_with_beta=hess_aug, free=~(at_lo | at_hi | fixed), **terms,
+            at_upper=at_hi & ~fixed, hessian_aug=hess_aug, gradient_aug=grad_aug, jacobian_unit=jac_unit,
+            free=~(at_lo | at_hi | fixed), **terms,
         )
 
     return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u_best)
@@ -78,21 +87,23 @@ def params_from_unit(problem: Problem, u) -> np.ndarray:
 
 
 def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
-    """Eigenvalues and beta curvature from Hessians in (parameters, beta), on the host.
+    """Eigenvalues and profile curvatures from Hessians in (parameters, beta, w), on the host.
 
     Per point: eigenvalues of the free-parameter block (flat directions are
     degeneracies) and of the block with beta added, NaN-padded to fixed length;
-    the Schur complement H_bb - H_bF H_FF^+ H_Fb, the curvature of chi^2_min
-    along beta, so sigma_beta = sqrt(2 / curvature).  Done in NumPy: XLA's
+    the Schur complements H_gg - H_gF H_FF^+ H_Fg over the globals g = (beta, w),
+    the Hessian of chi^2_min(beta, w) with the free parameters re-optimised
+    (so sigma_beta = sqrt(2 / curvature) along beta).  Done in NumPy: XLA's
     batched CPU eigensolvers hung here on some inputs (jax 0.10.2), NumPy's
-    LAPACK does not, and a 10 x 10 eigensolve per point is cheap anyway.
+    LAPACK does not, and an 11 x 11 eigensolve per point is cheap anyway.
     """
     H = np.where(np.isfinite(hess_aug), hess_aug, 0.0)
     points, size = H.shape[0], H.shape[1]
-    n = size - 1
+    n = size - 2
+    glob = [n, n + 1]
     eig = np.full((points, n), np.nan)
-    eig_aug = np.full((points, size), np.nan)
-    curvature = np.full(points, np.nan)
+    eig_aug = np.full((points, n + 1), np.nan)
+    profile = np.full((points, 2, 2), np.nan)
     # Points share a handful of free/active patterns: one batched solve per pattern.
     patterns, which = np.unique(np.asarray(free, bool), axis=0, return_inverse=True)
     for k, pattern in enumerate(patterns):
@@ -103,15 +114,45 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
         if f.size:
             eig[rows, : f.size] = np.linalg.eigvalsh(block)
         eig_aug[rows, : fa.size] = np.linalg.eigvalsh(H[np.ix_(rows, fa, fa)])
-        coupling = H[np.ix_(rows, f, [n])][..., 0]
+        Hgg = H[np.ix_(rows, glob, glob)]
         if f.size:
+            coupling = H[np.ix_(rows, f, glob)]
             inverse = np.linalg.pinv(block, rcond=1e-12, hermitian=True)
-            curvature[rows] = H[rows, n, n] - np.einsum("pi,pij,pj->p", coupling, inverse, coupling)
+            profile[rows] = Hgg - np.einsum("pia,pij,pjb->pab", coupling, inverse, coupling)
         else:
-            curvature[rows] = H[rows, n, n]
-    return {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug, "beta_curvature": curvature,
+            profile[rows] = Hgg
+    return {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug,
+            "beta_curvature": profile[:, 0, 0], "profile_hessian": profile,
             "hessian_finite": np.all(np.isfinite(hess_aug), axis=(1, 2))}
 
+
+def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float = 1e-8) -> dict:
+    """Rank of the residual Jacobian in the free parameters, and its null space (unit-box coordinates).
+
+    Unit-box coordinates measure every parameter in its own range, so the
+    rank tolerance and the null-space weights compare like with like.
+    """
+    points, _, n = jac_unit.shape
+    rank = np.zeros(points, int)
+    # null[p, k] is the k-th null direction (NaN rows where there are fewer).
+    null = np.full((points, n, n), np.nan)
+    patterns, which = np.unique(np.asarray(free, bool), axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == k)
+        f = np.flatnonzero(pattern)
+        if f.size == 0:
+            continue
+        J = jac_unit[np.ix_(rows, np.arange(jac_unit.shape[1]), f)]
+        J = np.where(np.isfinite(J), J, 0.0)
+        _, s, vt = np.linalg.svd(J, full_matrices=True)
+        largest = s[:, :1] if s.shape[1] else np.zeros((rows.size, 1))
+        r = np.sum(s > rtol * largest, axis=1) * (largest[:, 0] > 0)
+        rank[rows] = r
+        for row, rr, v in zip(rows, r, vt):
+            block = np.zeros((f.size - rr, n))
+            block[:, f] = v[rr:]
+            null[row, : f.size - rr] = block
+    return {"jacobian_rank": rank, "null_space": null}
 
 
 def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None) -> dict:
@@ -122,7 +163,21 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     rows = np.arange(chi2_s.shape[0])
     u_best = np.asarray(solution["u_starts"])[rows, best]
     diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
-    diag.update(hessian_spectra(diag.pop("hessian_with_beta"), diag.pop("free")))
+    free = diag.pop("free")
+    diag.update(hessian_spectra(diag.pop("hessian_aug"), free))
+    gradient = diag.pop("gradient_aug")
+    n = gradient.shape[1] - 2
+    # Envelope theorem: at a box-constrained optimum, chi^2_min moves with an active
+    # bound at the rate of chi^2's partial derivative in that parameter (the KKT
+    # multiplier), and with beta or w at the rate of its partial derivative.
+    diag["bound_cost_lower"] = np.where(diag["at_lower"], gradient[:, :n], np.nan)
+    diag["bound_cost_upper"] = np.where(diag["at_upper"], gradient[:, :n], np.nan)
+    diag["dchi2_dbeta"] = gradient[:, n]
+    diag["dchi2_dw"] = gradient[:, n + 1]
+    counts = identifiability_counts(diag.pop("jacobian_unit"), free)
+    diag["jacobian_rank"] = counts["jacobian_rank"]
+    diag["free_count"] = free.sum(axis=1)
+    diag["null_space"] = counts["null_space"]
     chi2 = finite[rows, best]
     within = np.sum(finite - chi2[:, None] <= AGREEMENT_DCHI2, axis=1)
     spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2

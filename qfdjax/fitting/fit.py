@@ -70,7 +70,10 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
     solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de)
-    return summarize_points(problem, num, beta, w, lam, solution)
+    out = summarize_points(problem, num, beta, w, lam, solution)
+    out["n_data"] = np.full(len(beta), likelihood.data_count())
+    out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())
+    return out
 
 
 def check_point(beta, w, lam):
@@ -154,6 +157,10 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
                            if out["beta_curvature"][i] > 0 else None),
         },
     }
+    record["bound_costs"] = bound_costs(out, i, names)
+    record["dchi2_dbeta"] = float(out["dchi2_dbeta"][i])
+    record["dchi2_dw"] = float(out["dchi2_dw"][i])
+    record["identifiability"] |= identifiability_record(out, i, names)
     if "C_g" in out:
         record["C_g"] = float(out["C_g"][i])
         record["g_model"] = [float(v) for v in out["g_model"][i]]
@@ -164,6 +171,42 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
         record["de"] = {"chi2": float(out["de_chi2"][i]), "generations": int(out["de_generations"][i]),
                         "converged": bool(out["de_converged"][i])}
     return record
+
+
+def bound_costs(out: dict, i, names) -> dict:
+    """{"tau.U.upper": dchi2_min/d(bound), ...} for the bounds active at point i, in natural units."""
+    costs = {}
+    for side in ("lower", "upper"):
+        for name, value in zip(names, out[f"bound_cost_{side}"][i]):
+            if np.isfinite(value):
+                costs[f"{name}.{side}"] = float(value)
+    return costs
+
+
+def describe_direction(weights, names, floor: float = 0.05) -> str:
+    """A null-space direction as "0.71 mu.U - 0.70 tau.R_c" (unit-box weights, small ones dropped)."""
+    order = np.argsort(-np.abs(weights))
+    terms = [(weights[k], names[k]) for k in order if abs(weights[k]) >= floor]
+    if terms and terms[0][0] < 0:
+        terms = [(-v, n) for v, n in terms]
+    text = " ".join(f"{'-' if v < 0 else '+'} {abs(v):.2f} {n}" for v, n in terms)
+    return text.lstrip("+ ").strip()
+
+
+def identifiability_record(out: dict, i, names) -> dict:
+    """Counting and rank: data vs free parameters (+ profiled constants) and the Jacobian's null space."""
+    n_data, n_prof = int(out["n_data"][i]), int(out["n_profiled"][i])
+    n_free, rank = int(out["free_count"][i]), int(out["jacobian_rank"][i])
+    null = [row for row in out["null_space"][i] if np.all(np.isfinite(row))]
+    directions = [describe_direction(row, names) for row in null]
+    dof = n_data - n_prof - rank
+    words = (f"{n_data} data against {n_free} free parameters and {n_prof} profiled constant(s); the residual "
+             f"Jacobian has rank {rank}" + (f", so {len(directions)} free direction(s) are not constrained by the "
+                                            f"data: {'; '.join(directions)}" if directions else ""))
+    return {"n_data": n_data, "n_free": n_free, "n_profiled": n_prof, "jacobian_rank": rank,
+            "degrees_of_freedom": dof, "underdetermined": n_free + n_prof > n_data,
+            "null_space": directions, "profile_hessian_beta_w": out["profile_hessian"][i].tolist(),
+            "summary": words}
 
 
 def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: ParameterSpace | None = None,

@@ -38,6 +38,14 @@ class AbstractObservable(eqx.Module):
     def summary(self, state: ModelState) -> dict:
         return {}
 
+    def data_count(self) -> int:
+        """Measured values this observable adds (its residuals that are not masked out)."""
+        return 0
+
+    def profiled_count(self) -> int:
+        """Nuisance constants it profiles analytically (each one absorbs a datum)."""
+        return 0
+
 
 def profile_scale(E, masses, sigma):
     """S* minimising Σ ((S E - m)/σ)² for fixed E (weighted least squares)."""
@@ -78,6 +86,12 @@ class Likelihood(eqx.Module):
     def state(self, R_c, U, A, w, energies: Energies) -> ModelState:
         S = self.mass.scale(energies.total)
         return ModelState(R_c, U, A, w, energies, S)
+
+    def data_count(self) -> int:
+        return int(np.size(self.mass.masses)) + sum(obs.data_count() for obs in self.extras)
+
+    def profiled_count(self) -> int:
+        return 1 + sum(obs.profiled_count() for obs in self.extras)  # S*, then each observable's own
 
     def residuals(self, state: ModelState):
         parts = [self.mass.residuals(state.energies.total, state.S)]

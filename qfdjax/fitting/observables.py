@@ -47,6 +47,12 @@ class MagneticMoment(AbstractObservable):
         used = np.array([1.0 if lep in table else 0.0 for lep in leptons])
         return cls(values, used, **constants)
 
+    def data_count(self) -> int:
+        return int(np.sum(np.asarray(self.used)))
+
+    def profiled_count(self) -> int:
+        return 1  # C_g
+
     def moment_ratio(self, state: ModelState):
         moment = self.k * self.charge * (state.R_c + jnp.expand_dims(state.w, -1)) * state.U
         mass = jnp.expand_dims(state.S, -1) * state.energies.total

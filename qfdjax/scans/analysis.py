@@ -172,6 +172,28 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     if at_min:
         reasons.append(f"{len(at_min)} parameters sit on bounds at the minimum ({', '.join(at_min)}): "
                        f"the optimum is set by the bounds, not by the data")
+    costs = record.get("bound_costs_at_min") or {}
+    if costs:
+        bounds = record.get("config", {}).get("bounds", {})
+        key, value = max(costs.items(), key=lambda kv: abs(kv[1]))
+        name, side = key.rsplit(".", 1)
+        limit = bounds.get(name, [None, None])[0 if side == "lower" else 1]
+        relation = ">=" if side == "lower" else "<="
+        span = np.diff(bounds.get(name, [0.0, 0.0]))[0]
+        reasons.append(f"the optimum is held hardest by {name} {relation} {limit:g}, worth {value:+.3g} chi2 per "
+                       f"unit ({value * span:+.3g} per full range of that bound)" if limit is not None else
+                       f"the optimum is held hardest by the {side} bound of {name} ({value:+.3g} per unit)")
+    slopes = record.get("dchi2_dbeta")
+    if slopes is not None:
+        slope_min = float(np.asarray(slopes, float)[i, j])
+        if edges.get("beta"):
+            reasons.append(f"at the beta edge chi2_min still changes at dchi2/dbeta = {slope_min:+.4g}: a wider beta "
+                           f"range would lower it further" if (slope_min < 0) == (edges["beta"]["edge"] == "upper")
+                           else f"at the beta edge dchi2/dbeta = {slope_min:+.4g} points back into the grid")
+    profile_span = float(np.nanmax(np.nanmin(chi2, axis=1)) - np.nanmin(chi2))
+    if nb > 1 and profile_span <= 1.0:
+        reasons.append(f"chi2_min varies by only {profile_span:.3g} across beta (<= 1): beta is not identifiable "
+                       f"from these data on this grid")
     if degeneracy:
         eig = np.abs(np.asarray(degeneracy, float))
         flat = int(np.sum(eig < 1e-8 * eig.max())) if eig.max() > 0 else eig.size

@@ -42,7 +42,21 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
     record["beta_curvature"] = s["beta_curvature"].reshape(shape).tolist()
     if "C_g" in s:
         record["C_g"] = s["C_g"].reshape(shape).tolist()
+    for key in ("dchi2_dbeta", "dchi2_dw"):
+        if key in s:
+            record[key] = s[key].reshape(shape).tolist()
     best = int(np.argmin(s["chi2"]))
     record["hessian_eigenvalues_at_min"] = [float(v) for v in s["hessian_eigenvalues"][best] if np.isfinite(v)]
+    if "bound_cost_lower" in s:
+        costs = {}
+        for side in ("lower", "upper"):
+            for name, value in zip(names, s[f"bound_cost_{side}"][best]):
+                if np.isfinite(value):
+                    costs[f"{name}.{side}"] = float(value)
+        record["bound_costs_at_min"] = costs
+        # Per point: the costs of all active bounds, by name (NaN where the bound is not active).
+        record["bound_costs"] = {f"{n}.{side}": s[f"bound_cost_{side}"][:, k].reshape(shape).tolist()
+                                 for side in ("lower", "upper") for k, n in enumerate(names)
+                                 if np.isfinite(s[f"bound_cost_{side}"][:, k]).any()}
     record |= run_metadata()
     return record

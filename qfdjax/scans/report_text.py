@@ -36,8 +36,17 @@ def fit_table(record: dict) -> str:
         d = record["de"]
         lines.append(f"  differential evolution: chi2 = {d['chi2']:.10g} after {d['generations']} generations "
                      f"(own criterion met: {d['converged']})")
+    costs = record.get("bound_costs")
+    if costs:
+        lines.append("  bound costs dchi2_min/d(bound): " + ", ".join(
+            f"{k} {v:+.3g}" for k, v in sorted(costs.items(), key=lambda kv: -abs(kv[1]))))
+    if "dchi2_dbeta" in record:
+        lines.append(f"  profile slopes: dchi2_min/dbeta = {record['dchi2_dbeta']:.6g}, "
+                     f"dchi2_min/dw = {record['dchi2_dw']:.6g}")
     ident = record.get("identifiability")
     if ident:
+        if "summary" in ident:
+            lines.append(f"  identifiability: {ident['summary']}")
         sigma = ident["sigma_beta"]
         lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {ident['beta_profile_curvature']:.4g}"
                      + (f", sigma_beta = {sigma:.4g}" if sigma is not None else
