@@ -69,3 +69,24 @@ def test_identifiability_by_counting_and_rank(record):
     assert ident["n_data"] == 3 and ident["n_profiled"] == 1 and ident["n_free"] == 3
     assert ident["jacobian_rank"] == 1
     assert len(ident["null_space"]) == 2 and all("e." in d for d in ident["null_space"])
+
+
+def test_free_beta_ends_at_a_kkt_point():
+    from qfdjax.fitting.profile_fit import fit_profile
+
+    r = fit_profile(3.1, 0.015, free=("beta",), beta_bounds=(3.0, 3.2), observables=("mass", "g_tau"))
+    side = r["free_globals"]["at_bound"].get("beta")
+    slope = r["dchi2_dbeta"]
+    # A bounded stationary point: interior with no slope, or on a bound the slope pushes against.
+    if side is None:
+        assert abs(slope) <= 1e-6 * r["chi2"]
+    else:
+        assert (slope < 0) == (side == "upper")
+    grid = [qfdjax.fit(b, 0.015, observables=("mass", "g_tau"))["chi2"] for b in np.linspace(3.0, 3.2, 5)]
+    assert r["chi2"] <= min(grid) + 1e-6 * min(grid)
+
+
+def test_tau_g_term_gives_beta_curvature(record):
+    with_tau = qfdjax.fit(BETA, W, observables=("mass", "g_tau"))
+    assert with_tau["identifiability"]["beta_profile_curvature"] > 0
+    assert record["identifiability"]["beta_profile_curvature"] < 0

@@ -1,4 +1,4 @@
-"""Command line: `qfdjax energy | fit | scan | report | sensitivity | bench`.
+"""Command line: `qfdjax energy | fit | relax | scan | report | merge | sensitivity | bench`.
 
 A thin layer over functions of the same names in the package; every command's
 output is also a Python return value.  Bad input exits with status 2 and a
@@ -14,12 +14,13 @@ from ..errors import InputError
 
 from .energy import add_energy
 from .fit import add_fit
+from .relax import add_relax
 from .scan import add_merge, add_report, add_scan
 from .studies import add_bench, add_sensitivity
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
-COMMANDS = (add_energy, add_fit, add_scan, add_report, add_merge, add_sensitivity, add_bench)
+COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_sensitivity, add_bench)
 EXTRA_COMMANDS: list = []
 
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Where each command writes: checked before any work, so a bad --out never costs a fit.
-OUTPUT_KINDS = {"energy": "file", "fit": "file", "bench": "file", "scan": "dir", "merge": "dir",
+OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file", "scan": "dir", "merge": "dir",
                 "sensitivity": "dir"}
 
 

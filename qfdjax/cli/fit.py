@@ -7,8 +7,13 @@ from .common import add_model_options, fit_config_from_args, space_from_args, sp
 
 def add_fit(sub):
     p = sub.add_parser("fit", help="fit the lepton parameters at one (beta, w)")
-    p.add_argument("--beta", type=float, required=True)
-    p.add_argument("--w", type=float, required=True)
+    p.add_argument("--beta", type=float, required=True, help="vacuum stiffness beta (the start, with --free beta)")
+    p.add_argument("--w", type=float, required=True, help="boundary thickness w (the start, with --free w)")
+    p.add_argument("--free", help="fit globals too: beta, w or beta,w (the profile minimum, found directly)")
+    p.add_argument("--beta-bounds", nargs=2, type=float, default=(2.5, 4.5), metavar=("LO", "HI"),
+                   help="bounds of beta with --free beta (default 2.5 4.5)")
+    p.add_argument("--w-bounds", nargs=2, type=float, default=(0.005, 0.05), metavar=("LO", "HI"),
+                   help="bounds of w with --free w (default 0.005 0.05)")
     add_model_options(p)
     p.add_argument("--out", help="write the result (JSON) here")
     p.set_defaults(run=_run_fit)
@@ -28,8 +33,19 @@ def _run_fit(args) -> int:
     from ..model.profiles import make_profile
 
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
-    record = fit(args.beta, args.w, args.lam, eta=args.eta, numerics=args.numerics, config=config,
-                 space=space, spec=spec, observables=observables, profile=make_profile(args.profile, args.power_s))
+    kwargs = dict(eta=args.eta, numerics=args.numerics, config=config, space=space, spec=spec,
+                  observables=observables, profile=make_profile(args.profile, args.power_s))
+    if args.free:
+        from ..errors import InputError
+        from ..fitting.profile_fit import fit_profile
+
+        if args.lam is not None:
+            raise InputError("--lam cannot be combined with --free: lambda follows beta through --eta")
+        free = tuple(x.strip() for x in args.free.split(",") if x.strip())
+        record = fit_profile(args.beta, args.w, free, beta_bounds=tuple(args.beta_bounds),
+                             w_bounds=tuple(args.w_bounds), **kwargs)
+    else:
+        record = fit(args.beta, args.w, args.lam, **kwargs)
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
     record["eta"] = args.eta
     record["r_max"] = spec.r_max

@@ -51,6 +51,11 @@ def fit_table(record: dict) -> str:
         lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {ident['beta_profile_curvature']:.4g}"
                      + (f", sigma_beta = {sigma:.4g}" if sigma is not None else
                         " (not positive: beta is not constrained here)"))
+    free = record.get("free_globals")
+    if free:
+        where = ", ".join(f"{k} on its {v} bound" for k, v in free["at_bound"].items()) or "inside the bounds"
+        lines.append(f"  profile minimum over {','.join(free['free'])}: beta = {record['beta']:.6g}, "
+                     f"w = {record['w']:.6g} ({where}; {free['iterations']} Newton/gradient steps)")
     t = record.get("timings", {})
     if t:
         lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
