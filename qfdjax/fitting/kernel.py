@@ -19,7 +19,7 @@ import numpy as np
 from ..model.numerics import AbstractNumerics
 from .compiled import bucket, call_compiled
 from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_advance, lm_init, lm_result
-from .optimize.lm import projected_gradient_norm
+from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
 from .params import ParameterSpace
 from .problem import Problem
@@ -127,7 +127,7 @@ def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> 
         residuals = lambda u: problem.residuals(u, b, ww, l, num)  # noqa: E731
         result = differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
         g = 2.0 * jax.jacfwd(residuals)(result.u).T @ residuals(result.u)
-        pg = projected_gradient_norm(result.u, g / jnp.maximum(result.chi2, 1e-300), fixed)
+        pg = projected_gradient_norm(result.u, g / jnp.maximum(result.chi2, CHI2_SCALE_FLOOR), fixed)
         return {"u": result.u, "chi2": result.chi2, "generations": result.generations,
                 "converged": result.converged, "pgrad": pg}
 

@@ -26,6 +26,12 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 
+# The projected gradient is measured relative to chi^2, but never relative to less
+# than 1: a fit that reaches chi^2 ~ 1e-25 has no scale left, and "small" then
+# means small in absolute chi^2 units (one unit of chi^2 is one sigma squared).
+CHI2_SCALE_FLOOR = 1.0
+
+
 class LMConfig(eqx.Module):
     max_steps: int = eqx.field(static=True, default=300)
     # Stop when an accepted step lowers chi^2 by less than this fraction...
@@ -116,7 +122,7 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         u = jnp.where(accept, u_new, state.u)
         chi2 = jnp.where(accept, chi2_new, state.chi2)
         grad = 2.0 * g
-        pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, 1e-300), fixed)
+        pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, CHI2_SCALE_FLOOR), fixed)
         done = (pg <= config.gtol) | (stalls >= 3) | (damping >= 1e15)
         return LMState(u, chi2, damping, state.step + 1, done, stalls)
 
@@ -129,7 +135,7 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
 def lm_result(residual_fn, state: LMState, fixed, linearize=None) -> LMResult:
     r, J = (linearize or _jacfwd_linearize(residual_fn))(state.u)
     grad = 2.0 * J.T @ r
-    pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, 1e-300), fixed)
+    pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, CHI2_SCALE_FLOOR), fixed)
     return LMResult(state.u, state.chi2, pg, state.step, state.done)
 
 
