@@ -52,8 +52,8 @@ def _sharded(body, mesh, numerics, point_args, shared):
     return shard_points(lambda num, *args: body(num, *args, *shared), mesh, numerics, *point_args)
 
 
-def padded_size(n: int, smallest: int, mesh) -> int:
-    size = bucket(n, smallest)
+def padded_size(n: int, smallest: int, mesh, base: int = 4) -> int:
+    size = bucket(n, smallest, base)
     if mesh is not None:
         devices = mesh.devices.size
         size = math.ceil(size / devices) * devices
@@ -103,7 +103,7 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     active = np.arange(lanes)
     rounds = 0
     while active.size:
-        size = padded_size(active.size, MIN_LANES, mesh)
+        size = padded_size(active.size, MIN_LANES, mesh, base=2)
         idx = active[pad_index(active.size, size)]
         points = lane_point[idx]
         fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))

@@ -88,12 +88,11 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
     eye = jnp.eye(n)
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
 
-    def chi2_of(u):
-        r = residual_fn(u)
-        return jnp.sum(r * r)
-
-    def step(state: LMState) -> LMState:
-        r, J = linearize(state.u)
+    def step(carry):
+        # (r, J) at state.u ride along: a trial point's residuals come with its
+        # Jacobian (three tangents more), which the next step then needs only
+        # if the trial is accepted — most are — instead of recomputing both.
+        state, r, J = carry
         g = J.T @ r  # half the chi^2 gradient
         active = fixed | ((state.u <= 0.0) & (g > 0.0)) | ((state.u >= 1.0) & (g < 0.0))
         free = (~active).astype(state.u.dtype)
@@ -103,7 +102,8 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         system = H + (state.damping * scale) * eye + jnp.diag(1.0 - free) * scale
         delta = jnp.linalg.solve(system, -g * free)
         u_new = jnp.where(fixed, state.u, jnp.clip(state.u + delta, 0.0, 1.0))
-        chi2_new = chi2_of(u_new)
+        r_new, J_new = linearize(u_new)
+        chi2_new = jnp.sum(r_new * r_new)
         actual = state.chi2 - chi2_new
         taken = u_new - state.u
         predicted = -(2.0 * g @ taken + taken @ (J.T @ (J @ taken)))
@@ -124,12 +124,16 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         grad = 2.0 * g
         pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, CHI2_SCALE_FLOOR), fixed)
         done = (pg <= config.gtol) | (stalls >= 3) | (damping >= 1e15)
-        return LMState(u, chi2, damping, state.step + 1, done, stalls)
+        r = jnp.where(accept, r_new, r)
+        J = jnp.where(accept, J_new, J)
+        return LMState(u, chi2, damping, state.step + 1, done, stalls), r, J
 
-    def keep_going(state: LMState):
+    def keep_going(carry):
+        state = carry[0]
         return (~state.done) & (state.step < limit)
 
-    return jax.lax.while_loop(keep_going, step, state)
+    r0, J0 = linearize(state.u)
+    return jax.lax.while_loop(keep_going, step, (state, r0, J0))[0]
 
 
 def lm_result(residual_fn, state: LMState, fixed, linearize=None) -> LMResult:
