@@ -100,6 +100,10 @@ def atomic_write_bytes(path, data: bytes) -> None:
     _atomic_write(path, lambda h: h.write(data))
 
 
+def write_text(path, text: str) -> None:
+    _atomic_write(path, lambda h: h.write(text.encode()))
+
+
 def write_npz(path, **arrays) -> None:
     _atomic_write(path, lambda h: np.savez(h, **arrays))
 

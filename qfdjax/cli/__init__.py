@@ -25,7 +25,10 @@ EXTRA_COMMANDS: list = []
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"qfdjax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS + tuple(EXTRA_COMMANDS):
         add(sub)

@@ -47,7 +47,6 @@ def _run_fit(args) -> int:
     else:
         record = fit(args.beta, args.w, args.lam, **kwargs)
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
-    record["eta"] = args.eta
     record["r_max"] = spec.r_max
     record |= run_metadata()
     print(fit_table(record))

@@ -165,7 +165,8 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     u_best = np.asarray(solution["u_starts"])[rows, best]
     diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
     free = diag.pop("free")
-    diag.update(hessian_spectra(diag.pop("hessian_aug"), free))
+    diag["hessian"] = diag.pop("hessian_aug")
+    diag.update(hessian_spectra(diag["hessian"], free))
     gradient = diag.pop("gradient_aug")
     n = gradient.shape[1] - 2
     # Envelope theorem: at a box-constrained optimum, chi^2_min moves with an active

@@ -102,6 +102,7 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     """
     from .observables import build_likelihood
 
+    lam_given = lam is not None
     lam = resolve_lambda(beta, lam, eta)
     check_point(beta, w, lam)
     space = space or ParameterSpace.seed()
@@ -115,11 +116,22 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     elapsed = time.perf_counter() - t0
     return point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
+        "eta": None if eta is None and lam_given else (ETA_DEFAULT if eta is None else float(eta)),
         "observables": ["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras],
-        "profile": type(profile).__name__,
+        "profile": profile_name(profile),
         "config": dataclasses.asdict(config), "bounds": space.as_dict(),
         "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
     }
+
+
+def profile_name(profile: AbstractProfile) -> str:
+    """The profile as the CLI names it (`--profile boundary`), or its class for unregistered ones."""
+    from ..model.profiles import PROFILES
+
+    for name, cls in PROFILES.items():
+        if type(profile) is cls:
+            return name
+    return type(profile).__name__
 
 
 def point_record(out: dict, i, space: ParameterSpace) -> dict:
@@ -161,6 +173,7 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
     record["dchi2_dbeta"] = float(out["dchi2_dbeta"][i])
     record["dchi2_dw"] = float(out["dchi2_dw"][i])
     record["identifiability"] |= identifiability_record(out, i, names)
+    record |= hesse_errors(out["hessian"][i], ~(out["at_lower"][i] | out["at_upper"][i]), space)
     if "C_g" in out:
         record["C_g"] = float(out["C_g"][i])
         record["g_model"] = [float(v) for v in out["g_model"][i]]
@@ -171,6 +184,42 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
         record["de"] = {"chi2": float(out["de_chi2"][i]), "generations": int(out["de_generations"][i]),
                         "converged": bool(out["de_converged"][i])}
     return record
+
+
+def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol: float = 1e-12) -> dict:
+    """HESSE-style errors and covariance of the free parameters: cov = 2 H^-1 (chi^2 = -2 ln L + const).
+
+    H is the chi^2 Hessian in natural units with S* profiled, over the
+    parameters that are neither fixed, shared followers, nor on a bound.  A
+    singular block has no covariance: the record then names the flat
+    combinations (eigenvectors with eigenvalue below `rtol` of the largest)
+    and reports no errors, rather than printing numbers that mean nothing.
+    """
+    names = space.names
+    n = len(names)
+    free = np.asarray(not_at_bound, bool) & ~np.asarray(space.fixed)
+    idx = np.flatnonzero(free)
+    covariance = np.zeros((n, n))
+    out = {"errors": {}, "covariance": covariance.tolist(), "hessian_singular": False, "flat_combinations": []}
+    if idx.size == 0:
+        return out
+    block = np.asarray(hessian)[np.ix_(idx, idx)]
+    if not np.all(np.isfinite(block)):
+        out["hessian_singular"] = True
+        return out
+    eigval, eigvec = np.linalg.eigh(0.5 * (block + block.T))
+    scale = np.max(np.abs(eigval)) if eigval.size else 0.0
+    flat = eigval <= rtol * scale
+    if np.any(flat):
+        sub = [names[k] for k in idx]
+        out["hessian_singular"] = True
+        out["flat_combinations"] = [describe_direction(v / np.max(np.abs(v)), sub) for v in eigvec[:, flat].T]
+        return out
+    cov = 2.0 * (eigvec / eigval) @ eigvec.T
+    covariance[np.ix_(idx, idx)] = cov
+    out["covariance"] = covariance.tolist()
+    out["errors"] = {names[k]: float(np.sqrt(cov[j, j])) for j, k in enumerate(idx)}
+    return out
 
 
 def bound_costs(out: dict, i, names) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import run_metadata
+from ..io import run_metadata, write_text
 from ..model.constants import lambda_from_eta
 
 
@@ -60,3 +60,20 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
                                  if np.isfinite(s[f"bound_cost_{side}"][:, k]).any()}
     record |= run_metadata()
     return record
+
+
+def write_scan_csv(path, record: dict, summary: dict, point_ids) -> None:
+    """One row per point: beta, w, chi2, S, converged and the parameters (spreadsheet- and pandas-ready)."""
+    import csv
+    import io
+
+    nw = len(record["w"])
+    names = record["param_names"]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["point", "beta", "w", "chi2", "S", "converged", *names])
+    for k, pid in enumerate(point_ids):
+        beta, w = record["beta"][int(pid) // nw], record["w"][int(pid) % nw]
+        writer.writerow([int(pid), repr(beta), repr(w), repr(float(summary["chi2"][k])), repr(float(summary["S"][k])),
+                         int(bool(summary["converged"][k])), *(repr(float(v)) for v in summary["params"][k])])
+    write_text(path, text.getvalue())

@@ -22,7 +22,7 @@ from ..errors import InputError, check_range
 from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
-from .record import scan_record
+from .record import scan_record, write_scan_csv
 from .refit import neighbour_refit, summarize_chunked
 from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ScanDirectory, stderr_warning
@@ -33,7 +33,8 @@ from .solver import ChunkSolver
 class _Progress:
     def __init__(self, total, done, enabled):
         self.bar = None
-        if enabled:
+        # A bar only on a terminal: in a log file its carriage returns are noise.
+        if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=done, unit="pt", desc="scan", file=sys.stderr,
@@ -158,6 +159,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
     record = scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings)
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
+    write_scan_csv(out / "scan.csv", record, summary, ids_all)
     if analyse:
         from .analysis import analyse_scan
 
