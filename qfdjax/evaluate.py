@@ -68,6 +68,20 @@ def _normalise_cases(cases: Iterable[Mapping]) -> list[dict]:
     return out
 
 
+# The seed's grid has (r_max - r_min) / dr_coarse coarse points; past this many a
+# single case's weight tables alone would take gigabytes.
+MAX_REFERENCE_GRID_POINTS = 2_000_000
+
+
+def _check_reference_grid_sizes(specs, r_min, r_max) -> None:
+    for i, (spec, lo, hi) in enumerate(zip(specs, r_min, r_max)):
+        points = (hi - lo) / spec.dr_coarse
+        if points > MAX_REFERENCE_GRID_POINTS:
+            raise InputError(f"r_max = {hi:g} (case {i}) with dr_coarse = {spec.dr_coarse:g} needs a seed grid of "
+                             f"{points:.3g} points (about {points * 8 * 12 / 2**30:.1f} GiB of tables): must give "
+                             f"at most {MAX_REFERENCE_GRID_POINTS:,} points")
+
+
 def _spec_for(case: Mapping) -> SeedGridSpec:
     knobs = {k: (tuple(case[k]) if k == "guesses" else case[k]) for k in GRID_KNOBS if k in case}
     try:
@@ -90,6 +104,8 @@ def evaluate_cases(cases: Iterable[Mapping], numerics: str = "exact", chunk_size
     num_theta = np.array([c.get("num_theta", SeedGridSpec.num_theta) for c in cases], dtype=np.float64)
     check_energy_inputs(**columns, r_min=r_min, r_max=r_max, num_theta=num_theta)
     specs = [_spec_for(c) for c in cases] if numerics == "reference" else None
+    if specs is not None:
+        _check_reference_grid_sizes(specs, r_min, r_max)
 
     values = np.empty((4, len(cases)))
     if numerics == "exact":

@@ -57,6 +57,9 @@ CASES = [
     (lambda f, t: ENERGY + ["--r-min", "2"], "r_min = 2.0 (case 0) is out of range: must be < R_c = 0.5"),
     (lambda f, t: ENERGY + ["--lam", "0.01", "--eta", "0.03"], "both lam and eta"),
     (lambda f, t: ["merge", str(t / "nope"), "--out", str(t / "m")], "no scan.json"),
+    (lambda f, t: ["scan", "--beta", "-inf", "3.2", "3", "--out", str(t / "o")], "beta START = -inf"),
+    (lambda f, t: ["fit", "--beta", "3.1", "--w", "-1e-3"], "w = -0.001"),
+    (lambda f, t: ENERGY + ["--numerics", "reference", "--r-max", "1e9"], "seed grid of 5e+10 points"),
 ]
 
 

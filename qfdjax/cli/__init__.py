@@ -8,6 +8,7 @@ one-line message before any work starts, leaving no partial output file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from ..errors import InputError
@@ -24,6 +25,18 @@ COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add
 EXTRA_COMMANDS: list = []
 
 
+# argparse takes "-inf" or "-1e-3" after a flag for another flag; numbers like these are values.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE)
+
+
+def _accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
+    parser._negative_number_matcher = _NEGATIVE_NUMBER
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _accept_negative_numbers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -32,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS + tuple(EXTRA_COMMANDS):
         add(sub)
+    _accept_negative_numbers(parser)
     return parser
 
 

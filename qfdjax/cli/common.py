@@ -54,3 +54,14 @@ def range3(text_values, name):
     except ValueError:
         raise InputError(f"{name} = {' '.join(text_values)} is invalid: must be START STOP N "
                          f"(two numbers and an integer)") from None
+
+
+def emit(record: dict, text: str, out) -> None:
+    """Print a command's summary and write its JSON record (with run metadata) where asked."""
+    from ..io import run_metadata, write_json
+
+    record |= run_metadata()
+    print(text)
+    if out:
+        write_json(out, record)
+        print(f"wrote {out}")

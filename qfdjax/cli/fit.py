@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_model_options, fit_config_from_args, space_from_args, spec_from_args
+from .common import add_model_options, emit, fit_config_from_args, space_from_args, spec_from_args
 
 
 def add_fit(sub):
@@ -23,7 +23,6 @@ def _run_fit(args) -> int:
     import time
 
     from ..fitting.fit import fit
-    from ..io import run_metadata, write_json
     from ..scans.report_text import fit_table
 
     t0 = time.perf_counter()
@@ -48,9 +47,5 @@ def _run_fit(args) -> int:
         record = fit(args.beta, args.w, args.lam, **kwargs)
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
     record["r_max"] = spec.r_max
-    record |= run_metadata()
-    print(fit_table(record))
-    if args.out:
-        write_json(args.out, record)
-        print(f"wrote {args.out}")
+    emit(record, fit_table(record), args.out)
     return 0

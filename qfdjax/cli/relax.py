@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_model_options, fit_config_from_args, space_from_args, spec_from_args
+from .common import add_model_options, emit, fit_config_from_args, space_from_args, spec_from_args
 
 
 def add_relax(sub):
@@ -19,7 +19,6 @@ def add_relax(sub):
 
 
 def _run_relax(args) -> int:
-    from ..io import run_metadata, write_json
     from ..relax import relax, relax_summary
 
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
@@ -27,9 +26,5 @@ def _run_relax(args) -> int:
                    config=fit_config_from_args(args), numerics=args.numerics, observables=observables,
                    spec=spec_from_args(args), eta=args.eta,
                    progress=lambda m: print(m, file=sys.stderr, flush=True))
-    result |= run_metadata()
-    print(relax_summary(result))
-    if args.out:
-        write_json(args.out, result)
-        print(f"wrote {args.out}")
+    emit(result, relax_summary(result), args.out)
     return 0

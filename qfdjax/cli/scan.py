@@ -82,7 +82,7 @@ def _run_scan(args) -> int:
         print(f"fitted points {point_range[0]}:{point_range[1]} into {out}; combine parts with qfdjax merge")
         return 0
     print(scan_summary(record))
-    print(f"  results: {out}/scan.json, {out}/scan.npz; plots: " + ", ".join(f"{out}/{f}" for f in record["plots"].values()))
+    print(f"  results: {out}/scan.json, {out}/scan.npz, {out}/scan.csv; plots: " + ", ".join(f"{out}/{f}" for f in record["plots"].values()))
     return 0
 
 
