@@ -7,17 +7,31 @@ one-line message before any work starts, leaving no partial output file.
 
 from __future__ import annotations
 
-import argparse
-import re
+import signal
 import sys
 
-from ..errors import InputError
 
-from .energy import add_energy
-from .fit import add_fit
-from .relax import add_relax
-from .scan import add_merge, add_report, add_scan
-from .studies import add_bench, add_sensitivity
+def _interrupted_while_starting(signum, frame):
+    # Ctrl-C before main() runs (while modules import) ends quietly, like Ctrl-C later.
+    print("qfdjax: interrupted", file=sys.stderr)
+    sys.exit(130)
+
+
+# Only when this process is the qfdjax command itself, never inside a library user's program.
+if sys.argv and sys.argv[0].rsplit("/", 1)[-1] in ("qfdjax", "__main__.py") \
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+
+from ..errors import InputError  # noqa: E402
+
+from .energy import add_energy  # noqa: E402
+from .fit import add_fit  # noqa: E402
+from .relax import add_relax  # noqa: E402
+from .scan import add_merge, add_report, add_scan  # noqa: E402
+from .studies import add_bench, add_sensitivity  # noqa: E402
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
@@ -64,6 +78,8 @@ def _check_output(args) -> None:
 
 
 def main(argv=None) -> int:
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
