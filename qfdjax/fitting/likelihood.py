@@ -31,6 +31,11 @@ class ModelState(eqx.Module):
 
 
 class AbstractObservable(eqx.Module):
+    @classmethod
+    def for_leptons(cls, leptons) -> "AbstractObservable":
+        """The observable for a fit of these leptons (override when it needs per-lepton data)."""
+        return cls()
+
     @abc.abstractmethod
     def residuals(self, state: ModelState) -> Float[Array, "... k"]:
         """Standardised residuals (model - data)/sigma."""

@@ -1,0 +1,53 @@
+"""The README's Python recipes run verbatim."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _section_code(title: str) -> list[str]:
+    section = README.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_extending_the_model_recipes_run():
+    import qfdjax
+
+    blocks = _section_code("Extending the model")
+    assert len(blocks) == 2
+    namespace: dict = {}
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)
+        assert namespace["result"]["convergence"]["converged"]
+        assert namespace["result"]["profile"] == "Parabolic"  # fitted before it was registered by name
+        prior = namespace["with_prior"]
+        assert prior["observables"] == ["mass", "e_core"] and "chi2_e_core" in prior
+        assert prior["identifiability"]["n_data"] == 4
+        # The registered profile is used, not silently replaced by the boundary layer.
+        from qfdjax.model.profiles import make_profile
+        assert type(make_profile("parabolic")).__name__ == "Parabolic"
+    finally:
+        qfdjax.PROFILES.pop("parabolic", None)
+        qfdjax.OBSERVABLES.pop("e_core", None)
+
+
+def test_scan_csv_round_trips(tmp_path):
+    import csv
+
+    import numpy as np
+
+    from qfdjax import FitConfig, ScanConfig, run_scan
+
+    record = run_scan(ScanConfig(beta=(3.0, 3.2, 2), w=(0.01, 0.02, 2), fit=FitConfig(starts=3)), tmp_path,
+                      progress=False)
+    rows = list(csv.DictReader((tmp_path / "scan.csv").open()))
+    assert len(rows) == 4 and list(rows[0])[:6] == ["point", "beta", "w", "chi2", "S", "converged"]
+    chi2 = np.array([float(r["chi2"]) for r in rows]).reshape(2, 2)
+    np.testing.assert_array_equal(chi2, np.array(record["chi2"]))
+    params = np.array([[float(r[n]) for n in record["param_names"]] for r in rows]).reshape(2, 2, 9)
+    np.testing.assert_array_equal(params, np.array(record["params"]))
+    assert pytest.approx(float(rows[3]["beta"])) == 3.2
