@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import qfdjax
+import qfdjax.errors
 from qfdjax.fitting.params import ParameterSpace
 
 WIDE = {"mu.U": [0.01, 0.2], "tau.U": [0.01, 0.3]}
@@ -40,3 +41,17 @@ def test_flat_hessian_names_the_combinations_instead_of_errors():
     assert fit["hessian_singular"] and fit["errors"] == {}
     assert fit["flat_combinations"] and all("e." in c for c in fit["flat_combinations"])
     assert fit["eta"] == 0.03 and fit["profile"] == "boundary"
+
+
+def test_minos_agrees_with_hesse_on_a_quadratic_profile(identifiable, tmp_path):
+    from qfdjax.fitting.minos import minos
+
+    fit, fixed = identifiable
+    space = ParameterSpace.seed().with_overrides(WIDE, fixed=fixed)
+    result = minos(fit, ["mu.U", "tau.U"], space)
+    for name in WIDE:
+        assert result[name]["lower"] == pytest.approx(-fit["errors"][name], rel=0.02)
+        assert result[name]["upper"] == pytest.approx(fit["errors"][name], rel=0.02)
+        assert not result[name]["lower_cut_by_bound"] and not result[name]["upper_cut_by_bound"]
+    with pytest.raises(qfdjax.errors.InputError, match="on a bound"):
+        minos(qfdjax.fit(3.1, 0.015), ["mu.U"], ParameterSpace.seed())

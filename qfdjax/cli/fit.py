@@ -14,6 +14,8 @@ def add_fit(sub):
                    help="bounds of beta with --free beta (default 2.5 4.5)")
     p.add_argument("--w-bounds", nargs=2, type=float, default=(0.005, 0.05), metavar=("LO", "HI"),
                    help="bounds of w with --free w (default 0.005 0.05)")
+    p.add_argument("--minos", help="comma-separated parameters to get MINOS-style asymmetric errors for "
+                   "(profiled by refitting; e.g. mu.U,tau.U)")
     add_model_options(p)
     p.add_argument("--out", help="write the result (JSON) here")
     p.set_defaults(run=_run_fit)
@@ -45,6 +47,13 @@ def _run_fit(args) -> int:
                              w_bounds=tuple(args.w_bounds), **kwargs)
     else:
         record = fit(args.beta, args.w, args.lam, **kwargs)
+    if args.minos:
+        from ..fitting.minos import minos
+
+        names = [x.strip() for x in args.minos.split(",") if x.strip()]
+        details = minos(record, names, space, **{k: v for k, v in kwargs.items() if k != "space"})
+        record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
+        record["minos_details"] = details
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
     record["r_max"] = spec.r_max
     emit(record, fit_table(record), args.out)

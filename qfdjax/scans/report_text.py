@@ -51,6 +51,15 @@ def fit_table(record: dict) -> str:
         lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {ident['beta_profile_curvature']:.4g}"
                      + (f", sigma_beta = {sigma:.4g}" if sigma is not None else
                         " (not positive: beta is not constrained here)"))
+    if record.get("errors"):
+        lines.append("  HESSE errors: " + ", ".join(f"{k} {v:.4g}" for k, v in record["errors"].items()))
+    elif record.get("hessian_singular"):
+        lines.append("  HESSE errors: none (Hessian of the free parameters is singular; flat: "
+                     + "; ".join(record.get("flat_combinations", [])) + ")")
+    for name, (lo, hi) in record.get("minos", {}).items():
+        d = record["minos_details"][name]
+        cut = [s for s in ("lower", "upper") if d[f"{s}_cut_by_bound"]]
+        lines.append(f"  MINOS {name}: {lo:+.4g} / {hi:+.4g}" + (f" (cut by the {' and '.join(cut)} bound)" if cut else ""))
     free = record.get("free_globals")
     if free:
         where = ", ".join(f"{k} on its {v} bound" for k, v in free["at_bound"].items()) or "inside the bounds"
