@@ -52,10 +52,12 @@ _PUBLIC = {
     "FitConfig": "fitting.fit",
     "fit": "fitting.fit",
     "fit_points": "fitting.fit",
+    "FitResult": "fitting.result",
     "evaluate_params": "fitting.fit",
     # scans
     "ScanConfig": "scans.config",
     "run_scan": "scans.scan",
+    "ScanResult": "scans.result",
     "merge_scans": "scans.merge",
     "analyse_scan": "scans.analysis",
     "plot_scan": "scans.plots",

@@ -26,6 +26,7 @@ from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
 from .problem import Problem, make_numerics
+from .result import FitResult
 
 FIT_METHODS = ("gradient", "de", "de+gradient")
 
@@ -114,14 +115,14 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
                      profile=profile, spec=spec)
     elapsed = time.perf_counter() - t0
-    return point_record(out, 0, space) | {
+    return FitResult(point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
         "eta": None if eta is None and lam_given else (ETA_DEFAULT if eta is None else float(eta)),
         "observables": ["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras],
         "profile": profile_name(profile),
         "config": dataclasses.asdict(config), "bounds": space.as_dict(),
         "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
-    }
+    })
 
 
 def profile_name(profile: AbstractProfile) -> str:

@@ -23,6 +23,7 @@ from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
 from .record import scan_record, write_scan_csv
+from .result import ScanResult
 from .refit import neighbour_refit, summarize_chunked
 from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ScanDirectory, stderr_warning
@@ -156,7 +157,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
             analyse: bool, plotter=None) -> dict:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
-    record = scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings)
+    record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
     write_scan_csv(out / "scan.csv", record, summary, ids_all)
