@@ -73,3 +73,13 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, make_arg
     assert "Traceback" not in err and err.count("\n") == 1, err
     assert fragment in err, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_quiet_and_verbose(tmp_path, capsys):
+    out = tmp_path / "f.json"
+    assert main(["fit", "--beta", "3.1", "--w", "0.015", "--starts", "4", "--quiet", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and out.exists()
+    assert main(["fit", "--beta", "3.1", "--w", "0.015", "--starts", "4", "--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert "chi2 =" in captured.out

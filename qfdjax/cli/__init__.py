@@ -43,6 +43,17 @@ EXTRA_COMMANDS: list = []
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE)
 
 
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                group = sub.add_mutually_exclusive_group()
+                group.add_argument("--quiet", "-q", action="store_true",
+                                   help="print nothing but errors (results are still written)")
+                group.add_argument("--verbose", "-v", action="store_true",
+                                   help="also report where each compiled kernel came from and how long it took")
+
+
 def _accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = _NEGATIVE_NUMBER
     for action in parser._actions:
@@ -59,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS + tuple(EXTRA_COMMANDS):
         add(sub)
+    _add_verbosity(parser)
     _accept_negative_numbers(parser)
     return parser
 
@@ -88,6 +100,18 @@ def main(argv=None) -> int:
         return 130
     try:
         _check_output(args)
+        if getattr(args, "verbose", False):
+            import os
+
+            os.environ["QFDJAX_VERBOSE"] = "1"
+        if getattr(args, "quiet", False):
+            import contextlib
+            import os
+
+            if hasattr(args, "no_progress"):
+                args.no_progress = True
+            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+                return args.run(args)
         return args.run(args)
     except InputError as err:
         print(f"qfdjax {args.command}: error: {err}", file=sys.stderr)

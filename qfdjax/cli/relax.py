@@ -25,6 +25,6 @@ def _run_relax(args) -> int:
     result = relax(args.beta, args.w, target=args.target, max_moves=args.max_moves, space=space_from_args(args),
                    config=fit_config_from_args(args), numerics=args.numerics, observables=observables,
                    spec=spec_from_args(args), eta=args.eta,
-                   progress=lambda m: print(m, file=sys.stderr, flush=True))
+                   progress=None if args.quiet else lambda m: print(m, file=sys.stderr, flush=True))
     emit(result, relax_summary(result), args.out)
     return 0

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import sys
 from pathlib import Path
 
 import jax
@@ -92,8 +94,18 @@ def call_compiled(name: str, fn, *args):
     key = _key(name, treedef, static_leaves, dynamic)
     call = _LOADED.get(key)
     if call is None:
-        call = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
+        import time
+
+        t0 = time.perf_counter()
+        call, origin = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
         _LOADED[key] = call
+        if os.environ.get("QFDJAX_VERBOSE"):
+            # The first call compiles, or loads the executable from the persistent cache.
+            out = jax.block_until_ready(call(*dynamic))
+            batch = np.shape(dynamic[0])[0] if dynamic and np.ndim(dynamic[0]) else 1
+            print(f"qfdjax: kernel {name} (batch {batch}) {origin}, first call done in "
+                  f"{time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
+            return out
     return call(*dynamic)
 
 
@@ -102,7 +114,7 @@ def _load_or_export(key, fn, leaves, mask, treedef, dynamic):
     path = None if folder is None else Path(folder) / "export" / f"{key}.jaxexport"
     if path is not None and path.exists():
         try:
-            return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call)
+            return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call), f"loaded from {path.parent}"
         except Exception:  # noqa: BLE001 - a damaged artifact is rebuilt, never trusted
             pass
 
@@ -118,7 +130,7 @@ def _load_or_export(key, fn, leaves, mask, treedef, dynamic):
             atomic_write_bytes(path, bytes(exported.serialize()))
         except (OSError, ImportError):
             pass  # a read-only cache (or no flatbuffers) only costs speed
-    return jax.jit(exported.call)
+    return jax.jit(exported.call), "traced and exported"
 
 
 def clear_memory() -> None:
