@@ -104,6 +104,10 @@ def main(argv=None) -> int:
             import os
 
             os.environ["QFDJAX_VERBOSE"] = "1"
+            try:
+                return args.run(args)
+            finally:
+                os.environ.pop("QFDJAX_VERBOSE", None)
         if getattr(args, "quiet", False):
             import contextlib
             import os
