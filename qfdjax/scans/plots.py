@@ -24,33 +24,48 @@ def _axes_setup(ax, log_w):
 
 
 def plot_chi2_map(record, path):
+    """Delta chi^2 on a log colour scale (the grid minimum, Delta chi^2 = 0, marked by the star),
+    with only the confidence contours that actually cross the grid named in the title."""
+    from matplotlib.colors import LogNorm
+
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
     chi2 = np.asarray(record["chi2"], float)
     a = record["analysis"]
     delta = chi2 - a["chi2_min"]
     log_w = record["config"].get("w_spacing", "log") == "log"
-    fig, ax = plt.subplots(figsize=(7, 5))
-    if beta.size > 1 and w.size > 1:
-        mesh = ax.pcolormesh(beta, w, np.log10(1.0 + delta.T), shading="nearest", cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="log10(1 + Δχ²)")
-        if delta.min() < max(CONTOUR_LEVELS) < delta.max():
-            cs = ax.contour(beta, w, delta.T, levels=CONTOUR_LEVELS, colors=["white", "orange", "red"])
-            ax.clabel(cs, fmt={lvl: f"{lvl:g}" for lvl in CONTOUR_LEVELS}, fontsize=8)
+    fig, ax = plt.subplots(figsize=(7.5, 5.6))
+    drawn = []
+    positive = delta[np.isfinite(delta) & (delta > 0)]
+    if beta.size > 1 and w.size > 1 and positive.size:
+        # Log colours over the positive Delta chi^2 span: a linear or log(1 + x) scale puts
+        # a profile spanning 1e2..1e5 into one colour.
+        norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=max(positive.max(), positive.min() * 10))
+        mesh = ax.pcolormesh(beta, w, np.where(delta > 0, delta, norm.vmin).T, shading="nearest", cmap="viridis",
+                             norm=norm)
+        fig.colorbar(mesh, ax=ax, label="Δχ² (log scale)")
+        drawn = [lvl for lvl in CONTOUR_LEVELS if np.sum(delta <= lvl) > 1 and delta.max() > lvl]
+        if drawn:
+            cs = ax.contour(beta, w, delta.T, levels=drawn, colors=["white", "orange", "red"][: len(drawn)])
+            ax.clabel(cs, fmt={lvl: f"{lvl:g}" for lvl in drawn}, fontsize=8)
     else:
-        ax.scatter(np.repeat(beta, w.size), np.tile(w, beta.size), c=delta.ravel())
+        sc = ax.scatter(np.repeat(beta, w.size), np.tile(w, beta.size), c=delta.ravel(), cmap="viridis")
+        fig.colorbar(sc, ax=ax, label="Δχ²")
     m = a["minimum"]
     i, j = m["index"]
-    ax.plot(beta[i], w[j], "w*", ms=14, mec="k", label=f"grid min  χ²={a['chi2_min']:.6g}")
+    ax.plot(beta[i], w[j], "w*", ms=14, mec="k", clip_on=False, zorder=5,
+            label=f"grid minimum, χ² = {a['chi2_min']:.6g}")
     if m["refined"]:
         ax.plot(m["beta"], m["w"], "r+", ms=12, label="quadratic refinement")
     if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
-        ax.axvline(GOLDEN_LOOP_BETA, color="w", ls="--", lw=1, label="Golden Loop β")
+        ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1.2, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
     _axes_setup(ax, log_w)
     v = a["verdict"]
-    ax.set_title(f"Δχ² map — Path {v['path']}; contours at Δχ² = 2.30, 6.18, 11.83")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.7)
+    contours = (f"contours at Δχ² = {', '.join(f'{x:g}' for x in drawn)}" if drawn else
+                "no 68/95/99.7 % contour crosses the grid")
+    ax.set_title(f"Δχ² map — Path {v['path']}; {contours}", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
