@@ -70,33 +70,45 @@ def plot_chi2_map(record, path):
 
 
 def plot_profiles(record, path):
+    """1-D profiles chi^2_min - min on a linear y axis, with the minimum and the Delta chi^2 = 1 ends in the legend;
+    an axis with a single grid value gets no panel."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     a = record["analysis"]
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, axis, prof, label in ((axes[0], beta, a["profile_beta"], "β"),
-                                  (axes[1], w, a["profile_w"], "w")):
+    panels = [(axis, prof, label) for axis, prof, label in ((beta, a["profile_beta"], "β"), (w, a["profile_w"], "w"))
+              if axis.size > 1]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
+    for ax, (axis, prof, label) in zip(axes[0], panels):
         d = np.asarray(prof["delta_chi2"])
-        ax.plot(axis, d, "o-")
+        ax.plot(axis, d, "o-", ms=4, label="Δχ² profile (min over the other axis)")
+        k = int(np.nanargmin(d))
+        ax.plot(axis[k], d[k], "*", color="C3", ms=12, label=f"minimum at {label} = {axis[k]:.4g}")
         ax.axhline(1.0, color="gray", ls=":", label="Δχ² = 1")
         lo, hi = prof["interval"]
-        for edge in (lo, hi):
-            if edge is not None:
-                ax.axvline(edge, color="C1", ls="--")
+        ends = [e for e in (lo, hi) if e is not None]
+        for n, edge in enumerate(ends):
+            ax.axvline(edge, color="C1", ls="--", label="Δχ² = 1 crossing (interpolated)" if n == 0 else None)
+        if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
+            ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
         ax.set_xlabel(label)
-        ax.set_ylabel("Δχ² (profiled)")
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_ylim(bottom=0.0)
-        note = "1σ interval closed" if prof["closed"] else "1σ interval open"
+        ax.set_ylabel("χ²_min − min  (linear scale)")
+        ax.set_ylim(bottom=min(0.0, np.nanmin(d)))
+        note = "Δχ² = 1 interval closed" if prof["closed"] else "Δχ² = 1 interval open"
         if prof["edge"]:
-            note += f"; minimum on {prof['edge']} edge"
+            note += f"; minimum on the {prof['edge']} edge"
         ax.set_title(note, fontsize=9)
-    if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
-        axes[0].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label="Golden Loop β")
-    if record["config"].get("w_spacing", "log") == "log":
-        axes[1].set_xscale("log")
-    axes[0].legend(fontsize=8)
+        if label == "w" and record["config"].get("w_spacing", "log") == "log":
+            ax.set_xscale("log")
+            # Major ticks only at decades: minor labels overlap on a short log axis.
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.legend(fontsize=7, loc="best")
+    if not panels:
+        axes[0][0].axis("off")
+        axes[0][0].text(0.5, 0.5, "a single grid point: no profile to draw", ha="center", va="center")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
