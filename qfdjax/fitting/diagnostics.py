@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.numerics import AbstractNumerics
-from .kernel import pad_index, padded_size, run_points
+from .kernel import run_padded
 from .problem import Problem
 
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).
@@ -73,18 +73,7 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
     eta calibration does; `hessian_spectra` turns it into eigenvalues and
     beta's profile curvature on the host.  `numerics` is per point (P entries).
     """
-    P = len(u_best)
-    idx = pad_index(P, padded_size(P, 1, mesh))
-    args = tuple(np.asarray(a)[idx] for a in (beta, w, lam, u_best))
-    out = run_points("diagnostics", _diagnostics_body, mesh, numerics.select(idx), args, (problem,))
-    return {k: np.asarray(v)[:P] for k, v in out.items()}
-
-
-def params_from_unit(problem: Problem, u) -> np.ndarray:
-    """Natural parameters of unit-box points, on the host."""
-    box = problem.box
-    lower, span, leader = (np.asarray(v) for v in (box.lower, box.span, box.leader))
-    return (lower + np.clip(np.asarray(u), 0.0, 1.0) * span)[..., leader]
+    return run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, u_best), (problem,))
 
 
 def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray) -> dict:
@@ -149,10 +138,12 @@ def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float =
         largest = s[:, :1] if s.shape[1] else np.zeros((rows.size, 1))
         r = np.sum(s > rtol * largest, axis=1) * (largest[:, 0] > 0)
         rank[rows] = r
-        for row, rr, v in zip(rows, r, vt):
-            block = np.zeros((f.size - rr, n))
-            block[:, f] = v[rr:]
-            null[row, : f.size - rr] = block
+        # Rows of one pattern share a handful of ranks: assign each rank's null spaces at once.
+        for rr in np.unique(r):
+            same = r == rr
+            block = np.zeros((int(same.sum()), f.size - rr, n))
+            block[:, :, f] = vt[same, rr:, :]
+            null[rows[same], : f.size - rr] = block
     return {"jacobian_rank": rank, "null_space": null}
 
 
@@ -190,7 +181,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # whatever rounding does to its gradient (stiff directions make |grad| ~ 1e-3 at chi^2 ~ 1e-22).
     stationary = (pg <= PROJECTED_GRADIENT_CERTIFY) | (chi2 <= EXACT_FIT_CHI2)
     converged = done & stationary & ((within >= 2) | (starts == 1))
-    params = params_from_unit(problem, u_best)
+    params = problem.box.from_unit(u_best)
     return dict(
         chi2=chi2, params=params, u=np.asarray(u_best), best_start=best, chi2_starts=chi2_s,
         starts_within=within, chi2_spread=spread, projected_gradient=pg, steps=np.asarray(solution["steps_starts"]),

@@ -2,7 +2,7 @@
 
 Gradient fits run as flat lanes, one (point, start) pair each, vmapped; a fit
 of one point with 8 starts, a 64-point scan chunk and a benchmark batch all
-use the same kernel, padded to a power-of-two lane bucket (see compiled.py).
+use the same kernel, padded to a lane bucket (see compiled.py).
 Differential evolution runs one instance per point.  Host code here is NumPy:
 it expands points into lanes, pads, and cuts the padding off again.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -65,6 +64,19 @@ def pad_index(n: int, size: int) -> np.ndarray:
     return np.minimum(np.arange(size), n - 1)
 
 
+def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tuple, shared: tuple,
+               smallest: int = 1) -> dict:
+    """run_points on a batch padded to its bucket, with the padding cut off the host results.
+
+    `numerics` and every array of `point_args` have one entry per point.
+    """
+    n = len(point_args[0])
+    idx = pad_index(n, padded_size(n, smallest, mesh))
+    args = tuple(np.asarray(a)[idx] for a in point_args)
+    out = run_points(name, body, mesh, numerics.select(idx), args, shared)
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
 def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, until,
               problem: Problem, lm: LMConfig) -> dict:
     """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start."""
@@ -101,7 +113,6 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
              "damping": np.full(lanes, lm.initial_damping), "step": np.zeros(lanes, np.int64),
              "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
     active = np.arange(lanes)
-    rounds = 0
     while active.size:
         size = padded_size(active.size, MIN_LANES, mesh, base=2)
         idx = active[pad_index(active.size, size)]
@@ -112,10 +123,8 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
                          (beta[points], w[points], lam[points]) + fields + (until,), (problem, lm))
         for key, value in out.items():
             state[key][active] = np.asarray(value)[:active.size]
-        rounds += 1
         running = ~state["done"][active] & (state["step"][active] < lm.max_steps)
         active = active[running]
-    state["rounds"] = rounds
     return state
 
 
@@ -126,7 +135,8 @@ def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> 
     def one(num, b, ww, l, key):
         residuals = lambda u: problem.residuals(u, b, ww, l, num)  # noqa: E731
         result = differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
-        g = 2.0 * jax.jacfwd(residuals)(result.u).T @ residuals(result.u)
+        r, J = problem.residuals_and_jacobian(result.u, b, ww, l, num)
+        g = 2.0 * J.T @ r
         pg = projected_gradient_norm(result.u, g / jnp.maximum(result.chi2, CHI2_SCALE_FLOOR), fixed)
         return {"u": result.u, "chi2": result.chi2, "generations": result.generations,
                 "converged": result.converged, "pgrad": pg}
@@ -145,11 +155,7 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
     starts = np.array(starts, dtype=np.float64)
     P, S, n = starts.shape
     if method in ("de", "de+gradient"):
-        size = padded_size(P, 1, mesh)
-        idx = pad_index(P, size)
-        out = run_points("de", _de_points, mesh, numerics.select(idx),
-                         (beta[idx], w[idx], lam[idx], np.asarray(keys)[idx]), (problem, de))
-        out = {k: np.asarray(v)[:P] for k, v in out.items()}
+        out = run_padded("de", _de_points, mesh, numerics, (beta, w, lam, keys), (problem, de))
         de_info = {"de_chi2": out["chi2"], "de_generations": out["generations"], "de_converged": out["converged"]}
         if method == "de":
             return {"u_starts": out["u"][:, None], "chi2_starts": out["chi2"][:, None],
@@ -177,10 +183,7 @@ def _chi2_lanes(numerics, beta, w, lam, u, problem: Problem) -> dict:
 
 def chi2_at(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u, mesh=None) -> np.ndarray:
     """chi^2 of unit-box points u (Q, n) at points (Q,): one batched evaluation, no fitting."""
-    Q = len(u)
-    idx = pad_index(Q, padded_size(Q, MIN_LANES, mesh))
-    args = tuple(np.asarray(a)[idx] for a in (beta, w, lam, u))
-    return np.asarray(run_points("chi2", _chi2_lanes, mesh, numerics.select(idx), args, (problem,))["chi2"])[:Q]
+    return run_padded("chi2", _chi2_lanes, mesh, numerics, (beta, w, lam, u), (problem,), MIN_LANES)["chi2"]
 
 
 def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):

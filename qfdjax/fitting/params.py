@@ -115,7 +115,7 @@ class ParameterSpace:
             raise InputError("shared groups overlap: each parameter may belong to one group")
         return ParameterSpace(self.leptons, tuple(lower), tuple(upper), tuple(tied))
 
-    # --- coordinates (host side, NumPy; the kernels use `problem.Box`) -------
+    # --- coordinates (host side, NumPy; kernels and host map back with `problem.Box`) ---
     def leader_index(self) -> np.ndarray:
         """leader[i] = i, except for shared followers, which point at their group's leader."""
         leader = np.arange(self.size)
@@ -127,11 +127,6 @@ class ParameterSpace:
         lo, span = self.arrays()
         x = np.asarray(x, dtype=np.float64)
         return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.0)
-
-    def from_unit(self, u) -> np.ndarray:
-        lo, span = self.arrays()
-        x = lo + np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0) * span
-        return x[..., self.leader_index()]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         lo = np.asarray(self.lower, dtype=np.float64)

@@ -40,11 +40,9 @@ class Box(eqx.Module):
         return cls(lo, span, np.asarray(space.fixed), space.leader_index())
 
     def from_unit(self, u):
-        return (self.lower + jnp.clip(u, 0.0, 1.0) * self.span)[..., self.leader]
-
-    def to_unit(self, x):
-        safe = jnp.where(self.span > 0, self.span, 1.0)
-        return jnp.where(self.span > 0, (x - self.lower) / safe, 0.0)
+        """Natural parameters of u: traced inside kernels, NumPy on the host (no device dispatch there)."""
+        xp = jnp if isinstance(u, jax.Array) else np
+        return (self.lower + xp.clip(u, 0.0, 1.0) * self.span)[..., self.leader]
 
 
 class Problem(eqx.Module):

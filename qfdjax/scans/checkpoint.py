@@ -116,21 +116,23 @@ class ScanDirectory:
                   checksum=np.array(_digest(self.fingerprint, ids, arrays)),
                   **{k: np.asarray(arrays[k]) for k in SOLUTION_FIELDS})
 
-    def read_chunks(self, wanted: np.ndarray, warn=print) -> dict:
-        """{point id: {field: row}} from every valid chunk file, for the ids in `wanted`."""
-        wanted_set = set(int(i) for i in wanted)
-        rows: dict[int, dict] = {}
+    def read_chunks(self, wanted: np.ndarray, warn=print) -> tuple[np.ndarray, dict]:
+        """(ids, arrays): the points of every valid chunk file among `wanted`, each once, sorted by id."""
+        wanted = np.asarray(wanted, dtype=np.int64)
+        id_parts, array_parts = [], []
         for path in self._chunk_files():
-            problem = self._verify(path, wanted_set)
+            problem = self._verify(path, wanted)
             if isinstance(problem, str):
                 warn(f"qfdjax scan: ignoring {path.name}: {problem}; its points are fitted again")
                 continue
-            ids, arrays = problem
-            for k, pid in enumerate(ids):
-                rows.setdefault(int(pid), {key: arrays[key][k] for key in SOLUTION_FIELDS})
-        return rows
+            id_parts.append(problem[0])
+            array_parts.append(problem[1])
+        if not id_parts:
+            return np.zeros(0, np.int64), {}
+        ids, first = np.unique(np.concatenate(id_parts), return_index=True)
+        return ids, {k: np.concatenate([a[k] for a in array_parts])[first] for k in SOLUTION_FIELDS}
 
-    def _verify(self, path: Path, wanted: set):
+    def _verify(self, path: Path, wanted: np.ndarray):
         try:
             with np.load(path, allow_pickle=False) as data:
                 missing = [k for k in ("ids", "fingerprint", "checksum", *SOLUTION_FIELDS) if k not in data.files]
@@ -148,7 +150,7 @@ class ScanDirectory:
             return "its checksum does not match its contents"
         if ids.ndim != 1 or ids.size == 0 or np.unique(ids).size != ids.size:
             return "its point ids are empty or repeated"
-        if any(int(i) not in wanted for i in ids):
+        if not np.all(np.isin(ids, wanted)):
             return "it holds points outside this scan's range"
         if any(np.shape(arrays[k])[:1] != (ids.size,) for k in SOLUTION_FIELDS):
             return "its arrays do not match its point ids"

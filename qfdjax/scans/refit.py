@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting.kernel import SOLUTION_FIELDS
 from .solver import ChunkSolver
 
 
@@ -23,13 +22,9 @@ def _neighbours(nb: int, nw: int) -> np.ndarray:
 
 
 
-def summarize_chunked(solver: ChunkSolver, chunks, solution: dict) -> dict:
-    parts, offset = [], 0
-    for ids in chunks:
-        sl = slice(offset, offset + ids.size)
-        parts.append(solver.summarize(ids, {k: v[sl] for k, v in solution.items()}))
-        offset += ids.size
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def _beats(new, old):
+    """new < old by more than the rounding of chi^2: smaller differences are not improvements."""
+    return new < old - (1e-10 * np.abs(old) + 1e-9)
 
 
 def neighbour_refit(solver: ChunkSolver, summary: dict, nb, nw, passes: int):
@@ -50,20 +45,15 @@ def neighbour_refit(solver: ChunkSolver, summary: dict, nb, nw, passes: int):
         n = u.shape[1]
         scored = solver.chi2_of(np.repeat(ids, 4), u[neighbours].reshape(-1, n)).reshape(-1, 4)
         own = summary["chi2"]
-        # Beating by less than rounding of chi^2 is not beating.
-        beaten = np.any(scored < own[:, None] - (1e-10 * np.abs(own[:, None]) + 1e-9), axis=1)
+        beaten = np.any(_beats(scored, own[:, None]), axis=1)
         targets = np.flatnonzero(beaten)
         if targets.size == 0:
             break
         refitted += targets.size
         candidates = np.concatenate([u[targets, None, :], u[neighbours[targets]]], axis=1)
-        parts = [solver.solve(targets[k:k + solver.chunk], starts=candidates[k:k + solver.chunk], method="gradient")
-                 for k in range(0, targets.size, solver.chunk)]
-        solution = {key: np.concatenate([part[key] for part in parts]) for key in SOLUTION_FIELDS}
-        fresh = summarize_chunked(solver, [targets[k:k + solver.chunk] for k in range(0, targets.size, solver.chunk)],
-                                  solution)
+        fresh = solver.summarize_all(targets, solver.solve_all(targets, candidates, method="gradient"))
         gain = own[targets] - fresh["chi2"]
-        better = gain > 1e-10 * np.abs(own[targets]) + 1e-9
+        better = _beats(fresh["chi2"], own[targets])
         if not better.any():
             break
         improved_total += int(better.sum())

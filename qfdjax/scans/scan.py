@@ -24,7 +24,7 @@ from ..model.constants import lambda_from_eta
 from .config import ScanConfig
 from .record import scan_record, write_scan_csv
 from .result import ScanResult
-from .refit import neighbour_refit, summarize_chunked
+from .refit import neighbour_refit
 from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ScanDirectory, stderr_warning
 from .plot_pool import PlotPool
@@ -124,27 +124,28 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     plot_pool = PlotPool() if analyse and point_range is None else contextlib.nullcontext()
     with ScanDirectory(out, fingerprint, stamp) as directory, _sigterm_as_interrupt(), plot_pool as pool:
         solver = ChunkSolver(config, B, W, lam, chunk)
-        rows = directory.read_chunks(ids_all, warn=stderr_warning)
-        missing = np.array([i for i in ids_all if int(i) not in rows], dtype=np.int64)
-        bar = _Progress(ids_all.size, ids_all.size - missing.size, progress)
-        timings = {"resumed_points": int(ids_all.size - missing.size)}
+        have, saved = directory.read_chunks(ids_all, warn=stderr_warning)
+        missing = np.setdiff1d(ids_all, have)
+        bar = _Progress(ids_all.size, have.size, progress)
+        timings = {"resumed_points": int(have.size)}
+        id_parts, parts = [have], [saved] if have.size else []
         try:
             t_fit = time.perf_counter()
-            for k in range(0, missing.size, solver.chunk):
-                ids = missing[k:k + solver.chunk]
+            for ids in solver.split(missing):
                 result = solver.solve(ids)
                 directory.write_chunk(ids, result)
-                for j, pid in enumerate(ids):
-                    rows[int(pid)] = {key: result[key][j] for key in SOLUTION_FIELDS}
+                id_parts.append(ids)
+                parts.append(result)
                 bar.update(ids.size)
             timings["fit_s"] = time.perf_counter() - t_fit
         finally:
             bar.close()
-        solution = {key: np.stack([rows[int(i)][key] for i in ids_all]) for key in SOLUTION_FIELDS}
-        chunks = [ids_all[i:i + solver.chunk] for i in range(0, ids_all.size, solver.chunk)]
+        # Every point of the range exactly once, in id order (saved and new chunks never overlap).
+        order = np.argsort(np.concatenate(id_parts), kind="stable")
+        solution = {key: np.concatenate([part[key] for part in parts])[order] for key in SOLUTION_FIELDS}
 
         t_diag = time.perf_counter()
-        summary = summarize_chunked(solver, chunks, solution)
+        summary = solver.summarize_all(ids_all, solution)
         refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
         if point_range is None and config.neighbour_passes > 0:
             summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)

@@ -46,6 +46,11 @@ class ChunkSolver:
     def _args(self, ids):
         return [p[ids] for p in self.points]
 
+    def split(self, ids) -> list[np.ndarray]:
+        """`ids` cut into consecutive chunks of at most `self.chunk` points."""
+        ids = np.asarray(ids)
+        return [ids[k:k + self.chunk] for k in range(0, ids.size, self.chunk)]
+
     def solve(self, ids, starts=None, method=None) -> dict:
         """Fit the points `ids`; starts (len(ids), S, n) override the default Latin hypercube."""
         ids = np.asarray(ids)
@@ -66,3 +71,17 @@ class ChunkSolver:
         parts = [chi2_at(self.problem, self.numerics.select(ids[k:k + step]), *self._args(ids[k:k + step]),
                          u[k:k + step], self.mesh) for k in range(0, ids.size, step)]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def solve_all(self, ids, starts=None, method=None) -> dict:
+        """`solve` chunk by chunk, results concatenated in the order of `ids`."""
+        parts = [self.solve(chunk, None if starts is None else starts[k * self.chunk:(k + 1) * self.chunk], method)
+                 for k, chunk in enumerate(self.split(ids))]
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+    def summarize_all(self, ids, solution: dict) -> dict:
+        """`summarize` chunk by chunk (bounded memory), results concatenated in the order of `ids`."""
+        parts, offset = [], 0
+        for chunk in self.split(ids):
+            parts.append(self.summarize(chunk, {k: v[offset:offset + chunk.size] for k, v in solution.items()}))
+            offset += chunk.size
+        return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
