@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         print("qfdjax: interrupted", file=sys.stderr)
         return 130

@@ -29,8 +29,20 @@ def add_scan(sub):
     p.add_argument("--chunk", type=int, default=64, help="points per compiled chunk / checkpoint (default 64)")
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
+    team = p.add_argument_group(
+        "several processes (jax.distributed)",
+        "run the same command in every process; each fits a share of the points on its own devices and process 0 "
+        "writes the results. --out must be a directory every process shares.")
+    team.add_argument("--coordinator", metavar="HOST:PORT",
+                      help="where process 0 listens for the others (or $QFDJAX_COORDINATOR)")
+    team.add_argument("--num-processes", type=int, metavar="N", help="processes in the team (or $QFDJAX_NUM_PROCESSES)")
+    team.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (or $QFDJAX_PROCESS_ID)")
+    team.add_argument("--distributed", action="store_true",
+                      help="take coordinator, N and I from the cluster (Slurm srun, Open MPI mpirun)")
+    team.add_argument("--connect-timeout", type=int, metavar="S",
+                      help="seconds to wait for every process to arrive (default 120, or $QFDJAX_CONNECT_TIMEOUT)")
     p.set_defaults(run=_run_scan)
 
 
@@ -62,7 +74,11 @@ def scan_config_from_args(args):
 def _run_scan(args) -> int:
     from ..scans.report_text import scan_summary
     from ..scans.scan import run_scan
+    from ..scans.team import TeamAborted, join, settings_from
+    from .supervise import follow_parent, is_child, run_child
 
+    settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
+                             args.connect_timeout)
     config = scan_config_from_args(args)
     point_range = None
     if args.points:
@@ -72,12 +88,27 @@ def _run_scan(args) -> int:
             raise InputError(f"points = {args.points!r} is invalid: must be START:STOP (integers)") from None
         point_range = (a, b)
     out = args.out or f"runs/scan-{config.fingerprint()[:8]}"
+    if settings.enabled:
+        if not is_child():
+            return run_child(args.argv, settings, out)
+        follow_parent()
     try:
-        record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range)
+        team = join(settings)
+        record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range,
+                          team=team)
     except KeyboardInterrupt:
         print(f"qfdjax scan: interrupted; finished chunks are saved in {out}/chunks: rerun the same command "
               f"to resume", file=sys.stderr)
         return 130
+    except TeamAborted as err:
+        print(f"qfdjax scan: error: {err}; finished chunks are kept in {out}: rerun every process's command "
+              f"to resume", file=sys.stderr)
+        return 1
+    if not team.lead:
+        share = record.get("processes", {}).get("per_process", [{}] * team.size)[team.rank]
+        print(f"{team.label()}: fitted {share.get('fitted_points', '?')} points on {share.get('devices', '?')} "
+              f"device(s) in {share.get('fit_s', float('nan')):.1f} s; process 0 wrote {out}/scan.json")
+        return 0
     if point_range is not None:
         print(f"fitted points {point_range[0]}:{point_range[1]} into {out}; combine parts with qfdjax merge")
         return 0

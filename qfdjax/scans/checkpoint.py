@@ -11,16 +11,19 @@ reuses every finished point and changes no number.
 The directory is claimed with an exclusive `flock` on DIR/.lock: a second
 writer is refused at once, and a lock left by a killed process is released by
 the kernel, so the next run takes it over.  Temporary files of a killed write
-(`.*.tmp`) are removed by the next owner.
+(`.*.tmp`) are removed by the next owner.  In a team of processes (team.py)
+process 0 claims the directory for all; the others write only their chunk
+files, after checking that they see process 0's stamp (a shared filesystem)
+and run the same configuration.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-
 import re
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +48,46 @@ def _digest(fingerprint: str, ids: np.ndarray, arrays: dict) -> str:
 class ScanDirectory:
     """An output directory held by this process for the duration of a `with` block."""
 
-    def __init__(self, path, fingerprint: str, stamp: dict):
+    def __init__(self, path, fingerprint: str, stamp: dict, team=None):
         self.path = Path(path)
         self.fingerprint = fingerprint
         self.stamp = stamp
         self.chunks = self.path / "chunks"
+        self.team = team
         self._lock = None
 
     # --- ownership -----------------------------------------------------------
     def __enter__(self) -> "ScanDirectory":
+        if self.team is None or self.team.size == 1:
+            return self._claim()
+        identity = {"fingerprint": self.fingerprint, "points": self.stamp.get("points"),
+                    "chunk": self.stamp.get("chunk")}
+        if self.team.lead:
+            try:
+                self.stamp = dict(self.stamp, run=uuid.uuid4().hex)
+                self._claim()
+            except InputError as err:
+                self.team.publish("directory", {"error": str(err)})
+                raise
+            self.team.publish("directory", dict(identity, run=self.stamp["run"]))
+            return self
+        lead = self.team.wait_for("directory")
+        if "error" in lead:
+            raise InputError(f"process 0 refused the output directory: {lead['error']}")
+        if {k: lead[k] for k in identity} != identity:
+            differs = ", ".join(f"{k} {lead[k]!r} vs {v!r}" for k, v in identity.items() if lead[k] != v)
+            raise InputError(f"{self.team.label()} runs another scan than process 0 ({differs}): every process "
+                             f"must run the same command")
+        try:
+            seen = json.loads((self.path / STAMP).read_text()).get("run")
+        except (OSError, ValueError):
+            seen = None
+        if seen != lead["run"]:
+            raise InputError(f"out = {str(self.path)!r}: {self.team.label()} does not see the files process 0 "
+                             f"wrote there: --out must be on a filesystem every process shares")
+        return self
+
+    def _claim(self) -> "ScanDirectory":
         import fcntl
 
         try:

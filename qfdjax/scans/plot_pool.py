@@ -10,6 +10,7 @@ fails is reported, never fatal, and the figures are redrawn by `qfdjax report`.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,24 @@ FIGURES = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_ma
            "identifiability": "identifiability.png"}
 # Heaviest figure first, so two workers finish together.
 ORDER = ("parameter_maps", "identifiability", "chi2_map", "profiles")
+
+
+def _follow_parent(parent: int) -> None:
+    """End this worker when the scan's process is gone (killed, or ended by JAX's runtime).
+
+    Without it an orphaned worker waits on its task queue forever, and holds
+    open whatever the scan's stderr was (a pipe someone may be reading to EOF).
+    """
+    import os
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -36,7 +55,8 @@ class PlotPool:
 
     def __enter__(self) -> "PlotPool":
         try:
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_follow_parent, initargs=(os.getpid(),))
             for _ in range(self.workers):
                 self.executor.submit(_warm_up)
         except (OSError, RuntimeError):

@@ -71,6 +71,13 @@ def fit_table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _team_text(processes: dict) -> str:
+    if processes.get("count", 1) == 1:
+        return ""
+    shares = ", ".join(f"{p['fitted_points']}" for p in processes["per_process"])
+    return f" in {processes['count']} processes (points fitted: {shares})"
+
+
 def scan_summary(record: dict) -> str:
     a = record["analysis"]
     v = a["verdict"]
@@ -110,5 +117,5 @@ def scan_summary(record: dict) -> str:
     if "scan_s" in t:
         lines.append(f"  time: {t['scan_s']:.2f} s (fits {t.get('fit_s', 0):.2f} s, diagnostics and refit "
                      f"{t.get('diagnostics_s', 0):.2f} s) on {record['device']['count']} "
-                     f"{record['device']['platform']} device(s)")
+                     f"{record['device']['platform']} device(s)" + _team_text(record.get("processes", {})))
     return "\n".join(lines)

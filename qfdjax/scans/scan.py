@@ -29,21 +29,34 @@ from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ScanDirectory, stderr_warning
 from .plot_pool import PlotPool
 from .solver import ChunkSolver
+from .team import Team
 
 
 class _Progress:
-    def __init__(self, total, done, enabled):
-        self.bar = None
-        # A bar only on a terminal: in a log file its carriage returns are noise.
+    """A bar on a terminal; in a log file (batch jobs, team processes) a line every LOG_EVERY_S seconds."""
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, total, done, enabled, team):
+        self.bar, self.enabled = None, enabled
+        self.total, self.done = total, done
+        self.name = "scan" if team.size == 1 else f"scan [{team.label()}]"
+        self.t0 = self.last = time.perf_counter()
+        # Carriage returns of a bar are noise in a log file.
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=done, unit="pt", desc="scan", file=sys.stderr,
+            self.bar = tqdm(total=total, initial=done, unit="pt", desc=self.name, file=sys.stderr,
                             dynamic_ncols=True, smoothing=0.3)
 
     def update(self, n):
+        self.done += n
         if self.bar is not None:
             self.bar.update(n)
+        elif self.enabled and time.perf_counter() - self.last >= self.LOG_EVERY_S:
+            self.last = time.perf_counter()
+            print(f"qfdjax {self.name}: {self.done}/{self.total} points ({100 * self.done / max(self.total, 1):.0f} %), "
+                  f"{self.last - self.t0:.0f} s", file=sys.stderr, flush=True)
 
     def close(self):
         if self.bar is not None:
@@ -95,14 +108,18 @@ def _memory_bytes() -> int:
 
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
-             point_range: tuple[int, int] | None = None, analyse: bool = True) -> dict:
+             point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None) -> dict:
     """Run (or resume) a scan into out_dir; returns the scan record (also saved as scan.json).
 
     point_range=(start, stop) fits only those flat point indices (row-major over
     beta x w): for splitting one grid across hosts, merged by `merge_scans`.
     Everything is validated before the directory is touched; the directory is
     then held exclusively (see checkpoint.py) until the record is written.
+    team (from `team.join`): every process of the team calls run_scan with the
+    same arguments; each fits its share of the points, process 0 writes the
+    results, and every process returns them.
     """
+    team = team or Team.solo()
     check_range("chunk", chunk, lower=1, integer=True)
     out = check_output_dir(out_dir, "out")
     beta_axis, w_axis = config.axes()
@@ -117,48 +134,94 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
     lam = lambda_from_eta(B, config.eta)
     fingerprint = config.fingerprint()
-    stamp = {"fingerprint": fingerprint, "config": config.to_dict(), "points": [lo, hi]}
+    stamp = {"fingerprint": fingerprint, "config": config.to_dict(), "points": [lo, hi], "chunk": chunk}
 
     t_start = time.perf_counter()
     ids_all = np.arange(lo, hi)
-    plot_pool = PlotPool() if analyse and point_range is None else contextlib.nullcontext()
-    with ScanDirectory(out, fingerprint, stamp) as directory, _sigterm_as_interrupt(), plot_pool as pool:
-        solver = ChunkSolver(config, B, W, lam, chunk)
-        have, saved = directory.read_chunks(ids_all, warn=stderr_warning)
-        missing = np.setdiff1d(ids_all, have)
-        bar = _Progress(ids_all.size, have.size, progress)
-        timings = {"resumed_points": int(have.size)}
-        id_parts, parts = [have], [saved] if have.size else []
-        try:
-            t_fit = time.perf_counter()
-            for ids in solver.split(missing):
-                result = solver.solve(ids)
-                directory.write_chunk(ids, result)
-                id_parts.append(ids)
-                parts.append(result)
-                bar.update(ids.size)
-            timings["fit_s"] = time.perf_counter() - t_fit
-        finally:
-            bar.close()
-        # Every point of the range exactly once, in id order (saved and new chunks never overlap).
-        order = np.argsort(np.concatenate(id_parts), kind="stable")
-        solution = {key: np.concatenate([part[key] for part in parts])[order] for key in SOLUTION_FIELDS}
+    writes_results = team.lead
+    plot_pool = PlotPool() if analyse and point_range is None and writes_results else contextlib.nullcontext()
+    try:
+        with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt(), \
+                plot_pool as pool:
+            solver = ChunkSolver(config, B, W, lam, chunk)
+            have, saved = directory.read_chunks(ids_all, warn=stderr_warning if team.lead else _quiet)
+            # Nobody writes a chunk before everyone has read: all must agree on what is missing.
+            team.barrier("read")
+            missing = np.setdiff1d(ids_all, have)
+            # A team cuts by the same --chunk everywhere (device counts may differ between hosts).
+            mine = solver.split(missing, chunk if team.size > 1 else None)[team.rank::team.size]
+            bar = _Progress(sum(ids.size for ids in mine) + (have.size if team.size == 1 else 0),
+                            have.size if team.size == 1 else 0, progress, team)
+            timings = {"resumed_points": int(have.size)}
+            id_parts, parts = [have], [saved] if have.size else []
+            try:
+                t_fit = time.perf_counter()
+                for ids in mine:
+                    team.check_abort()
+                    result = solver.solve(ids)
+                    directory.write_chunk(ids, result)
+                    id_parts.append(ids)
+                    parts.append(result)
+                    bar.update(ids.size)
+                timings["fit_s"] = time.perf_counter() - t_fit
+            finally:
+                bar.close()
+            mine_count = int(sum(ids.size for ids in mine))
+            processes = _team_record(team, solver, mine_count, timings["fit_s"])
+            if not writes_results:
+                team.wait_for("finished")
+                return ScanResult.load(out)
+            if team.size > 1:
+                # Every chunk, the other processes' too, read back and verified from the shared directory.
+                have, saved = directory.read_chunks(ids_all, warn=stderr_warning)
+                if have.size != ids_all.size:
+                    raise InputError(f"out = {str(out)!r}: process 0 finds {have.size} of {ids_all.size} points "
+                                     f"after every process finished: --out must be on a filesystem every "
+                                     f"process shares")
+                id_parts, parts = [have], [saved]
+            # Every point of the range exactly once, in id order (saved and new chunks never overlap).
+            order = np.argsort(np.concatenate(id_parts), kind="stable")
+            solution = {key: np.concatenate([part[key] for part in parts])[order] for key in SOLUTION_FIELDS}
 
-        t_diag = time.perf_counter()
-        summary = solver.summarize_all(ids_all, solution)
-        refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
-        if point_range is None and config.neighbour_passes > 0:
-            summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)
-        timings["diagnostics_s"] = time.perf_counter() - t_diag
-        timings["scan_s"] = time.perf_counter() - t_start
-        return _finish(config, out, beta_axis, w_axis, summary, (lo, hi), solver.space, refit, timings, ids_all,
-                       analyse=analyse and point_range is None, plotter=pool)
+            t_diag = time.perf_counter()
+            summary = solver.summarize_all(ids_all, solution)
+            refit = {"passes": 0, "improved_points": 0, "max_improvement": 0.0}
+            if point_range is None and config.neighbour_passes > 0:
+                summary, refit = neighbour_refit(solver, summary, nb, nw, config.neighbour_passes)
+            timings["diagnostics_s"] = time.perf_counter() - t_diag
+            timings["scan_s"] = time.perf_counter() - t_start
+            record = _finish(config, out, beta_axis, w_axis, summary, (lo, hi), solver.space, refit, timings,
+                             ids_all, analyse=analyse and point_range is None, plotter=pool, processes=processes)
+            team.publish("finished", True)
+            return record
+    except BaseException as err:
+        team.abort(str(err) or type(err).__name__)
+        raise
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _team_record(team: Team, solver: ChunkSolver, fitted: int, fit_s: float) -> dict:
+    """Who took part: processes, their devices, what each fitted (gathered by process 0)."""
+    mine = {"process": team.rank, "devices": solver.device_count, "fitted_points": fitted, "fit_s": fit_s}
+    if team.size == 1:
+        return {"count": 1, "devices": solver.device_count, "per_process": [mine]}
+    team.publish(f"fitted/{team.rank}", mine)
+    if not team.lead:
+        return {}
+    everyone = team.gather("fitted")
+    return {"count": team.size, "devices": sum(p["devices"] for p in everyone), "coordinator": team.coordinator,
+            "per_process": everyone}
 
 
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
-            analyse: bool, plotter=None) -> dict:
+            analyse: bool, plotter=None, processes: dict | None = None) -> dict:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
     record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
+    if processes:
+        record["processes"] = processes
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
     write_scan_csv(out / "scan.csv", record, summary, ids_all)

@@ -17,7 +17,8 @@ from .config import ScanConfig
 
 
 def _mesh_sharding():
-    devices = jax.devices()
+    # This process's devices only: in a team (team.py) each process fits its own points.
+    devices = jax.local_devices()
     if len(devices) == 1:
         return None, 1
     mesh = jax.sharding.Mesh(np.array(devices), ("points",))
@@ -38,6 +39,7 @@ class ChunkSolver:
         self.numerics = make_numerics(config.numerics, w_pts, SeedGridSpec(r_max=config.r_max))
         self.points = (beta_pts, w_pts, lam_pts)
         self.mesh, ndev = _mesh_sharding()
+        self.device_count = ndev
         self.chunk = int(math.ceil(chunk / ndev) * ndev)
         fc = config.fit
         self.lm = LMConfig(max_steps=fc.max_steps)
@@ -46,10 +48,11 @@ class ChunkSolver:
     def _args(self, ids):
         return [p[ids] for p in self.points]
 
-    def split(self, ids) -> list[np.ndarray]:
-        """`ids` cut into consecutive chunks of at most `self.chunk` points."""
+    def split(self, ids, size: int | None = None) -> list[np.ndarray]:
+        """`ids` cut into consecutive chunks of at most `size` (default `self.chunk`) points."""
         ids = np.asarray(ids)
-        return [ids[k:k + self.chunk] for k in range(0, ids.size, self.chunk)]
+        size = size or self.chunk
+        return [ids[k:k + size] for k in range(0, ids.size, size)]
 
     def solve(self, ids, starts=None, method=None) -> dict:
         """Fit the points `ids`; starts (len(ids), S, n) override the default Latin hypercube."""

@@ -1,0 +1,160 @@
+"""Scans by a team of processes on jax.distributed: real processes on this machine, talking through JAX's runtime."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from qfdjax.cli import main
+from qfdjax.scans.team import TeamSettings, settings_from
+
+GRID = ["--beta", "3.0", "3.2", "3", "--w", "0.01", "0.03", "3", "--starts", "2", "--chunk", "2", "--no-progress"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices: int = 1) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _start(args, devices=1, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "qfdjax", "scan", *args], env=_env(devices), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _team(out, port, n=2, extra=(), devices=1, per_rank=None):
+    procs = []
+    for rank in range(n):
+        args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(n),
+                "--process-id", str(rank), *extra, *((per_rank or {}).get(rank, ()))]
+        procs.append(_start(args, devices))
+    return [(p.wait(timeout=240), *p.communicate()) for p in procs]
+
+
+@pytest.fixture(scope="module")
+def solo_scan(tmp_path_factory):
+    # Two devices, as each team process has: where two parameters are degenerate the point an
+    # optimiser stops at along the flat direction depends on the device split (chi2 does not).
+    out = tmp_path_factory.mktemp("solo") / "scan"
+    proc = _start([*GRID, "--out", str(out)], devices=2)
+    assert proc.wait(timeout=240) == 0, proc.communicate()[1]
+    return json.loads((out / "scan.json").read_text()), dict(np.load(out / "scan.npz"))
+
+
+def test_two_processes_give_the_one_process_numbers(tmp_path, solo_scan):
+    solo, solo_arrays = solo_scan
+    out = tmp_path / "team"
+    results = _team(out, _free_port(), devices=2)
+    for rank, (status, stdout, stderr) in enumerate(results):
+        assert status == 0, f"process {rank}: {stderr}"
+    assert "process 1 of 2: fitted" in results[1][1]
+    team = json.loads((out / "scan.json").read_text())
+    assert team["processes"]["count"] == 2 and team["processes"]["devices"] == 4
+    assert sum(p["fitted_points"] for p in team["processes"]["per_process"]) == 9
+    assert all(p["fitted_points"] > 0 for p in team["processes"]["per_process"])
+    chi2_team, chi2_solo = np.array(team["chi2"]), np.array(solo["chi2"])
+    np.testing.assert_allclose(chi2_team, chi2_solo, rtol=1e-9, atol=0)
+    arrays = dict(np.load(out / "scan.npz"))
+    np.testing.assert_allclose(arrays["u"], solo_arrays["u"], rtol=1e-9, atol=1e-12)
+    # Written once: one record, and every point in exactly one chunk file.
+    assert sorted(p.name for p in out.glob("scan.*")) == ["scan.csv", "scan.json", "scan.npz"]
+    ids = np.concatenate([np.load(f)["ids"] for f in (out / "chunks").glob("chunk_*.npz")])
+    assert np.array_equal(np.sort(ids), np.arange(9))
+
+    # Kill-all-and-rerun: a rerun (here with three processes) fits only what is missing.
+    for f in sorted((out / "chunks").glob("chunk_*.npz"))[:2]:
+        f.unlink()
+    (out / "scan.json").unlink()
+    results = _team(out, _free_port(), n=3)
+    assert all(status == 0 for status, _, _ in results), [r[2] for r in results]
+    again = json.loads((out / "scan.json").read_text())
+    assert again["timings"]["resumed_points"] == 5
+    assert sum(p["fitted_points"] for p in again["processes"]["per_process"]) == 4
+    np.testing.assert_allclose(np.array(again["chi2"]), chi2_solo, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(np.array(again["S"]), np.array(solo["S"]), rtol=1e-9, atol=0)
+
+
+def test_lonely_processes_give_up_in_one_line(tmp_path):
+    port = _free_port()
+    for rank in (0, 1):
+        t0 = time.perf_counter()
+        proc = _start([*GRID, "--out", str(tmp_path / f"lonely{rank}"), "--coordinator", f"127.0.0.1:{port}",
+                       "--num-processes", "2", "--process-id", str(rank), "--connect-timeout", "2"])
+        status = proc.wait(timeout=60)
+        _, stderr = proc.communicate()
+        elapsed = time.perf_counter() - t0
+        assert status == 1, stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1, stderr
+        assert lines[0].startswith(f"qfdjax scan: error: process {rank} of 2: not every process reached")
+        assert "--connect-timeout 2 s" in lines[0]
+        assert elapsed < 30
+
+
+def test_a_process_that_dies_stops_the_team(tmp_path):
+    port = _free_port()
+    out = tmp_path / "dies"
+    env = _env()
+    env["QFDJAX_HEARTBEAT_TIMEOUT"] = "3"
+    grid = [*GRID[:-5], "--beta", "2.9", "3.3", "8", "--w", "0.005", "0.05", "8", "--chunk", "1", "--no-progress"]
+    procs = [subprocess.Popen([sys.executable, "-m", "qfdjax", "scan", *grid, "--out", str(out),
+                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(r)],
+                              env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True) for r in (0, 1)]
+    deadline = time.time() + 120
+    while not list((out / "chunks").glob("chunk_*.npz")) and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(procs[1].pid, signal.SIGKILL)
+    t0 = time.perf_counter()
+    status = procs[0].wait(timeout=90)
+    _, stderr = procs[0].communicate()
+    assert status == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "another process of the team stopped" in lines[0], stderr
+    assert time.perf_counter() - t0 < 60
+    assert (out / "logs" / "process-0.log").exists()
+
+
+def test_processes_running_different_commands_are_refused(tmp_path):
+    results = _team(tmp_path / "mixed", _free_port(), per_rank={1: ["--seed", "5"]})
+    for status, _, stderr in results:
+        assert status in (1, 2), stderr
+        assert "every process must run the same command" in stderr, stderr
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--num-processes", "2", "--process-id", "0"], "missing --coordinator"),
+    (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "must be HOST:PORT"),
+    (["--coordinator", "localhost:99999", "--num-processes", "2", "--process-id", "0"], "port in 1..65535"),
+    (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "2"], "process-id = 2 is out of range"),
+    (["--coordinator", "localhost:1234", "--num-processes", "0", "--process-id", "0"], "num-processes = 0"),
+    (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "0", "--connect-timeout", "0"],
+     "connect-timeout = 0"),
+])
+def test_bad_team_flags_are_one_line_errors(tmp_path, capsys, flags, message):
+    assert main(["scan", *GRID, "--out", str(tmp_path / "x"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_settings_come_from_the_environment_when_flags_are_absent():
+    env = {"QFDJAX_COORDINATOR": "node7:4000", "QFDJAX_NUM_PROCESSES": "4", "QFDJAX_PROCESS_ID": "3"}
+    s = settings_from(environ=env)
+    assert (s.coordinator, s.num_processes, s.process_id, s.enabled) == ("node7:4000", 4, 3, True)
+    assert settings_from(process_id=1, environ=env).process_id == 1
+    assert not settings_from(environ={}).enabled
+    assert TeamSettings().label() == "this process"
