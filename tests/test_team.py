@@ -143,6 +143,7 @@ def test_processes_running_different_commands_are_refused(tmp_path):
     (["--coordinator", "localhost:1234", "--num-processes", "0", "--process-id", "0"], "num-processes = 0"),
     (["--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "0", "--connect-timeout", "0"],
      "connect-timeout = 0"),
+    (["--distributed"], "--distributed found no cluster to join"),
 ])
 def test_bad_team_flags_are_one_line_errors(tmp_path, capsys, flags, message):
     assert main(["scan", *GRID, "--out", str(tmp_path / "x"), *flags]) == 2
@@ -158,3 +159,29 @@ def test_settings_come_from_the_environment_when_flags_are_absent():
     assert settings_from(process_id=1, environ=env).process_id == 1
     assert not settings_from(environ={}).enabled
     assert TeamSettings().label() == "this process"
+
+
+def test_distributed_flag_joins_a_slurm_job(tmp_path, solo_scan):
+    """--distributed under srun: JAX reads the SLURM_* variables (faked here for two local tasks)."""
+    job = next(j for j in range(700_001, 800_000) if _port_free(j % 4096 + 61440))
+    procs = []
+    for rank in (0, 1):
+        env = _env(2) | {"SLURM_JOB_ID": str(job), "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+                         "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_STEP_NUM_NODES": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "qfdjax", "scan", *GRID, "--out", str(tmp_path / "s"),
+                                       "--distributed"], env=env, text=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE))
+    for proc in procs:
+        assert proc.wait(timeout=240) == 0, proc.communicate()[1]
+    record = json.loads((tmp_path / "s" / "scan.json").read_text())
+    assert record["processes"]["count"] == 2
+    np.testing.assert_allclose(np.array(record["chi2"]), np.array(solo_scan[0]["chi2"]), rtol=1e-9, atol=0)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False

@@ -54,9 +54,12 @@ class TeamSettings:
             or self.process_id is not None
 
     def label(self) -> str:
-        if self.process_id is None or self.num_processes is None:
+        rank, size = self.process_id, self.num_processes
+        if self.auto and rank is None:
+            rank, size = _cluster_rank_and_size(os.environ)
+        if rank is None or size is None:
             return "this process"
-        return f"process {self.process_id} of {self.num_processes}"
+        return f"process {rank} of {size}"
 
     def check(self) -> "TeamSettings":
         """Raise InputError naming the first bad setting; returns self."""
@@ -85,6 +88,19 @@ class TeamSettings:
             raise InputError(f"process-id = {self.process_id} is out of range: must be in 0..{self.num_processes - 1} "
                              f"(--num-processes {self.num_processes})")
         return self
+
+
+# Where the batch systems JAX detects put a task's rank and the task count (for messages only:
+# with --distributed JAX itself reads them, and the coordinator's address).
+_CLUSTER_RANKS = (("SLURM_PROCID", "SLURM_NTASKS"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+                  ("PMI_RANK", "PMI_SIZE"))
+
+
+def _cluster_rank_and_size(environ):
+    for rank, size in _CLUSTER_RANKS:
+        if rank in environ and size in environ:
+            return environ[rank], environ[size]
+    return None, None
 
 
 def settings_from(coordinator=None, num_processes=None, process_id=None, auto=False, connect_timeout=None,
