@@ -59,30 +59,42 @@ def refine_minimum(x, y, chi2, log_y: bool):
     return best
 
 
-def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False):
-    """Minimum and Delta chi^2 = level interval of a 1-D profile (linear interpolation)."""
+def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False, refined: dict | None = None):
+    """Minimum and the Delta chi^2 = level and = 4 intervals of a 1-D profile.
+
+    The ends come from `refined` (intervals.py: root finding on refitted
+    profiles, stored in the scan record) where the scan found them, else from
+    linear interpolation of the grid profile, and `interval_method` says which.
+    """
     axis = np.asarray(axis, float)
     d = np.asarray(chi2_profile, float) - np.nanmin(chi2_profile)
     k = int(np.nanargmin(d))
     coord = np.log(axis) if log_axis else axis
     back = (lambda v: float(np.exp(v))) if log_axis else float
 
-    def crossing(indices):
+    def crossing(indices, at):
         for a, b in zip(indices[:-1], indices[1:]):
-            if d[b] >= level > d[a] or (d[b] >= level and d[a] < level):
-                t = (level - d[a]) / (d[b] - d[a])
+            if d[b] >= at > d[a]:
+                t = (at - d[a]) / (d[b] - d[a])
                 return back(coord[a] + t * (coord[b] - coord[a]))
         return None
 
-    lower = crossing(list(range(k, -1, -1)))
-    upper = crossing(list(range(k, axis.size)))
+    def ends(at):
+        if refined and f"{at:g}" in refined:
+            return [refined[f"{at:g}"].get(side) for side in ("lower", "upper")]
+        return [crossing(list(range(k, -1, -1)), at), crossing(list(range(k, axis.size)), at)]
+
+    lower, upper = ends(level)
+    two_sigma = ends(4.0)
     vertex = None
     if 0 < k < axis.size - 1:
         v = _parabola_vertex(coord[k - 1:k + 2], d[k - 1:k + 2])
         vertex = back(v[0]) if v is not None else None
     edge = None if axis.size == 1 else ("lower" if k == 0 else "upper" if k == axis.size - 1 else None)
     return {"min_at": float(axis[k]), "min_refined": vertex, "delta_chi2": d.tolist(),
-            "interval": [lower, upper], "closed": lower is not None and upper is not None, "edge": edge}
+            "interval": [lower, upper], "interval_4": two_sigma,
+            "interval_method": "refit" if refined else "linear interpolation of the grid profile",
+            "closed": lower is not None and upper is not None, "edge": edge}
 
 
 def contour_regions(beta, w, delta):
@@ -115,8 +127,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     best = refine_minimum(beta, w, chi2, log_w)
     i, j = best["index"]
     delta = chi2 - chi2[i, j]
-    prof_beta = profile_1d(beta, np.nanmin(chi2, axis=1))
-    prof_w = profile_1d(w, np.nanmin(chi2, axis=0), log_axis=log_w)
+    refined = record.get("profile_intervals") or {}
+    prof_beta = profile_1d(beta, np.nanmin(chi2, axis=1), refined=refined.get("beta"))
+    prof_w = profile_1d(w, np.nanmin(chi2, axis=0), log_axis=log_w, refined=refined.get("w"))
 
     edges = {}
     if nb > 1 and i in (0, nb - 1):

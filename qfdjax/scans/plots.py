@@ -84,11 +84,15 @@ def plot_profiles(record, path):
         ax.plot(axis, d, "o-", ms=4, label="Δχ² profile (min over the other axis)")
         k = int(np.nanargmin(d))
         ax.plot(axis[k], d[k], "*", color="C3", ms=12, label=f"minimum at {label} = {axis[k]:.4g}")
-        ax.axhline(1.0, color="gray", ls=":", label="Δχ² = 1")
-        lo, hi = prof["interval"]
-        ends = [e for e in (lo, hi) if e is not None]
-        for n, edge in enumerate(ends):
-            ax.axvline(edge, color="C1", ls="--", label="Δχ² = 1 crossing (interpolated)" if n == 0 else None)
+        how = "refitted" if prof.get("interval_method") == "refit" else "interpolated"
+        for level, key, colour in ((1.0, "interval", "C1"), (4.0, "interval_4", "C2")):
+            ends = [e for e in prof.get(key, [None, None]) if e is not None]
+            if level > np.nanmax(d) and not ends:
+                continue  # a level the profile never reaches is not drawn, nor named
+            ax.axhline(level, color=colour, ls=":", lw=1, label=f"Δχ² = {level:g}")
+            for n, edge in enumerate(ends):
+                ax.axvline(edge, color=colour, ls="--", lw=1,
+                           label=f"Δχ² = {level:g} crossing ({how})" if n == 0 else None)
         if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
             ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
         ax.set_xlabel(label)

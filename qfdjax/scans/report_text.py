@@ -92,11 +92,14 @@ def scan_summary(record: dict) -> str:
     ]
     pb, pw = a["profile_beta"], a["profile_w"]
     for label, p in (("beta", pb), ("w", pw)):
-        lo, hi = p["interval"]
-        interval = f"[{lo:.5g}, {hi:.5g}]" if p["closed"] else \
-            f"open ({'lower' if lo is None else f'{lo:.5g}'} .. {'upper' if hi is None else f'{hi:.5g}'})"
-        lines.append(f"  profile in {label}: min at {p['min_at']:.6g}, 1-sigma interval {interval}"
-                     + (f", minimum on {p['edge']} edge" if p["edge"] else ""))
+        texts = []
+        for level, key in ((1, "interval"), (4, "interval_4")):
+            lo, hi = p.get(key) or (None, None)
+            texts.append(f"Delta chi2 = {level}: " + (f"[{lo:.7g}, {hi:.7g}]" if lo is not None and hi is not None else
+                         f"open ({'lower' if lo is None else f'{lo:.7g}'} .. {'upper' if hi is None else f'{hi:.7g}'})"))
+        how = "refitted" if p.get("interval_method") == "refit" else "interpolated"
+        lines.append(f"  profile in {label}: min at {p['min_at']:.6g}" + (f" (on the {p['edge']} edge)" if p["edge"] else "")
+                     + f"; {'; '.join(texts)} ({how})")
     conv = record["convergence"]
     n_conv = sum(sum(row) for row in conv["converged"])
     lines.append(f"  converged points: {n_conv}/{len(beta) * len(w)}; neighbour refit improved "
@@ -116,6 +119,7 @@ def scan_summary(record: dict) -> str:
     t = record.get("timings", {})
     if "scan_s" in t:
         lines.append(f"  time: {t['scan_s']:.2f} s (fits {t.get('fit_s', 0):.2f} s, diagnostics and refit "
-                     f"{t.get('diagnostics_s', 0):.2f} s) on {record['device']['count']} "
+                     f"{t.get('diagnostics_s', 0):.2f} s" + (f", interval ends {t['intervals_s']:.2f} s" if "intervals_s" in t else "")
+                     + f") on {record['device']['count']} "
                      f"{record['device']['platform']} device(s)" + _team_text(record.get("processes", {})))
     return "\n".join(lines)

@@ -224,6 +224,12 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
     record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
     if processes:
         record["processes"] = processes
+    if analyse:
+        from .intervals import refit_profile_intervals
+
+        t_intervals = time.perf_counter()
+        record["profile_intervals"] = refit_profile_intervals(config, beta_axis, w_axis, summary)
+        record["timings"]["intervals_s"] = time.perf_counter() - t_intervals
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
     write_scan_csv(out / "scan.csv", record, summary, ids_all)

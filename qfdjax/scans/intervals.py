@@ -1,0 +1,147 @@
+"""Delta chi^2 = 1 and 4 ends of the 1-D profiles, found by refitting between grid points.
+
+Why: linear interpolation of the grid profile across the last cell puts an
+interval end where the straight line crosses the level, not where the curved
+profile does (on the seed's grid the w end came out 17-31 % too wide).  Here
+each crossing is bracketed by the grid, then found by root finding on the
+profile itself: every trial value is a new batch of converged fits, and the
+exact profile slope (envelope theorem: dchi2_dbeta, dchi2_dw of the fit at the
+profile's optimum) gives Newton steps, safeguarded by regula falsi inside the
+bracket.
+
+The profile at a trial x is the minimum over the other axis's grid values
+near the profile's path (the optimum's column at both bracket ends, +-1): at
+grid points it is exactly the scan's own profile, so the levels are measured
+from the same chi2_min and the ends agree with the grid where the grid has
+them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEVELS = (1.0, 4.0)
+
+
+def _profile(chi2, axis):
+    """Profile over axis 0 (beta) or 1 (w): values and the other axis's index of each optimum."""
+    other = 1 - axis
+    return np.nanmin(chi2, axis=other), np.nanargmin(chi2, axis=other)
+
+
+def _brackets(values, level):
+    """[(side, a, b)]: grid neighbours with delta(a) < level <= delta(b), walking out from the minimum."""
+    d = values - np.nanmin(values)
+    k = int(np.nanargmin(values))
+    out = []
+    for side, step in (("lower", -1), ("upper", 1)):
+        a = k
+        while 0 <= a + step < d.size:
+            b = a + step
+            if d[b] >= level > d[a]:
+                out.append((side, a, b))
+                break
+            a = b
+    return out
+
+
+def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, max_rounds=12) -> dict:
+    """Interval ends of the beta and w profiles at each Delta chi^2 level, by refitting.
+
+    evaluate(points (m, 2) of (beta, w)) -> (chi2 (m,), dchi2_dbeta (m,), dchi2_dw (m,)): converged fits.
+    slopes: the grid's (dchi2_dbeta, dchi2_dw), each shaped like chi2.
+    Returns {"beta": {"1": {"lower": x, "upper": x}, ...}, "w": ..., "evaluations": fits done};
+    a side without a crossing on the grid is None.
+    """
+    beta, w, chi2 = (np.asarray(a, float) for a in (beta, w, chi2))
+    axes = (beta, w)
+    ref = float(np.nanmin(chi2))
+    crossings = []  # one dict per (axis, level, side) still to find
+    for axis in (0, 1):
+        values, arg = _profile(chi2, axis)
+        if values.size < 2:
+            continue
+        for level in levels:
+            for side, a, b in _brackets(values, level):
+                lo, hi = sorted((arg[a], arg[b]))
+                others = np.arange(max(lo - 1, 0), min(hi + 2, axes[1 - axis].size))
+                grid_slope = lambda k: float(np.asarray(slopes[axis])[(k, arg[k]) if axis == 0 else (arg[k], k)])
+                crossings.append({"axis": axis, "level": level, "side": side, "others": others,
+                                  "a": (axes[axis][a], values[a] - ref - level, grid_slope(a)),
+                                  "b": (axes[axis][b], values[b] - ref - level, grid_slope(b)),
+                                  "x": None, "done": False, "last": None, "repeat": 0})
+    evaluations = 0
+    for _ in range(max_rounds):
+        active = [c for c in crossings if not c["done"]]
+        if not active:
+            break
+        trials = [_next_trial(c) for c in active]
+        points, owners = [], []
+        for n, (c, x) in enumerate(zip(active, trials)):
+            for y in axes[1 - c["axis"]][c["others"]]:
+                points.append((x, y) if c["axis"] == 0 else (y, x))
+                owners.append(n)
+        values, d_beta, d_w = evaluate(np.array(points))
+        evaluations += len(points)
+        owners = np.array(owners)
+        for n, (c, x) in enumerate(zip(active, trials)):
+            mine = np.flatnonzero(owners == n)
+            best = mine[np.nanargmin(values[mine])]
+            f = float(values[best]) - ref - c["level"]
+            slope = float((d_beta if c["axis"] == 0 else d_w)[best])
+            c["x"] = x
+            if abs(f) <= atol or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
+                c["done"] = True
+            else:
+                end = "a" if f < 0 else "b"
+                c[end] = (x, f, slope)
+                c["repeat"] = c["repeat"] + 1 if c["last"] == end else 1
+                c["last"] = end
+    out = {"beta": {}, "w": {}, "evaluations": evaluations, "reference_chi2": ref, "method": "refit"}
+    for axis, name in ((0, "beta"), (1, "w")):
+        for level in levels:
+            ends = {"lower": None, "upper": None}
+            for c in crossings:
+                if c["axis"] == axis and c["level"] == level:
+                    ends[c["side"]] = None if c["x"] is None else float(c["x"])
+                    ends[f"{c['side']}_converged"] = bool(c["done"])
+            out[name][f"{level:g}"] = ends
+    return out
+
+
+def _next_trial(c) -> float:
+    """Newton from the bracket end nearer the level if it lands inside; else Illinois regula falsi."""
+    (xa, fa, sa), (xb, fb, sb) = c["a"], c["b"]
+    lo, hi = min(xa, xb), max(xa, xb)
+    x0, f0, s0 = (xa, fa, sa) if abs(fa) <= abs(fb) else (xb, fb, sb)
+    if np.isfinite(s0) and s0 != 0.0 and c["repeat"] < 2:
+        x = x0 - f0 / s0
+        if lo < x < hi:
+            return float(x)
+    # Illinois: an end that has not moved for several rounds gets its weight halved each time,
+    # so the secant cannot creep towards the root from one side only.
+    weight = 0.5 ** max(c["repeat"] - 1, 0)
+    fa_w = fa * (weight if c["last"] == "b" else 1.0)
+    fb_w = fb * (weight if c["last"] == "a" else 1.0)
+    x = (xa * fb_w - xb * fa_w) / (fb_w - fa_w)
+    inner = 1e-3 * (hi - lo)
+    return float(np.clip(x, lo + inner, hi - inner))
+
+
+def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int = 64) -> dict:
+    """`refine_intervals` for a finished scan: trial points fitted as the scan fits its grid points."""
+    from ..model.constants import lambda_from_eta
+    from .solver import ChunkSolver
+
+    shape = (np.size(beta_axis), np.size(w_axis))
+    chi2 = np.asarray(summary["chi2"], float).reshape(shape)
+    slopes = tuple(np.asarray(summary[k], float).reshape(shape) for k in ("dchi2_dbeta", "dchi2_dw"))
+
+    def evaluate(points):
+        B, W = np.asarray(points[:, 0], float), np.asarray(points[:, 1], float)
+        solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), chunk)
+        ids = np.arange(B.size)
+        fitted = solver.summarize_all(ids, solver.solve_all(ids))
+        return fitted["chi2"], fitted["dchi2_dbeta"], fitted["dchi2_dw"]
+
+    return refine_intervals(evaluate, beta_axis, w_axis, chi2, slopes)
