@@ -83,3 +83,17 @@ def test_quiet_and_verbose(tmp_path, capsys):
     assert main(["fit", "--beta", "3.1", "--w", "0.015", "--starts", "4", "--verbose"]) == 0
     captured = capsys.readouterr()
     assert "chi2 =" in captured.out
+
+
+def test_every_flag_has_help():
+    import argparse
+
+    from qfdjax.cli import build_parser
+
+    missing = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions
+                            if not a.help and not isinstance(a, argparse._HelpAction)]
+    assert not missing, missing

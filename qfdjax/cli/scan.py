@@ -11,21 +11,21 @@ from .common import range3
 
 def add_scan(sub):
     p = sub.add_parser("scan", help="profile-likelihood scan over a (beta, w) grid (default: the seed's 16 x 10)")
-    p.add_argument("--beta", nargs=3, metavar=("START", "STOP", "N"))
-    p.add_argument("--w", nargs=3, metavar=("START", "STOP", "N"))
+    p.add_argument("--beta", nargs=3, metavar=("START", "STOP", "N"), help="beta grid: N values from START to STOP (default 2.95 3.25 16)")
+    p.add_argument("--w", nargs=3, metavar=("START", "STOP", "N"), help="w grid: N values from START to STOP (default 0.005 0.05 10)")
     p.add_argument("--w-spacing", choices=None, help="log (default) or linear")
-    p.add_argument("--eta", type=float)
-    p.add_argument("--numerics")
-    p.add_argument("--method")
-    p.add_argument("--starts", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--de-maxiter", type=int)
+    p.add_argument("--eta", type=float, help="lambda = eta*beta*0.88^2/11 at every point (default 0.03)")
+    p.add_argument("--numerics", help="exact (default: converged quadrature) or reference (the seed's grid)")
+    p.add_argument("--method", help="gradient (default), de or de+gradient")
+    p.add_argument("--starts", type=int, help="gradient starts per point, Latin hypercube (default 8)")
+    p.add_argument("--seed", type=int, help="seed of the starts (default 0); a point's starts depend only on it and the point")
+    p.add_argument("--de-maxiter", type=int, help="generations of differential evolution (methods de, de+gradient)")
     p.add_argument("--bounds", help="TOML file overriding bounds or fixing values")
     p.add_argument("--leptons", help="comma-separated subset of e,mu,tau")
-    p.add_argument("--r-max", type=float)
+    p.add_argument("--r-max", type=float, help="outer radius of the energy integrals (default 10)")
     p.add_argument("--observables", help="comma-separated likelihood terms: mass[,g]")
     p.add_argument("--profile", help="density profile: boundary (default) or power")
-    p.add_argument("--power-s", type=float)
+    p.add_argument("--power-s", type=float, help="exponent s of the power profile (default 2)")
     p.add_argument("--chunk", type=int, default=64, help="points per compiled chunk / checkpoint (default 64)")
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
@@ -119,7 +119,7 @@ def _run_scan(args) -> int:
 
 def add_report(sub):
     p = sub.add_parser("report", help="redo the analysis, verdict and plots of a saved scan")
-    p.add_argument("dir")
+    p.add_argument("dir", help="a finished scan directory (holding scan.json)")
     p.set_defaults(run=_run_report)
 
 
@@ -148,8 +148,8 @@ def _run_report(args) -> int:
 
 def add_merge(sub):
     p = sub.add_parser("merge", help="merge partial scans (run with --points on several hosts)")
-    p.add_argument("dirs", nargs="+")
-    p.add_argument("--out", required=True)
+    p.add_argument("dirs", nargs="+", help="the partial scan directories, one per --points range")
+    p.add_argument("--out", required=True, help="directory for the merged scan")
     p.set_defaults(run=_run_merge)
 
 

@@ -9,8 +9,8 @@ from ..errors import InputError
 
 def add_sensitivity(sub):
     p = sub.add_parser("sensitivity", help="the seed's sensitivity and resolution study at (3.1, 0.015)")
-    p.add_argument("--starts", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--starts", type=int, default=8, help="gradient starts per fit (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starts (default 0)")
     p.add_argument("--out", default="runs/sensitivity", help="output directory")
     p.set_defaults(run=_run_sensitivity)
 
