@@ -9,6 +9,7 @@ is measured in this run on the device it names.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -68,11 +69,21 @@ def scan_scaling(max_grid, chunk):
     return rows
 
 
-def plot(result, out_dir, label):
+def names(info) -> tuple[str, str]:
+    """(file stem, title) for a device: "cpu-2cores" / "CPU, 2 cores"; "gpu-NVIDIA_H100" / "NVIDIA H100"."""
+    platform, kind = info["platform"], info["device_kind"]
+    if kind.lower() == platform.lower():
+        return f"{platform}-{info['cpus_usable']}cores", f"{platform.upper()}, {info['cpus_usable']} cores"
+    return f"{platform}-{kind.replace(' ', '_')}", kind
+
+
+def plot(result, out_dir, stem):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    title = names(result["device"])[1]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ex = result["exact_energies"]
@@ -83,8 +94,8 @@ def plot(result, out_dir, label):
         axes[0].axhline(result["seed_method"]["energies_per_s"], color="k", ls="--", label="seed method (NumPy)")
     axes[0].set_xlabel("batch size")
     axes[0].set_ylabel("energies / s")
-    axes[0].legend()
-    axes[0].set_title(f"energy throughput — {label}")
+    _legend_of_drawn(axes[0])
+    axes[0].set_title(f"energy throughput — {title}")
     sc = result["scan_scaling"]
     axes[1].loglog([r["points"] for r in sc], [r["scan_s"] for r in sc], "o-", label="qfdjax scan (converged)")
     if "seed_method" in result:
@@ -95,11 +106,20 @@ def plot(result, out_dir, label):
         axes[1].annotate(f"{r['grid'][0]}x{r['grid'][1]}", (r["points"], r["scan_s"]), fontsize=7)
     axes[1].set_xlabel("grid points")
     axes[1].set_ylabel("seconds")
-    axes[1].legend()
-    axes[1].set_title("scan time vs grid size")
+    _legend_of_drawn(axes[1])
+    axes[1].set_title(f"scan time vs grid size — {title}")
     fig.tight_layout()
-    fig.savefig(Path(out_dir) / f"{label}.png", dpi=110)
+    fig.savefig(Path(out_dir) / f"{stem}.png", dpi=110)
     plt.close(fig)
+
+
+def _legend_of_drawn(ax):
+    """A legend naming only lines that have data inside the axes' limits."""
+    lo, hi = ax.get_ylim()
+    drawn = [line for line in ax.get_lines() if not line.get_label().startswith("_")
+             and np.any((np.asarray(line.get_ydata(), float) >= lo) & (np.asarray(line.get_ydata(), float) <= hi))]
+    if drawn:
+        ax.legend(handles=drawn, fontsize=8)
 
 
 def main(argv=None):
@@ -108,10 +128,15 @@ def main(argv=None):
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--device", default=None)
     parser.add_argument("--out-dir", default="benchmarks/results")
-    parser.add_argument("--label", default=None)
+    parser.add_argument("--label", default=None, help="file stem (default from the device: cpu-2cores, gpu-<kind>)")
+    parser.add_argument("--replot", metavar="RESULT.json", help="only redraw the figure of a saved result")
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = Path(args.replot)
+        plot(json.loads(saved.read_text()), saved.parent, saved.stem)
+        return
     info = device_info(args.device)
-    label = args.label or f"{info['platform']}-{info['device_kind'].replace(' ', '_')}-{info['cpus_usable']}cpu"
+    label = args.label or names(info)[0]
     t0 = time.perf_counter()
     with jax.default_device(jax.devices(args.device)[0]) if args.device else _Null():
         result = {"device": info}

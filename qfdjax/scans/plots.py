@@ -116,30 +116,47 @@ def plot_profiles(record, path):
     plt.close(fig)
 
 
+def _bound_side(values, lower, upper):
+    """-1 on the lower bound, +1 on the upper, 0 inside (to a relative 1e-9 of the range)."""
+    tol = 1e-9 * max(upper - lower, 1e-300)
+    return np.where(values <= lower + tol, -1, np.where(values >= upper - tol, 1, 0))
+
+
 def plot_parameter_maps(record, path):
+    """S* and every parameter over the grid.  A parameter on the same bound everywhere gets a panel
+    saying which bound, not a colour scale over one value; elsewhere points on a bound are marked
+    by side (lower / upper)."""
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
     params = np.asarray(record["params"], float)
     names = record["param_names"]
-    at_bounds = record["convergence"]["at_bounds"]
-    nw = w.size
-    panels = [("S*", np.asarray(record["S"], float), None)] + [
-        (n, params[..., k], n) for k, n in enumerate(names)
-    ]
+    bounds = record.get("config", {}).get("bounds", {})
+    panels = [("S*", np.asarray(record["S"], float), None)] + [(n, params[..., k], n) for k, n in enumerate(names)]
     cols = 4
     rows = int(np.ceil(len(panels) / cols))
     # Shared axes and a fixed layout: tick and layout passes over ten log-scale
     # panels otherwise dominate a small scan's wall time.
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False, sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.06, top=0.92, wspace=0.25, hspace=0.3)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.9, wspace=0.32, hspace=0.38)
     log_w = record["config"].get("w_spacing", "log") == "log"
     for ax, (title, values, pname) in zip(axes.ravel(), panels):
-        mesh = ax.pcolormesh(beta, w, values.T, shading="nearest", cmap="cividis")
-        fig.colorbar(mesh, ax=ax)
-        if pname is not None:
-            marks = [(beta[k // nw], w[k % nw]) for k, s in enumerate(at_bounds) if pname in s]
-            if marks:
-                mx, my = zip(*marks)
-                ax.plot(mx, my, "rx", ms=4, label="on bound")
+        ax.tick_params(labelleft=True, labelbottom=True)
+        lo, hi = bounds.get(pname, (None, None)) if pname else (None, None)
+        side = _bound_side(values, lo, hi) if lo is not None else np.zeros(values.shape, int)
+        if lo is not None and lo == hi:
+            ax.set_facecolor("0.9")
+            ax.text(0.5, 0.5, f"fixed at {lo:g}", transform=ax.transAxes, ha="center", va="center")
+        elif side.size and np.all(side == side.flat[0]) and side.flat[0] != 0:
+            which = "lower" if side.flat[0] < 0 else "upper"
+            ax.set_facecolor("#f2d7d5" if which == "upper" else "#d6e4f0")
+            ax.text(0.5, 0.5, f"on its {which} bound\n({lo if which == 'lower' else hi:g})\nat every point",
+                    transform=ax.transAxes, ha="center", va="center")
+        else:
+            mesh = ax.pcolormesh(beta, w, values.T, shading="nearest", cmap="cividis")
+            fig.colorbar(mesh, ax=ax)
+            for mark, colour, label, on in (("v", "tab:blue", "lower bound", side < 0), ("^", "tab:red", "upper bound", side > 0)):
+                if on.any():
+                    bi, wi = np.nonzero(on)
+                    ax.plot(beta[bi], w[wi], mark, color=colour, ms=3, ls="none", label=label)
         ax.set_title(title)
     if log_w:
         axes[0, 0].set_yscale("log")
@@ -149,45 +166,53 @@ def plot_parameter_maps(record, path):
         ax.set_xlabel("β")
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
-    fig.suptitle("Best-fit parameters and S* across the grid (x: parameter on a bound)")
+    fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)")
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def plot_identifiability(record, path):
+    """What pins beta along its profile: the profiled constants and the beta curvature
+    (the Delta chi^2 profile itself is in profiles.png)."""
+    from matplotlib.ticker import ScalarFormatter
+
     ident = record["analysis"]["identifiability"]
     beta = np.asarray(ident["beta"])
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    axes[0].plot(beta, ident["S"], "o-", label=f"S* (CV {ident.get('cv_S', 0):.2g})")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.27, top=0.9, wspace=0.4)
+    handles = axes[0].plot(beta, ident["S"], "o-", label=f"S* (coefficient of variation {ident.get('cv_S', 0):.2g})")
     axes[0].set_ylabel("S*")
     if "C_g" in ident:
         twin = axes[0].twinx()
-        twin.plot(beta, ident["C_g"], "s--", color="C1", label=f"C_g* (CV {ident.get('cv_C_g', 0):.2g})")
+        handles += twin.plot(beta, ident["C_g"], "s--", color="C1",
+                             label=f"C_g* (coefficient of variation {ident.get('cv_C_g', 0):.2g})")
         twin.set_ylabel("C_g*")
-        twin.legend(loc="lower right", fontsize=8)
-    axes[0].legend(loc="upper left", fontsize=8)
+        twin.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    axes[0].yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    axes[0].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=8, frameon=False)
     axes[0].set_xlabel("β")
-    axes[0].set_title("profiled constants along the β profile")
+    axes[0].set_title("profiled constants along the β profile", fontsize=10)
     curv = np.asarray([np.nan if c is None else c for c in ident.get("beta_curvature", [])], float)
-    if curv.size:
-        axes[1].plot(beta, curv, "o-")
+    if curv.size and np.isfinite(curv).any():
+        axes[1].plot(beta, curv, "o-", label="∂²χ²_min/∂β² at the profile's w")
         axes[1].axhline(0, color="gray", lw=0.8)
-        axes[1].set_yscale("symlog", linthresh=1.0)
-        axes[1].set_xlabel("β")
-        axes[1].set_ylabel("∂²χ²_min/∂β²")
-        axes[1].set_title("β curvature (> 0: β constrained)")
-    delta = np.asarray(record["analysis"]["profile_beta"]["delta_chi2"])
-    axes[2].plot(beta, delta, "o-")
-    axes[2].set_yscale("symlog", linthresh=1.0)
-    axes[2].set_ylim(bottom=0.0)
-    axes[2].set_xlabel("β")
-    axes[2].set_ylabel("Δχ² profile")
-    if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
-        axes[2].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label="Golden Loop β")
-        axes[2].legend(fontsize=8)
-    fig.tight_layout()
+        finite = np.abs(curv[np.isfinite(curv)])
+        wide = finite.max() > 1e3 * max(finite.min(), 1e-300)
+        if wide:
+            axes[1].set_yscale("symlog", linthresh=1.0)
+        else:
+            axes[1].yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axes[1].set_ylabel("∂²χ²_min/∂β²" + ("  (symlog scale)" if wide else ""))
+        if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
+            axes[1].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
+        axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=8, frameon=False)
+    else:
+        axes[1].text(0.5, 0.5, "no curvature recorded", transform=axes[1].transAxes, ha="center", va="center")
+    axes[1].set_xlabel("β")
+    axes[1].set_title("β curvature (> 0: β constrained there)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
 
 
 def plot_scan(record, out_dir) -> dict:
