@@ -120,6 +120,9 @@ def _run_scan(args) -> int:
 def add_report(sub):
     p = sub.add_parser("report", help="redo the analysis, verdict and plots of a saved scan")
     p.add_argument("dir", help="a finished scan directory (holding scan.json)")
+    p.add_argument("--refit-intervals", action="store_true",
+                   help="(re)find the Delta chi2 = 1 and 4 profile ends by refitting (loads JAX; scans written "
+                        "before interval refits had interpolated ends)")
     p.set_defaults(run=_run_report)
 
 
@@ -138,6 +141,16 @@ def _run_report(args) -> int:
         raise InputError(f"dir = {args.dir!r} has no scan.json: not a finished scan") from None
     if "analysis" not in record and record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
         raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
+    if args.refit_intervals:
+        import numpy as np
+
+        from ..scans.config import ScanConfig
+        from ..scans.intervals import refit_profile_intervals
+
+        with np.load(Path(args.dir) / "scan.npz", allow_pickle=False) as data:
+            summary = {k: data[k] for k in ("chi2", "dchi2_dbeta", "dchi2_dw", "u")}
+        record["profile_intervals"] = refit_profile_intervals(ScanConfig.from_dict(record["config"]),
+                                                              record["beta"], record["w"], summary)
     record["analysis"] = analyse_scan(record)
     record["verdict"] = record["analysis"]["verdict"]
     record["plots"] = plot_scan(record, args.dir)

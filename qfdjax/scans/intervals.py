@@ -69,7 +69,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 crossings.append({"axis": axis, "level": level, "side": side, "others": others,
                                   "a": (axes[axis][a], values[a] - ref - level, grid_slope(a)),
                                   "b": (axes[axis][b], values[b] - ref - level, grid_slope(b)),
-                                  "x": None, "done": False, "last": None, "repeat": 0})
+                                  "x": None, "done": False, "converged": False, "last": None, "repeat": 0})
     evaluations = 0
     for _ in range(max_rounds):
         active = [c for c in crossings if not c["done"]]
@@ -90,7 +90,10 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
             f = float(values[best]) - ref - c["level"]
             slope = float((d_beta if c["axis"] == 0 else d_w)[best])
             c["x"] = x
-            if abs(f) <= atol or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
+            c["converged"] = abs(f) <= atol
+            if c["converged"] or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
+                # A bracket that shrinks to nothing with |f| still large is a jump of the profile
+                # (the reference numerics' quadrature grid changes with w): the end is that point.
                 c["done"] = True
             else:
                 end = "a" if f < 0 else "b"
@@ -104,7 +107,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
             for c in crossings:
                 if c["axis"] == axis and c["level"] == level:
                     ends[c["side"]] = None if c["x"] is None else float(c["x"])
-                    ends[f"{c['side']}_converged"] = bool(c["done"])
+                    ends[f"{c['side']}_converged"] = bool(c["converged"])
             out[name][f"{level:g}"] = ends
     return out
 
@@ -130,18 +133,33 @@ def _next_trial(c) -> float:
 
 def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int = 64) -> dict:
     """`refine_intervals` for a finished scan: trial points fitted as the scan fits its grid points."""
+    from ..fitting.kernel import initial_starts
     from ..model.constants import lambda_from_eta
     from .solver import ChunkSolver
 
-    shape = (np.size(beta_axis), np.size(w_axis))
+    beta_axis, w_axis = np.asarray(beta_axis, float), np.asarray(w_axis, float)
+    shape = (beta_axis.size, w_axis.size)
     chi2 = np.asarray(summary["chi2"], float).reshape(shape)
     slopes = tuple(np.asarray(summary[k], float).reshape(shape) for k in ("dchi2_dbeta", "dchi2_dw"))
+    optima = np.asarray(summary["u"], float).reshape(*shape, -1) if "u" in summary else None
+    space = config.space()
+    count = max(config.fit.gradient_starts, 1)
 
     def evaluate(points):
         B, W = np.asarray(points[:, 0], float), np.asarray(points[:, 1], float)
         solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), chunk)
         ids = np.arange(B.size)
-        fitted = solver.summarize_all(ids, solver.solve_all(ids))
+        starts = None
+        if optima is not None:
+            # The optima of the grid points around each trial value start its fit (with the
+            # Latin-hypercube starts for the rest): the profile is followed, not re-searched.
+            starts, _ = initial_starts(space, count, ids, config.fit.seed)
+            ib = np.clip(np.searchsorted(beta_axis, B), 1, max(beta_axis.size - 1, 1))
+            iw = np.clip(np.searchsorted(w_axis, W), 1, max(w_axis.size - 1, 1))
+            around = [(ib - db, iw - dw) for db in (0, 1) for dw in (0, 1)]
+            for k, (bi, wi) in enumerate(around[:count]):
+                starts[:, k] = optima[np.clip(bi, 0, shape[0] - 1), np.clip(wi, 0, shape[1] - 1)]
+        fitted = solver.summarize_all(ids, solver.solve_all(ids, starts, method="gradient"))
         return fitted["chi2"], fitted["dchi2_dbeta"], fitted["dchi2_dw"]
 
     return refine_intervals(evaluate, beta_axis, w_axis, chi2, slopes)
