@@ -55,3 +55,38 @@ def test_minos_agrees_with_hesse_on_a_quadratic_profile(identifiable, tmp_path):
         assert not result[name]["lower_cut_by_bound"] and not result[name]["upper_cut_by_bound"]
     with pytest.raises(qfdjax.errors.InputError, match="on a bound"):
         minos(qfdjax.fit(3.1, 0.015), ["mu.U"], ParameterSpace.seed())
+
+
+def test_parameter_profile_and_contour_agree_with_hesse_and_refits(identifiable, tmp_path):
+    from qfdjax.fitting.param_profile import parameter_profile, write_profile
+
+    fit, fixed = identifiable
+    space = ParameterSpace.seed().with_overrides(WIDE, fixed=fixed)
+    one = parameter_profile(fit, ["mu.U"], space, points=21)
+    assert one["level"] == pytest.approx(1.0, abs=1e-9)
+    best = one["best"]["mu.U"]
+    lo, hi = one["interval"]
+    assert best - lo == pytest.approx(fit["errors"]["mu.U"], rel=0.02)
+    assert hi - best == pytest.approx(fit["errors"]["mu.U"], rel=0.02)
+
+    pair = parameter_profile(fit, ["mu.U", "tau.U"], space, points=15)
+    assert pair["level"] == pytest.approx(2.2958, abs=1e-4) and pair["contour_closed"]
+    i, j = fit["param_names"].index("mu.U"), fit["param_names"].index("tau.U")
+    cov = np.array(fit["covariance"])[np.ix_([i, j], [i, j])]
+    centre = np.array([pair["best"]["mu.U"], pair["best"]["tau.U"]])
+    points = np.array(pair["contour"][0])
+    # On a quadratic profile the contour is the covariance ellipse d^T C^-1 d = level (correlation
+    # included): each contour point lies on it to 2 % of its distance from the best fit ...
+    quad = np.einsum("ki,ij,kj->k", points - centre, np.linalg.inv(cov), points - centre)
+    np.testing.assert_allclose(np.sqrt(quad / pair["level"]), 1.0, rtol=0.02)
+    # ... and independent refits on it give that Delta chi2 (to 2 % in distance: Delta chi2 ~ distance^2).
+    for x, y in points[:: max(len(points) // 4, 1)]:
+        s = ParameterSpace.seed().with_overrides(WIDE, fixed={**fixed, "mu.U": x, "tau.U": y})
+        delta = qfdjax.fit(3.1, 0.015, space=s)["chi2"] - fit["chi2"]
+        assert np.sqrt(delta / pair["level"]) == pytest.approx(1.0, rel=0.02)
+
+    files = write_profile(pair, tmp_path / "contour")
+    assert [f.rsplit(".", 1)[1] for f in files] == ["json", "csv", "png"]
+    rows = (tmp_path / "contour.csv").read_text().splitlines()
+    assert rows[0] == "kind,mu.U,tau.U,delta_chi2" and sum(r.startswith("refit") for r in rows) == 225
+    assert sum(r.startswith("contour0") for r in rows) == len(points)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from .common import add_model_options, emit, fit_config_from_args, space_from_args, spec_from_args
+
+
+ONE_SIGMA = math.erf(1.0 / math.sqrt(2.0))  # 0.6827: the CL at which Delta chi2 = 1 for one parameter
 
 
 def add_fit(sub):
@@ -16,6 +21,15 @@ def add_fit(sub):
                    help="bounds of w with --free w (default 0.005 0.05)")
     p.add_argument("--minos", help="comma-separated parameters to get MINOS-style asymmetric errors for "
                    "(profiled by refitting; e.g. mu.U,tau.U)")
+    p.add_argument("--param-profile", metavar="NAME[,NAME2]",
+                   help="refitted Delta chi2 profile of one parameter, or the confidence contour of a pair "
+                        "(written as JSON, CSV and PNG beside --out)")
+    p.add_argument("--cl", type=float, default=ONE_SIGMA,
+                   help="confidence level of --param-profile (default 0.6827, one sigma: Delta chi2 = 1 for one parameter)")
+    p.add_argument("--profile-points", type=int, default=21,
+                   help="refits per parameter axis of --param-profile (default 21; a pair takes the square)")
+    p.add_argument("--profile-span", type=float, default=3.0,
+                   help="half-width of --param-profile in HESSE errors (default 3; cut by the bounds)")
     add_model_options(p)
     p.add_argument("--out", help="write the result (JSON) here")
     p.set_defaults(run=_run_fit)
@@ -54,6 +68,16 @@ def _run_fit(args) -> int:
         details = minos(record, names, space, **{k: v for k, v in kwargs.items() if k != "space"})
         record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
         record["minos_details"] = details
+    if args.param_profile:
+        from ..fitting.param_profile import parameter_profile, write_profile
+
+        names = [x.strip() for x in args.param_profile.split(",") if x.strip()]
+        profile = parameter_profile(record, names, space, cl=args.cl, points=args.profile_points,
+                                    span=args.profile_span, **{k: v for k, v in kwargs.items() if k != "space"})
+        base = (args.out[:-5] if args.out and args.out.endswith(".json") else args.out) or "runs/fit"
+        record["param_profile"] = {"files": write_profile(profile, f"{base}-profile-{'-'.join(names)}"),
+                                   "interval": profile.get("interval"), "level": profile["level"],
+                                   "contour_closed": profile.get("contour_closed")}
     record["timings"]["wall_s_including_compile"] = time.perf_counter() - t0
     record["r_max"] = spec.r_max
     emit(record, fit_table(record), args.out)

@@ -65,6 +65,14 @@ def fit_table(record: dict) -> str:
         where = ", ".join(f"{k} on its {v} bound" for k, v in free["at_bound"].items()) or "inside the bounds"
         lines.append(f"  profile minimum over {','.join(free['free'])}: beta = {record['beta']:.6g}, "
                      f"w = {record['w']:.6g} ({where}; {free['iterations']} Newton/gradient steps)")
+    pp = record.get("param_profile")
+    if pp:
+        if pp.get("interval") is not None:
+            lo, hi = pp["interval"]
+            shape = f"interval [{lo:.7g}, {hi:.7g}]" if None not in (lo, hi) else "interval open"
+        else:
+            shape = "contour closed" if pp.get("contour_closed") else "contour open (it leaves the profiled range)"
+        lines.append(f"  parameter profile at Delta chi2 = {pp['level']:.4g}: {shape}; {', '.join(pp['files'])}")
     t = record.get("timings", {})
     if t:
         lines.append("  time: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
