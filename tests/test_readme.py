@@ -51,3 +51,28 @@ def test_scan_csv_round_trips(tmp_path):
     params = np.array([[float(r[n]) for n in record["param_names"]] for r in rows]).reshape(2, 2, 9)
     np.testing.assert_array_equal(params, np.array(record["params"]))
     assert pytest.approx(float(rows[3]["beta"])) == 3.2
+
+
+def test_readme_fit_example_runs_and_prints_what_the_readme_shows(tmp_path, capsys):
+    """The errors/contour example, verbatim but for --out (its committed result must not be overwritten)."""
+    import shlex
+
+    from qfdjax.cli import main
+
+    block = next(b for b in re.findall(r"```\n(\$ qfdjax fit .*?)```", README, flags=re.S) if "--param-profile" in b)
+    command = block.split("\n...")[0].replace("\\\n", " ").removeprefix("$ ")
+    argv = shlex.split(command)[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "fit.json")
+    root = Path(__file__).resolve().parents[1]
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(argv) == 0
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    for line in block.splitlines():
+        if line.strip().startswith(("HESSE", "MINOS")):
+            assert line.strip() in printed, line

@@ -230,6 +230,8 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         t_intervals = time.perf_counter()
         record["profile_intervals"] = refit_profile_intervals(config, beta_axis, w_axis, summary)
         record["timings"]["intervals_s"] = time.perf_counter() - t_intervals
+        if "scan_s" in record["timings"]:
+            record["timings"]["scan_s"] += record["timings"]["intervals_s"]
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
     write_scan_csv(out / "scan.csv", record, summary, ids_all)
