@@ -144,22 +144,32 @@ def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int
     optima = np.asarray(summary["u"], float).reshape(*shape, -1) if "u" in summary else None
     space = config.space()
     count = max(config.fit.gradient_starts, 1)
+    # Trial batches are padded (repeating their last point) to shapes the scan itself has
+    # loaded: at least 64 LM lanes, and diagnostics of a whole chunk.  A handful of trial
+    # points would otherwise need three kernels of their own: 0.6 s to load warm on two
+    # cores, and several seconds to compile cold, for milliseconds of work.
+    lm_points = -(-64 // count)
+    diagnostics_points = min(chunk, beta_axis.size * w_axis.size)
 
     def evaluate(points):
-        B, W = np.asarray(points[:, 0], float), np.asarray(points[:, 1], float)
+        n = len(points)
+        pad = np.minimum(np.arange(max(n, lm_points, diagnostics_points)), n - 1)
+        B, W = np.asarray(points[pad, 0], float), np.asarray(points[pad, 1], float)
         solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), chunk)
-        ids = np.arange(B.size)
+        ids = np.arange(max(n, lm_points))
         starts = None
         if optima is not None:
             # The optima of the grid points around each trial value start its fit (with the
             # Latin-hypercube starts for the rest): the profile is followed, not re-searched.
             starts, _ = initial_starts(space, count, ids, config.fit.seed)
-            ib = np.clip(np.searchsorted(beta_axis, B), 1, max(beta_axis.size - 1, 1))
-            iw = np.clip(np.searchsorted(w_axis, W), 1, max(w_axis.size - 1, 1))
+            ib = np.clip(np.searchsorted(beta_axis, B[:ids.size]), 1, max(beta_axis.size - 1, 1))
+            iw = np.clip(np.searchsorted(w_axis, W[:ids.size]), 1, max(w_axis.size - 1, 1))
             around = [(ib - db, iw - dw) for db in (0, 1) for dw in (0, 1)]
             for k, (bi, wi) in enumerate(around[:count]):
                 starts[:, k] = optima[np.clip(bi, 0, shape[0] - 1), np.clip(wi, 0, shape[1] - 1)]
-        fitted = solver.summarize_all(ids, solver.solve_all(ids, starts, method="gradient"))
-        return fitted["chi2"], fitted["dchi2_dbeta"], fitted["dchi2_dw"]
+        solution = solver.solve_all(ids, starts, method="gradient")
+        everyone = np.arange(B.size)
+        fitted = solver.summarize_all(everyone, {k: v[np.minimum(everyone, ids.size - 1)] for k, v in solution.items()})
+        return fitted["chi2"][:n], fitted["dchi2_dbeta"][:n], fitted["dchi2_dw"][:n]
 
     return refine_intervals(evaluate, beta_axis, w_axis, chi2, slopes)

@@ -67,13 +67,22 @@ class PlotPool:
         if self.executor is not None:
             self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
 
-    def plot_scan(self, record: dict, out_dir) -> dict:
+    def start(self, record: dict, out_dir, names=ORDER) -> list:
+        """Begin drawing `names` now (the scan may still be finishing other work); [] without workers."""
+        if self.executor is None:
+            return []
+        return [(name, self.executor.submit(_draw, name, record, str(Path(out_dir) / FIGURES[name])))
+                for name in names]
+
+    def plot_scan(self, record: dict, out_dir, started=()) -> dict:
+        """Draw every figure not in `started` (from `start`), then wait for all of them."""
         out = Path(out_dir)
         if self.executor is None:
             from .plots import plot_scan
 
             return plot_scan(record, out)
-        futures = [self.executor.submit(_draw, name, record, str(out / FIGURES[name])) for name in ORDER]
+        begun = {name for name, _ in started}
+        futures = [f for _, f in started] + [f for _, f in self.start(record, out, [n for n in ORDER if n not in begun])]
         for future in futures:
             future.result()
         return dict(FIGURES)

@@ -224,6 +224,13 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
     record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
     if processes:
         record["processes"] = processes
+    started = []
+    if analyse and plotter is not None:
+        from .analysis import analyse_scan
+
+        # The figures that do not show the profile ends are drawn while those ends are refitted.
+        started = plotter.start(dict(record, analysis=analyse_scan(record)), out,
+                                ("parameter_maps", "identifiability", "chi2_map"))
     if analyse:
         from .intervals import refit_profile_intervals
 
@@ -244,7 +251,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
     if analyse:
         t_plots = time.perf_counter()
         if plotter is not None:
-            record["plots"] = plotter.plot_scan(record, out)
+            record["plots"] = plotter.plot_scan(record, out, started)
         else:
             from .plots import plot_scan
 
