@@ -23,6 +23,7 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -32,6 +33,9 @@ from ..io import atomic_write_bytes
 from ..runtime import cache_dir
 
 _LOADED: dict = {}
+_PENDING: dict = {}
+_LOCK = threading.Lock()
+_POOL = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,23 +85,65 @@ def _key(name: str, treedef, static_leaves, dynamic) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+def _split(name: str, args):
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    mask = [_is_array(x) for x in leaves]
+    dynamic = [x for x, m in zip(leaves, mask) if m]
+    static_leaves = [x for x, m in zip(leaves, mask) if not m]
+    return _key(name, treedef, static_leaves, dynamic), leaves, mask, treedef, dynamic
+
+
+def prefetch(name: str, fn, *args) -> None:
+    """Start getting fn's kernel for arrays shaped like `args` ready in a background thread.
+
+    Why: a fit needs its diagnostics kernel only after its LM kernel has run.
+    Loading it (warm: ~0.3 s of lowering and deserialising) or compiling it
+    (cold: seconds) meanwhile uses the second core instead of waiting.  Only
+    kernels that will surely be called are prefetched: the thread pool is
+    joined when the process exits.
+    """
+    if cache_dir() is None or os.environ.get("QFDJAX_NO_PREFETCH"):
+        return
+    key, leaves, mask, treedef, dynamic = _split(name, args)
+    with _LOCK:
+        if key in _LOADED or key in _PENDING:
+            return
+        global _POOL
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfdjax-prefetch")
+        _PENDING[key] = _POOL.submit(_ready, key, fn, leaves, mask, treedef, dynamic)
+
+
+def _ready(key, fn, leaves, mask, treedef, dynamic):
+    call, origin = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
+    specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
+    return call.lower(*specs).compile(), origin + " (prefetched)"
+
+
 def call_compiled(name: str, fn, *args):
     """fn(*args), compiled once per key and (with the compile cache on) kept on disk.
 
     `args` may mix arrays with static structure (equinox modules, Python
     numbers); fn must return a dict or tuple of arrays.
     """
-    leaves, treedef = jax.tree_util.tree_flatten(args)
-    mask = [_is_array(x) for x in leaves]
-    dynamic = [x for x, m in zip(leaves, mask) if m]
-    static_leaves = [x for x, m in zip(leaves, mask) if not m]
-    key = _key(name, treedef, static_leaves, dynamic)
+    key, leaves, mask, treedef, dynamic = _split(name, args)
     call = _LOADED.get(key)
     if call is None:
         import time
 
         t0 = time.perf_counter()
-        call, origin = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
+        with _LOCK:
+            pending = _PENDING.pop(key, None)
+        call, origin = None, None
+        if pending is not None:
+            try:
+                call, origin = pending.result()
+            except Exception:  # noqa: BLE001 - a failed prefetch is redone here, where errors surface
+                call = None
+        if call is None:
+            call, origin = _load_or_export(key, fn, leaves, mask, treedef, dynamic)
         _LOADED[key] = call
         if os.environ.get("QFDJAX_VERBOSE"):
             # The first call compiles, or loads the executable from the persistent cache.

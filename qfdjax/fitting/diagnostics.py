@@ -66,6 +66,12 @@ def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
     return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u_best)
 
 
+def prepare_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, mesh=None) -> None:
+    """Start readying the diagnostics kernel for these points while their fits run."""
+    u = np.zeros((len(beta), problem.box.lower.shape[0]))
+    run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, u), (problem,), only_prepare=True)
+
+
 def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None) -> dict:
     """S*, energies, masses, pulls and the Hessian in (parameters, beta) per point (host arrays).
 

@@ -20,7 +20,7 @@ from ..model.constants import ETA_DEFAULT, lambda_from_eta
 from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
-from .diagnostics import summarize_points
+from .diagnostics import prepare_diagnostics, summarize_points
 from .kernel import initial_starts, solve_points
 from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
@@ -70,6 +70,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     starts, keys = initial_starts(space, config.gradient_starts, np.arange(len(beta)), config.seed)
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
+    prepare_diagnostics(problem, num, beta, w, lam)
     solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de)
     out = summarize_points(problem, num, beta, w, lam, solution)
     out["n_data"] = np.full(len(beta), likelihood.data_count())

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.numerics import AbstractNumerics
-from .compiled import bucket, call_compiled
+from .compiled import bucket, call_compiled, prefetch
 from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_advance, lm_init, lm_result
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
@@ -65,14 +65,19 @@ def pad_index(n: int, size: int) -> np.ndarray:
 
 
 def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tuple, shared: tuple,
-               smallest: int = 1) -> dict:
+               smallest: int = 1, only_prepare: bool = False) -> dict:
     """run_points on a batch padded to its bucket, with the padding cut off the host results.
 
     `numerics` and every array of `point_args` have one entry per point.
+    only_prepare: start getting the kernel ready in the background instead (one device only).
     """
     n = len(point_args[0])
     idx = pad_index(n, padded_size(n, smallest, mesh))
     args = tuple(np.asarray(a)[idx] for a in point_args)
+    if only_prepare:
+        if mesh is None:
+            prefetch(name, _apply, body, numerics.select(idx), args, shared)
+        return {}
     out = run_points(name, body, mesh, numerics.select(idx), args, shared)
     return {k: np.asarray(v)[:n] for k, v in out.items()}
 

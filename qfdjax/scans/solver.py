@@ -7,7 +7,7 @@ import math
 import jax
 import numpy as np
 
-from ..fitting.diagnostics import summarize_points
+from ..fitting.diagnostics import prepare_diagnostics, summarize_points
 from ..fitting.kernel import chi2_at, initial_starts, solve_points
 from ..fitting.optimize import DEConfig, LMConfig
 from ..fitting.problem import Problem, make_numerics
@@ -59,6 +59,8 @@ class ChunkSolver:
         ids = np.asarray(ids)
         fc = self.config.fit
         default_starts, keys = initial_starts(self.space, fc.gradient_starts, ids, fc.seed)
+        if ids.size:
+            prepare_diagnostics(self.problem, self.numerics.select(ids), *self._args(ids), self.mesh)
         return solve_points(self.problem, self.numerics.select(ids), *self._args(ids),
                             default_starts if starts is None else starts, keys, method or fc.method,
                             self.lm, self.de, self.mesh)
