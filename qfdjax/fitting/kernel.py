@@ -103,7 +103,7 @@ def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, unti
 
 
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
-                 lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS) -> dict:
+                 lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES) -> dict:
     """LM from every lane's start, in rounds of `round_steps` steps.
 
     After each round the lanes still running are packed into the smallest
@@ -119,7 +119,7 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
              "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
     active = np.arange(lanes)
     while active.size:
-        size = padded_size(active.size, MIN_LANES, mesh, base=2)
+        size = padded_size(active.size, min_lanes, mesh, base=2)
         idx = active[pad_index(active.size, size)]
         points = lane_point[idx]
         fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
@@ -150,7 +150,7 @@ def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> 
 
 
 def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
-                 method: str, lm: LMConfig, de: DEConfig, mesh=None) -> dict:
+                 method: str, lm: LMConfig, de: DEConfig, mesh=None, min_lanes: int = MIN_LANES) -> dict:
     """Fit P points: starts (P, S, n) in unit coordinates, keys (P, 2) uint32 for DE.
 
     Returns host arrays named by SOLUTION_FIELDS, per point and start.  With a
@@ -172,7 +172,7 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
                    "de_converged": np.zeros(P, bool)}
     lanes = P * S
     out = run_lm_lanes(problem, numerics, np.repeat(np.arange(P), S), beta, w, lam, starts.reshape(lanes, n),
-                       lm, mesh)
+                       lm, mesh, min_lanes=min_lanes)
     per_point = lambda a: np.asarray(a).reshape((P, S) + np.shape(a)[1:])  # noqa: E731
     return {"u_starts": per_point(out["u"]), "chi2_starts": per_point(out["chi2"]),
             "pgrad_starts": per_point(out["pgrad"]), "steps_starts": per_point(out["step"]),

@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 LEVELS = (1.0, 4.0)
+# Every scan of 16+ points with 8 starts re-packs its LM lanes through a 128-lane bucket
+# (64x64: 512, 256, 128; 16x10: down to 64): the trial fits use that one.
+TRIAL_LANES = 128
 
 
 def _profile(chi2, axis):
@@ -145,10 +148,11 @@ def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int
     space = config.space()
     count = max(config.fit.gradient_starts, 1)
     # Trial batches are padded (repeating their last point) to shapes the scan itself has
-    # loaded: at least 64 LM lanes, and diagnostics of a whole chunk.  A handful of trial
-    # points would otherwise need three kernels of their own: 0.6 s to load warm on two
-    # cores, and several seconds to compile cold, for milliseconds of work.
-    lm_points = -(-64 // count)
+    # loaded: LM rounds of at least TRIAL_LANES lanes, never re-packed smaller, and
+    # diagnostics of a whole chunk.  A handful of trial points would otherwise need
+    # kernels of their own: 0.2 s each to load warm on two cores, seconds to compile cold
+    # (12 s of a cold 64x64 scan), for milliseconds of work.
+    lm_points = -(-TRIAL_LANES // count)
     diagnostics_points = min(chunk, beta_axis.size * w_axis.size)
 
     def evaluate(points):
@@ -167,7 +171,7 @@ def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int
             around = [(ib - db, iw - dw) for db in (0, 1) for dw in (0, 1)]
             for k, (bi, wi) in enumerate(around[:count]):
                 starts[:, k] = optima[np.clip(bi, 0, shape[0] - 1), np.clip(wi, 0, shape[1] - 1)]
-        solution = solver.solve_all(ids, starts, method="gradient")
+        solution = solver.solve_all(ids, starts, method="gradient", min_lanes=TRIAL_LANES)
         everyone = np.arange(B.size)
         fitted = solver.summarize_all(everyone, {k: v[np.minimum(everyone, ids.size - 1)] for k, v in solution.items()})
         return fitted["chi2"][:n], fitted["dchi2_dbeta"][:n], fitted["dchi2_dw"][:n]

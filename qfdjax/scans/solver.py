@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from ..fitting.diagnostics import prepare_diagnostics, summarize_points
-from ..fitting.kernel import chi2_at, initial_starts, solve_points
+from ..fitting.kernel import MIN_LANES, chi2_at, initial_starts, solve_points
 from ..fitting.optimize import DEConfig, LMConfig
 from ..fitting.problem import Problem, make_numerics
 from ..model.quadrature import SeedGridSpec
@@ -54,8 +54,11 @@ class ChunkSolver:
         size = size or self.chunk
         return [ids[k:k + size] for k in range(0, ids.size, size)]
 
-    def solve(self, ids, starts=None, method=None) -> dict:
-        """Fit the points `ids`; starts (len(ids), S, n) override the default Latin hypercube."""
+    def solve(self, ids, starts=None, method=None, min_lanes: int = MIN_LANES) -> dict:
+        """Fit the points `ids`; starts (len(ids), S, n) override the default Latin hypercube.
+
+        min_lanes: the smallest lane bucket the LM rounds re-pack into (see kernel.run_lm_lanes).
+        """
         ids = np.asarray(ids)
         fc = self.config.fit
         default_starts, keys = initial_starts(self.space, fc.gradient_starts, ids, fc.seed)
@@ -63,7 +66,7 @@ class ChunkSolver:
             prepare_diagnostics(self.problem, self.numerics.select(ids), *self._args(ids), self.mesh)
         return solve_points(self.problem, self.numerics.select(ids), *self._args(ids),
                             default_starts if starts is None else starts, keys, method or fc.method,
-                            self.lm, self.de, self.mesh)
+                            self.lm, self.de, self.mesh, min_lanes)
 
     def summarize(self, ids, solution: dict) -> dict:
         ids = np.asarray(ids)
@@ -77,9 +80,10 @@ class ChunkSolver:
                          u[k:k + step], self.mesh) for k in range(0, ids.size, step)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def solve_all(self, ids, starts=None, method=None) -> dict:
+    def solve_all(self, ids, starts=None, method=None, min_lanes: int = MIN_LANES) -> dict:
         """`solve` chunk by chunk, results concatenated in the order of `ids`."""
-        parts = [self.solve(chunk, None if starts is None else starts[k * self.chunk:(k + 1) * self.chunk], method)
+        parts = [self.solve(chunk, None if starts is None else starts[k * self.chunk:(k + 1) * self.chunk], method,
+                            min_lanes)
                  for k, chunk in enumerate(self.split(ids))]
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
