@@ -147,7 +147,7 @@ def main():
         scan = QFDJAX + ["scan", "--no-progress", "--out", str(scan_dir)]
         runs["scan_16x10"], _ = cold_and_warm("scan 16x10", scan, env, tmp, 2, reset)
         runs["scan_64x64"], _ = cold_and_warm("scan 64x64", scan + ["--beta", "2.95", "3.25", "64", "--w", "0.005",
-                                                                    "0.05", "64"], env, tmp, 1, reset)
+                                                                    "0.05", "64"], env, tmp, 2, reset)
         if args.big:
             runs["scan_256x256"], _ = cold_and_warm("scan 256x256", scan + [
                 "--beta", "2.95", "3.25", "256", "--w", "0.005", "0.05", "256", "--chunk", "256"], env, tmp, 0, reset)
