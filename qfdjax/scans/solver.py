@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from ..fitting.diagnostics import prepare_diagnostics, summarize_points
-from ..fitting.kernel import MIN_LANES, chi2_at, initial_starts, solve_points
+from ..fitting.kernel import chi2_at, initial_starts, solve_points
 from ..fitting.optimize import DEConfig, LMConfig
 from ..fitting.problem import Problem, make_numerics
 from ..model.quadrature import SeedGridSpec
@@ -23,6 +23,12 @@ def _mesh_sharding():
         return None, 1
     mesh = jax.sharding.Mesh(np.array(devices), ("points",))
     return mesh, len(devices)
+
+
+# A scan's LM rounds never re-pack into fewer lanes than this: the 8-lane kernel is a
+# single fit's, compiled for a quick start rather than speed (fitting/compiled.py), and a
+# scan's numbers must not depend on which bucket a lane's last rounds ran in.
+SCAN_MIN_LANES = 16
 
 
 class ChunkSolver:
@@ -54,7 +60,7 @@ class ChunkSolver:
         size = size or self.chunk
         return [ids[k:k + size] for k in range(0, ids.size, size)]
 
-    def solve(self, ids, starts=None, method=None, min_lanes: int = MIN_LANES) -> dict:
+    def solve(self, ids, starts=None, method=None, min_lanes: int = SCAN_MIN_LANES) -> dict:
         """Fit the points `ids`; starts (len(ids), S, n) override the default Latin hypercube.
 
         min_lanes: the smallest lane bucket the LM rounds re-pack into (see kernel.run_lm_lanes).
@@ -80,7 +86,7 @@ class ChunkSolver:
                          u[k:k + step], self.mesh) for k in range(0, ids.size, step)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def solve_all(self, ids, starts=None, method=None, min_lanes: int = MIN_LANES) -> dict:
+    def solve_all(self, ids, starts=None, method=None, min_lanes: int = SCAN_MIN_LANES) -> dict:
         """`solve` chunk by chunk, results concatenated in the order of `ids`."""
         parts = [self.solve(chunk, None if starts is None else starts[k * self.chunk:(k + 1) * self.chunk], method,
                             min_lanes)
