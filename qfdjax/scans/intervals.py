@@ -72,7 +72,8 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 crossings.append({"axis": axis, "level": level, "side": side, "others": others,
                                   "a": (axes[axis][a], values[a] - ref - level, grid_slope(a)),
                                   "b": (axes[axis][b], values[b] - ref - level, grid_slope(b)),
-                                  "x": None, "done": False, "converged": False, "last": None, "repeat": 0})
+                                  "x": None, "done": False, "converged": False, "jump": False, "last": None,
+                                  "repeat": 0})
     evaluations = 0
     for _ in range(max_rounds):
         active = [c for c in crossings if not c["done"]]
@@ -98,6 +99,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 # A bracket that shrinks to nothing with |f| still large is a jump of the profile
                 # (the reference numerics' quadrature grid changes with w): the end is that point.
                 c["done"] = True
+                c["jump"] = not c["converged"]
             else:
                 end = "a" if f < 0 else "b"
                 c[end] = (x, f, slope)
@@ -111,6 +113,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 if c["axis"] == axis and c["level"] == level:
                     ends[c["side"]] = None if c["x"] is None else float(c["x"])
                     ends[f"{c['side']}_converged"] = bool(c["converged"])
+                    ends[f"{c['side']}_jump"] = bool(c["jump"])
             out[name][f"{level:g}"] = ends
     return out
 

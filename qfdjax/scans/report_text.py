@@ -106,8 +106,9 @@ def scan_summary(record: dict) -> str:
             texts.append(f"Delta chi2 = {level}: " + (f"[{lo:.7g}, {hi:.7g}]" if lo is not None and hi is not None else
                          f"open ({'lower' if lo is None else f'{lo:.7g}'} .. {'upper' if hi is None else f'{hi:.7g}'})"))
         how = "refitted" if p.get("interval_method") == "refit" else "interpolated"
-        jumps = [f"{side} end at a jump of the profile" for side in ("lower", "upper")
-                 if (record.get("profile_intervals") or {}).get(label, {}).get("1", {}).get(f"{side}_converged") is False]
+        ends = (record.get("profile_intervals") or {}).get(label, {}).get("1", {})
+        jumps = [f"{side} end at a jump of the profile" if ends.get(f"{side}_jump", True) else
+                 f"{side} end not converged" for side in ("lower", "upper") if ends.get(f"{side}_converged") is False]
         how = "; ".join([how] + jumps)
         lines.append(f"  profile in {label}: min at {p['min_at']:.6g}" + (f" (on the {p['edge']} edge)" if p["edge"] else "")
                      + f"; {'; '.join(texts)} ({how})")
