@@ -143,7 +143,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     try:
         with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt(), \
                 plot_pool as pool:
-            solver = ChunkSolver(config, B, W, lam, chunk)
+            solver = ChunkSolver(config, B, W, lam, chunk, diagnoses=team.lead)
             have, saved = directory.read_chunks(ids_all, warn=stderr_warning if team.lead else _quiet)
             # Nobody writes a chunk before everyone has read: all must agree on what is missing.
             team.barrier("read")

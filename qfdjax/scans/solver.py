@@ -38,8 +38,11 @@ class ChunkSolver:
     fitting/kernel.py), so a short last chunk costs only its own bucket.
     """
 
-    def __init__(self, config: ScanConfig, beta_pts, w_pts, lam_pts, chunk: int):
+    def __init__(self, config: ScanConfig, beta_pts, w_pts, lam_pts, chunk: int, diagnoses: bool = True):
+        """diagnoses=False: this solver only fits (a team's process > 0): its diagnostics kernel is
+        not readied in the background while it fits."""
         self.config = config
+        self.diagnoses = diagnoses
         self.space = config.space()
         self.problem = Problem.build(self.space, config.likelihood(), config.make_profile())
         self.numerics = make_numerics(config.numerics, w_pts, SeedGridSpec(r_max=config.r_max))
@@ -68,7 +71,7 @@ class ChunkSolver:
         ids = np.asarray(ids)
         fc = self.config.fit
         default_starts, keys = initial_starts(self.space, fc.gradient_starts, ids, fc.seed)
-        if ids.size:
+        if ids.size and self.diagnoses:
             prepare_diagnostics(self.problem, self.numerics.select(ids), *self._args(ids), self.mesh)
         return solve_points(self.problem, self.numerics.select(ids), *self._args(ids),
                             default_starts if starts is None else starts, keys, method or fc.method,
