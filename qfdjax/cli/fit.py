@@ -61,11 +61,13 @@ def _run_fit(args) -> int:
                              w_bounds=tuple(args.w_bounds), **kwargs)
     else:
         record = fit(args.beta, args.w, args.lam, **kwargs)
+    # MINOS and parameter profiles refit with the same settings, in their own spaces.
+    refit_kwargs = {k: v for k, v in kwargs.items() if k != "space"}
     if args.minos:
         from ..fitting.minos import minos
 
         names = [x.strip() for x in args.minos.split(",") if x.strip()]
-        details = minos(record, names, space, **{k: v for k, v in kwargs.items() if k != "space"})
+        details = minos(record, names, space, **refit_kwargs)
         record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
         record["minos_details"] = details
     if args.param_profile:
@@ -73,7 +75,7 @@ def _run_fit(args) -> int:
 
         names = [x.strip() for x in args.param_profile.split(",") if x.strip()]
         profile = parameter_profile(record, names, space, cl=args.cl, points=args.profile_points,
-                                    span=args.profile_span, **{k: v for k, v in kwargs.items() if k != "space"})
+                                    span=args.profile_span, **refit_kwargs)
         base = (args.out[:-5] if args.out and args.out.endswith(".json") else args.out) or "runs/fit"
         record["param_profile"] = {"files": write_profile(profile, f"{base}-profile-{'-'.join(names)}"),
                                    "interval": profile.get("interval"), "level": profile["level"],

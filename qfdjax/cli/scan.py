@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import InputError
@@ -134,11 +133,10 @@ def _run_report(args) -> int:
     from ..scans.plots import plot_scan
     from ..scans.report_text import scan_summary
 
+    from ..scans.result import ScanResult
+
     path = Path(args.dir) / "scan.json"
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"dir = {args.dir!r} has no scan.json: not a finished scan") from None
+    record = ScanResult.load(args.dir)
     if "analysis" not in record and record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
         raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
     if args.refit_intervals:

@@ -85,6 +85,15 @@ def _key(name: str, treedef, static_leaves, dynamic) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+def _specs(dynamic) -> list:
+    return [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
+
+
+def _batch(dynamic) -> int:
+    """The leading (points or lanes) size of a kernel call."""
+    return np.shape(dynamic[0])[0] if dynamic and np.ndim(dynamic[0]) else 1
+
+
 def _split(name: str, args):
     leaves, treedef = jax.tree_util.tree_flatten(args)
     mask = [_is_array(x) for x in leaves]
@@ -119,8 +128,7 @@ def prefetch(name: str, fn, *args) -> None:
 def _ready(name, key, fn, leaves, mask, treedef, dynamic):
     call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
     if not isinstance(call, jax.stages.Compiled):
-        specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
-        call = call.lower(*specs).compile()
+        call = call.lower(*_specs(dynamic)).compile()
     return call, origin + " (prefetched)"
 
 
@@ -138,12 +146,10 @@ QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
 
 def _quick_compile(name, call, dynamic):
     """The AOT-compiled call for a single fit's kernels on CPU; None where the default compile is kept."""
-    batch = np.shape(dynamic[0])[0] if dynamic and np.ndim(dynamic[0]) else 1
-    if name not in QUICK_COMPILE_KERNELS or batch > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
+    if name not in QUICK_COMPILE_KERNELS or _batch(dynamic) > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
         return None
-    specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
     try:
-        return call.lower(*specs).compile(compiler_options=QUICK_COMPILE_OPTIONS)
+        return call.lower(*_specs(dynamic)).compile(compiler_options=QUICK_COMPILE_OPTIONS)
     except Exception:  # noqa: BLE001 - an option this XLA does not know only costs compile time
         return None
 
@@ -174,8 +180,7 @@ def call_compiled(name: str, fn, *args):
         if os.environ.get("QFDJAX_VERBOSE"):
             # The first call compiles, or loads the executable from the persistent cache.
             out = jax.block_until_ready(call(*dynamic))
-            batch = np.shape(dynamic[0])[0] if dynamic and np.ndim(dynamic[0]) else 1
-            print(f"qfdjax: kernel {name} (batch {batch}) {origin}, first call done in "
+            print(f"qfdjax: kernel {name} (batch {_batch(dynamic)}) {origin}, first call done in "
                   f"{time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
             return out
     return call(*dynamic)
@@ -201,8 +206,7 @@ def _jitted(key, fn, leaves, mask, treedef, dynamic):
         full = [next(it) if m else x for x, m in zip(leaves, mask)]
         return fn(*jax.tree_util.tree_unflatten(treedef, full))
 
-    specs = [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
-    exported = jax.export.export(jax.jit(flat))(*specs)
+    exported = jax.export.export(jax.jit(flat))(*_specs(dynamic))
     if path is not None:
         try:
             atomic_write_bytes(path, bytes(exported.serialize()))

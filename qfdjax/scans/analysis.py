@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.constants import GOLDEN_LOOP_BETA
+from .intervals import level_brackets
 
 # 2-D Delta chi^2 levels for 68.3 / 95.4 / 99.73 % with two parameters.
 CONTOUR_LEVELS = (2.30, 6.18, 11.83)
@@ -72,17 +73,14 @@ def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False, r
     coord = np.log(axis) if log_axis else axis
     back = (lambda v: float(np.exp(v))) if log_axis else float
 
-    def crossing(indices, at):
-        for a, b in zip(indices[:-1], indices[1:]):
-            if d[b] >= at > d[a]:
-                t = (at - d[a]) / (d[b] - d[a])
-                return back(coord[a] + t * (coord[b] - coord[a]))
-        return None
-
     def ends(at):
         if refined and f"{at:g}" in refined:
             return [refined[f"{at:g}"].get(side) for side in ("lower", "upper")]
-        return [crossing(list(range(k, -1, -1)), at), crossing(list(range(k, axis.size)), at)]
+        found = {}
+        for side, a, b in level_brackets(d, at):
+            t = (at - d[a]) / (d[b] - d[a])
+            found[side] = back(coord[a] + t * (coord[b] - coord[a]))
+        return [found.get("lower"), found.get("upper")]
 
     lower, upper = ends(level)
     two_sigma = ends(4.0)

@@ -32,7 +32,7 @@ def _profile(chi2, axis):
     return np.nanmin(chi2, axis=other), np.nanargmin(chi2, axis=other)
 
 
-def _brackets(values, level):
+def level_brackets(values, level):
     """[(side, a, b)]: grid neighbours with delta(a) < level <= delta(b), walking out from the minimum."""
     d = values - np.nanmin(values)
     k = int(np.nanargmin(values))
@@ -65,7 +65,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
         if values.size < 2:
             continue
         for level in levels:
-            for side, a, b in _brackets(values, level):
+            for side, a, b in level_brackets(values, level):
                 lo, hi = sorted((arg[a], arg[b]))
                 others = np.arange(max(lo - 1, 0), min(hi + 2, axes[1 - axis].size))
                 grid_slope = lambda k: float(np.asarray(slopes[axis])[(k, arg[k]) if axis == 0 else (arg[k], k)])
@@ -162,7 +162,9 @@ def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int
         n = len(points)
         pad = np.minimum(np.arange(max(n, lm_points, diagnostics_points)), n - 1)
         B, W = np.asarray(points[pad, 0], float), np.asarray(points[pad, 1], float)
-        solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), chunk)
+        # diagnoses=False: the diagnostics run on the padded chunk below, a shape the scan has loaded;
+        # readying one for the trial fits' own size would load (or compile) a kernel never called.
+        solver = ChunkSolver(config, B, W, lambda_from_eta(B, config.eta), chunk, diagnoses=False)
         ids = np.arange(max(n, lm_points))
         starts = None
         if optima is not None:

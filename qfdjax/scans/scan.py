@@ -138,8 +138,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
 
     t_start = time.perf_counter()
     ids_all = np.arange(lo, hi)
-    writes_results = team.lead
-    plot_pool = PlotPool() if analyse and point_range is None and writes_results else contextlib.nullcontext()
+    plot_pool = PlotPool() if analyse and point_range is None and team.lead else contextlib.nullcontext()
     try:
         with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt(), \
                 plot_pool as pool:
@@ -150,7 +149,8 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
             missing = np.setdiff1d(ids_all, have)
             # A team cuts by the same --chunk everywhere (device counts may differ between hosts).
             mine = solver.split(missing, chunk if team.size > 1 else None)[team.rank::team.size]
-            bar = _Progress(sum(ids.size for ids in mine) + (have.size if team.size == 1 else 0),
+            mine_count = int(sum(ids.size for ids in mine))
+            bar = _Progress(mine_count + (have.size if team.size == 1 else 0),
                             have.size if team.size == 1 else 0, progress, team)
             timings = {"resumed_points": int(have.size)}
             id_parts, parts = [have], [saved] if have.size else []
@@ -166,11 +166,10 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
                 timings["fit_s"] = time.perf_counter() - t_fit
             finally:
                 bar.close()
-            mine_count = int(sum(ids.size for ids in mine))
             processes = _team_record(team, solver, mine_count, timings["fit_s"])
             if team.size > 1 and team.lead:
                 timings["fit_s"] = max(p["fit_s"] for p in processes["per_process"])  # until the last finished
-            if not writes_results:
+            if not team.lead:
                 team.wait_for("finished")
                 return ScanResult.load(out)
             if team.size > 1:
