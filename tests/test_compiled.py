@@ -1,5 +1,6 @@
 """Compile once, reuse everywhere: exported kernels, shape buckets, host-side starts, chunking."""
 
+import json
 import os
 import subprocess
 import sys
@@ -19,33 +20,51 @@ import qfdjax
 from qfdjax.fitting.params import ParameterSpace
 space = ParameterSpace.seed().with_overrides({sys.argv[1]: [0.05, 0.5]})
 r = qfdjax.fit(3.1, 0.015, space=space, config=qfdjax.FitConfig(starts=4))
-print(json.dumps(r["chi2"]))
+print(json.dumps([r["chi2"], "scipy" in sys.modules]))
+"""
+
+# A kernel that does call LAPACK must still find it initialised when it is loaded
+# from disk in a fresh process (qfdjax skips the initialisation only for kernels
+# that name no LAPACK target).
+LAPACK_KERNEL = """
+import sys
+import numpy as np
+import qfdjax
+import jax.numpy as jnp
+from qfdjax.fitting.compiled import call_compiled
+a = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+b = np.array([1.0, 2.0, 3.0])
+x = call_compiled("lapack_solve_test", lambda a, b: {"x": jnp.linalg.solve(a, b)}, a, b)["x"]
+print(float(np.max(np.abs(np.asarray(x) - np.linalg.solve(a, b)))))
 """
 
 
 def _fit_in_fresh_process(cache, bound_name):
+    """chi^2 of the fit, and whether the process imported SciPy."""
     env = dict(os.environ, QFDJAX_CACHE_DIR=str(cache))
     out = subprocess.run([sys.executable, "-c", FIT_TWICE, bound_name], env=env, check=True,
                          capture_output=True, text=True)
-    return float(out.stdout.strip())
+    return json.loads(out.stdout.strip())
 
 
 def test_exported_kernels_are_reused_across_processes_and_bounds(tmp_path):
-    first = _fit_in_fresh_process(tmp_path, "mu.R_c")
+    first, _ = _fit_in_fresh_process(tmp_path, "mu.R_c")
     artifacts = sorted((tmp_path / "export").iterdir())
     assert len(artifacts) >= 2  # the LM round and the diagnostics kernels
-    again = _fit_in_fresh_process(tmp_path, "mu.R_c")
+    again, imported_scipy = _fit_in_fresh_process(tmp_path, "mu.R_c")
     assert again == first
+    # Loading the kernels initialises no LAPACK, so a warm fit never imports SciPy.
+    assert not imported_scipy
     # Other bounds are other input values, not other kernels: nothing new is exported.
     _fit_in_fresh_process(tmp_path, "tau.R_c")
     assert sorted((tmp_path / "export").iterdir()) == artifacts
 
 
 def test_damaged_artifact_is_rebuilt(tmp_path):
-    first = _fit_in_fresh_process(tmp_path, "mu.R_c")
+    first, _ = _fit_in_fresh_process(tmp_path, "mu.R_c")
     for path in (tmp_path / "export").iterdir():
         path.write_bytes(b"not an exported kernel")
-    assert _fit_in_fresh_process(tmp_path, "mu.R_c") == first
+    assert _fit_in_fresh_process(tmp_path, "mu.R_c")[0] == first
 
 
 def test_buckets():
@@ -79,3 +98,12 @@ def test_any_start_count_fits(starts):
     r = qfdjax.fit(3.1, 0.015, config=FitConfig(starts=starts, seed=2))
     assert r["chi2"] == pytest.approx(16488857.82, rel=1e-8) or starts < 3
     assert len(r["convergence"]["chi2_starts"]) == starts
+
+
+def test_kernel_calling_lapack_works_when_loaded_from_disk(tmp_path):
+    env = dict(os.environ, QFDJAX_CACHE_DIR=str(tmp_path))
+    for _ in range(2):  # traced and exported, then loaded from disk in a fresh process
+        out = subprocess.run([sys.executable, "-c", LAPACK_KERNEL], env=env, check=True,
+                             capture_output=True, text=True)
+        assert float(out.stdout.strip()) < 1e-14
+    assert any((tmp_path / "export").iterdir())

@@ -127,8 +127,6 @@ def prefetch(name: str, fn, *args) -> None:
 
 def _ready(name, key, fn, leaves, mask, treedef, dynamic):
     call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
-    if not isinstance(call, jax.stages.Compiled):
-        call = call.lower(*_specs(dynamic)).compile()
     return call, origin + " (prefetched)"
 
 
@@ -144,14 +142,46 @@ QUICK_COMPILE_KERNELS = ("lm_round", "diagnostics")
 QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
-def _quick_compile(name, call, dynamic):
-    """The AOT-compiled call for a single fit's kernels on CPU; None where the default compile is kept."""
+def _compiler_options(name, dynamic) -> dict | None:
+    """A single fit's kernels on CPU get QUICK_COMPILE_OPTIONS; everything else XLA's defaults."""
     if name not in QUICK_COMPILE_KERNELS or _batch(dynamic) > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
         return None
+    return QUICK_COMPILE_OPTIONS
+
+
+# Lowering an exported module on CPU makes JAX initialise its LAPACK bindings
+# whether or not the module calls LAPACK, and that imports SciPy's linear algebra
+# (0.13 s, a tenth of a warm `qfdjax fit`).  qfdjax's kernels call no LAPACK (see
+# optimize/lm.py, solve_damped), so for a module whose serialised form names no
+# LAPACK target the initialisation is skipped; any module that does name one, and
+# any ordinary jit lowering of a linear-algebra primitive, still initialises it.
+_LOWERING = threading.local()
+
+
+def _install_lapack_guard() -> None:
     try:
-        return call.lower(*_specs(dynamic)).compile(compiler_options=QUICK_COMPILE_OPTIONS)
-    except Exception:  # noqa: BLE001 - an option this XLA does not know only costs compile time
-        return None
+        from jax._src.export import _export
+
+        original = _export._ensure_backends_initialized
+    except (ImportError, AttributeError):  # another JAX: only costs the SciPy import
+        return
+
+    def ensure_backends_initialized(platforms):
+        if not getattr(_LOWERING, "lapack_free", False):
+            original(platforms)
+
+    _export._ensure_backends_initialized = ensure_backends_initialized
+
+
+_install_lapack_guard()
+
+
+def _lower(exported, dynamic):
+    _LOWERING.lapack_free = b"lapack_" not in bytes(exported.mlir_module_serialized)
+    try:
+        return jax.jit(exported.call).lower(*_specs(dynamic))
+    finally:
+        _LOWERING.lapack_free = False
 
 
 def call_compiled(name: str, fn, *args):
@@ -187,17 +217,24 @@ def call_compiled(name: str, fn, *args):
 
 
 def _load_or_export(name, key, fn, leaves, mask, treedef, dynamic):
-    call, origin = _jitted(key, fn, leaves, mask, treedef, dynamic)
-    quick = _quick_compile(name, call, dynamic)
-    return (call, origin) if quick is None else (quick, origin + ", compiled for quick start")
+    """The compiled kernel (from the persistent cache when it has it) and where its export came from."""
+    exported, origin = _exported(key, fn, leaves, mask, treedef, dynamic)
+    lowered = _lower(exported, dynamic)
+    options = _compiler_options(name, dynamic)
+    if options is not None:
+        try:
+            return lowered.compile(compiler_options=options), origin + ", compiled for quick start"
+        except Exception:  # noqa: BLE001 - an option this XLA does not know only costs compile time
+            pass
+    return lowered.compile(), origin
 
 
-def _jitted(key, fn, leaves, mask, treedef, dynamic):
+def _exported(key, fn, leaves, mask, treedef, dynamic):
     folder = cache_dir()
     path = None if folder is None else Path(folder) / "export" / f"{key}.jaxexport"
     if path is not None and path.exists():
         try:
-            return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call), f"loaded from {path.parent}"
+            return jax.export.deserialize(bytearray(path.read_bytes())), f"loaded from {path.parent}"
         except Exception:  # noqa: BLE001 - a damaged artifact is rebuilt, never trusted
             pass
 
@@ -212,7 +249,7 @@ def _jitted(key, fn, leaves, mask, treedef, dynamic):
             atomic_write_bytes(path, bytes(exported.serialize()))
         except (OSError, ImportError):
             pass  # a read-only cache (or no flatbuffers) only costs speed
-    return jax.jit(exported.call), "traced and exported"
+    return exported, "traced and exported"
 
 
 def clear_memory() -> None:

@@ -218,6 +218,7 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
         out["flat_combinations"] = [describe_direction(v / np.max(np.abs(v)), sub) for v in eigvec[:, flat].T]
         return out
     cov = 2.0 * (eigvec / eigval) @ eigvec.T
+    cov = 0.5 * (cov + cov.T)  # the product is symmetric only to rounding
     covariance[np.ix_(idx, idx)] = cov
     out["covariance"] = covariance.tolist()
     out["errors"] = {names[k]: float(np.sqrt(cov[j, j])) for j, k in enumerate(idx)}

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..model.numerics import AbstractNumerics
 from .compiled import bucket, call_compiled, prefetch
-from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_advance, lm_init, lm_result
+from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_steps, result_at
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
 from .params import ParameterSpace
@@ -82,18 +82,23 @@ def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tu
     return {k: np.asarray(v)[:n] for k, v in out.items()}
 
 
+@eqx.filter_jit
+def _linearize(problem: Problem, u, beta, w, lam, numerics):
+    # Jitted so that the LM round traces the model once: its two linearisations
+    # (the start of a round, every trial step) then share one traced and lowered
+    # function instead of repeating ~1 s of tracing each in a cold process.
+    return problem.residuals_and_jacobian(u, beta, w, lam, numerics)
+
+
 def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, until,
               problem: Problem, lm: LMConfig) -> dict:
     """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start."""
     fixed = problem.box.fixed
 
     def one(num, b, ww, l, u, chi2, damping, step, done, stalls, until):
-        residuals = lambda v: problem.residuals(v, b, ww, l, num)  # noqa: E731
-        linearize = lambda v: problem.residuals_and_jacobian(v, b, ww, l, num)  # noqa: E731
-        fresh = lm_init(residuals, u, lm)
-        state = LMState(u, jnp.where(jnp.isnan(chi2), fresh.chi2, chi2), damping, step, done, stalls)
-        state = lm_advance(residuals, state, fixed, lm, until, linearize)
-        result = lm_result(residuals, state, fixed, linearize)
+        linearize = lambda v: _linearize(problem, v, b, ww, l, num)  # noqa: E731
+        state, r, J = lm_steps(linearize, LMState(u, chi2, damping, step, done, stalls), fixed, lm, until)
+        result = result_at(state, r, J, fixed)
         return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
                 "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient}
 

@@ -1,7 +1,7 @@
 """Optimisers on the unit box: projected Levenberg-Marquardt, differential evolution, starts."""
 
 from .de import DEConfig, DEResult, differential_evolution
-from .lm import LMConfig, LMResult, LMState, lm_advance, lm_init, lm_result, projected_levenberg_marquardt
+from .lm import LMConfig, LMResult, LMState, lm_start, lm_steps, projected_levenberg_marquardt, result_at
 from .starts import latin_hypercube
 
 __all__ = [
@@ -11,9 +11,9 @@ __all__ = [
     "LMConfig",
     "LMResult",
     "LMState",
-    "lm_advance",
-    "lm_init",
-    "lm_result",
+    "lm_start",
+    "lm_steps",
     "projected_levenberg_marquardt",
+    "result_at",
     "latin_hypercube",
 ]

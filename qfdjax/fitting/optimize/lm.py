@@ -66,24 +66,54 @@ def projected_gradient_norm(u, grad, fixed):
     return jnp.max(jnp.where(fixed, 0.0, jnp.abs(moved)))
 
 
-def lm_init(residual_fn, u0, config: LMConfig = LMConfig()) -> LMState:
-    r = residual_fn(u0)
-    return LMState(u0, jnp.sum(r * r), jnp.asarray(config.initial_damping, u0.dtype), jnp.asarray(0),
-                   jnp.asarray(False), jnp.asarray(0))
+def lm_start(u0, config: LMConfig = LMConfig()) -> LMState:
+    """A fresh run from u0 (its chi^2, NaN here, comes from the first linearisation)."""
+    return LMState(u0, jnp.full((), jnp.nan, u0.dtype), jnp.asarray(config.initial_damping, u0.dtype),
+                   jnp.asarray(0), jnp.asarray(False), jnp.asarray(0))
 
 
 def _jacfwd_linearize(residual_fn):
     return lambda u: (residual_fn(u), jax.jacfwd(residual_fn)(u))
 
 
-def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig(), until=None,
-               linearize=None) -> LMState:
+def solve_damped(system, rhs):
+    """x with system @ x = rhs: Gaussian elimination with partial pivoting, as LAPACK's getrf/getrs.
+
+    Why not jnp.linalg.solve: on CPU its LAPACK call makes every process that
+    loads a compiled fit kernel initialise JAX's LAPACK bindings, which imports
+    SciPy's linear algebra (0.13 s of a 1.3 s warm `qfdjax fit`).  The systems
+    are at most 11 x 11, so a loop over columns costs nothing, and a
+    `fori_loop` keeps the traced graph one column long.
+    """
+    n = rhs.shape[-1]
+    rows = jnp.arange(n)
+    augmented = jnp.concatenate([system, rhs[:, None]], axis=1)
+
+    def eliminate(k, m):
+        candidates = jnp.where(rows >= k, jnp.abs(m[:, k]), -1.0)
+        p = jnp.argmax(candidates)
+        row_k, row_p = m[k], m[p]
+        m = m.at[p].set(row_k).at[k].set(row_p)
+        factors = jnp.where(rows > k, m[:, k] / m[k, k], 0.0)
+        return m - factors[:, None] * m[k][None, :]
+
+    m = jax.lax.fori_loop(0, n, eliminate, augmented)
+
+    def substitute(i, x):
+        k = n - 1 - i
+        return x.at[k].set((m[k, n] - m[k, :n] @ x) / m[k, k])
+
+    return jax.lax.fori_loop(0, n, substitute, jnp.zeros_like(rhs))
+
+
+def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), until=None):
     """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int).
 
-    `linearize(u) -> (r, J)` may supply a cheaper Jacobian than forward mode
-    over all of u (the fit's problem has one, see fitting/problem.py).
+    `linearize(u) -> (r, J)`.  A NaN `state.chi2` marks a fresh start (its
+    chi^2 is taken from the first linearisation).  Returns the final state with
+    its residuals and Jacobian, which the loop has already computed: the
+    projected gradient at the end needs no further pass through the model.
     """
-    linearize = linearize or _jacfwd_linearize(residual_fn)
     n = state.u.shape[0]
     eye = jnp.eye(n)
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
@@ -100,7 +130,7 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         scale = jnp.maximum(jnp.max(jnp.diag(H)), 1e-300)
         # Damping relative to the curvature scale keeps the update unit-free.
         system = H + (state.damping * scale) * eye + jnp.diag(1.0 - free) * scale
-        delta = jnp.linalg.solve(system, -g * free)
+        delta = solve_damped(system, -g * free)
         u_new = jnp.where(fixed, state.u, jnp.clip(state.u + delta, 0.0, 1.0))
         r_new, J_new = linearize(u_new)
         chi2_new = jnp.sum(r_new * r_new)
@@ -133,11 +163,12 @@ def lm_advance(residual_fn, state: LMState, fixed, config: LMConfig = LMConfig()
         return (~state.done) & (state.step < limit)
 
     r0, J0 = linearize(state.u)
-    return jax.lax.while_loop(keep_going, step, (state, r0, J0))[0]
+    state = eqx.tree_at(lambda s: s.chi2, state, jnp.where(jnp.isnan(state.chi2), jnp.sum(r0 * r0), state.chi2))
+    return jax.lax.while_loop(keep_going, step, (state, r0, J0))
 
 
-def lm_result(residual_fn, state: LMState, fixed, linearize=None) -> LMResult:
-    r, J = (linearize or _jacfwd_linearize(residual_fn))(state.u)
+def result_at(state: LMState, r, J, fixed) -> LMResult:
+    """The LM result at `state`, whose residuals and Jacobian are (r, J)."""
     grad = 2.0 * J.T @ r
     pg = projected_gradient_norm(state.u, grad / jnp.maximum(state.chi2, CHI2_SCALE_FLOOR), fixed)
     return LMResult(state.u, state.chi2, pg, state.step, state.done)
@@ -145,5 +176,4 @@ def lm_result(residual_fn, state: LMState, fixed, linearize=None) -> LMResult:
 
 def projected_levenberg_marquardt(residual_fn, u0, fixed, config: LMConfig = LMConfig()) -> LMResult:
     """Minimise sum(residual_fn(u)**2) over u in [0, 1]^n; `fixed` entries never move."""
-    state = lm_advance(residual_fn, lm_init(residual_fn, u0, config), fixed, config)
-    return lm_result(residual_fn, state, fixed)
+    return result_at(*lm_steps(_jacfwd_linearize(residual_fn), lm_start(u0, config), fixed, config), fixed)
