@@ -90,3 +90,16 @@ def test_module_entry_point_reports_errors():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "qfdjax energy: error: A = 1.5 (case 0) is out of range: must be >= 0 and <= 1"
+
+
+def test_module_entry_point_leaves_complete_output(tmp_path):
+    # The command leaves with os._exit (no interpreter teardown): everything it printed
+    # and wrote must still be there, and its status must be the command's.
+    out = tmp_path / "energy.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qfdjax", "energy", "--beta", "3.1", "--w", "0.015", "--R-c", "0.5",
+         "--U", "0.1", "--A", "0.9", "--out", str(out)], capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "20.8051928893" in proc.stdout and proc.stdout.endswith("\n")
+    assert "20.8051928893" in out.read_text()

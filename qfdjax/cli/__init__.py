@@ -130,3 +130,37 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def run() -> None:
+    """The `qfdjax` command: main(), then leave without Python's interpreter teardown."""
+    leave(main())
+
+
+def leave(status: int) -> None:
+    """Exit with `status` once every output is on disk, skipping interpreter finalisation.
+
+    Why: tearing down JAX and XLA at exit (compiled executables, thread pools)
+    takes ~0.2 s, a fifth of a warm `qfdjax fit` (measured, 2 cores).  By now
+    every command has written and closed its files and joined its plot
+    workers; kernels still being prepared in the background are waited for, so
+    no compile-cache entry is cut short.  A process in a `jax.distributed` team
+    exits normally: its peers expect it to leave the coordination service.
+    """
+    import os
+
+    compiled = sys.modules.get("qfdjax.fitting.compiled")
+    if compiled is not None:
+        compiled.wait_for_prefetches()
+    distributed = sys.modules.get("jax._src.distributed")
+    if distributed is not None and getattr(distributed.global_state, "client", None) is not None:
+        raise SystemExit(status)
+    import logging
+
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    sys.stderr.flush()
+    os._exit(0 if status is None else int(status))

@@ -125,21 +125,34 @@ def prefetch(name: str, fn, *args) -> None:
         _PENDING[key] = _POOL.submit(_ready, name, key, fn, leaves, mask, treedef, dynamic)
 
 
+def wait_for_prefetches() -> None:
+    """Block until every kernel being readied in the background is done (or has failed)."""
+    with _LOCK:
+        pending = list(_PENDING.values())
+    for future in pending:
+        try:
+            future.result()
+        except Exception:  # noqa: BLE001 - a failed prefetch is redone (and reported) where it is used
+            pass
+
+
 def _ready(name, key, fn, leaves, mask, treedef, dynamic):
     call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
     return call, origin + " (prefetched)"
 
 
 # A single fit's kernels (its 8 LM lanes, its one point of diagnostics) run for
-# milliseconds: on CPU they are compiled without LLVM's optimisation passes, which
-# takes 30 % less time (measured: 1.5 s instead of 2.1 s for the 8-lane LM round;
-# a cold `qfdjax fit` 6.5-6.8 s instead of 8.1-9.2 s) for 30 ms more run time.
+# milliseconds: on CPU they are compiled without LLVM's optimisation passes and
+# with XLA's older loop emitters, which roughly halves their compile time
+# (measured, jax 0.10.2, 2 cores: the 8-lane LM round 0.6 s instead of 1.6 s, the
+# diagnostics 0.65 s instead of 1.95 s) for a few times slower run time (30 us
+# instead of 6 us per lane-step: 20 ms more for a whole fit).
 # Scans never use these shapes for their LM rounds (their smallest lane bucket is
 # 16, see scans/solver.py), so a scan's numbers never depend on which kernel a lane
 # landed in; DE and chi2 kernels keep the full optimisation everywhere.
 QUICK_COMPILE_BATCH = 8
 QUICK_COMPILE_KERNELS = ("lm_round", "diagnostics")
-QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
 def _compiler_options(name, dynamic) -> dict | None:
