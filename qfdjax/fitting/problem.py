@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ..model.energy import lepton_energies
+from ..model.energy import lepton_energies, lepton_energies_and_derivatives
 from ..model.numerics import Exact, check_numerics_name, reference_numerics
 from ..model.profiles import AbstractProfile
 from ..model.quadrature import SeedGridSpec
@@ -69,29 +69,27 @@ class Problem(eqx.Module):
         return self.likelihood.residuals(self.state(u, beta, w, lam, numerics))
 
     def residuals_and_jacobian(self, u, beta, w, lam, numerics):
-        """Residuals and their Jacobian in u, pushing 3 tangents through the quadrature instead of n.
+        """Residuals and their Jacobian in u, pushing one tangent through the quadrature instead of n.
 
         Each lepton's energies depend only on its own (R_c, U, A), so dE/dx is
-        block diagonal: one forward-mode pass per parameter *kind*, all leptons
-        at once, gives every block.  The likelihood (cheap: no quadrature) and
-        the box map are differentiated in full and chained on.  Same Jacobian
-        as `jax.jacfwd(self.residuals)` to rounding, at about a third of the
-        cost, which is most of an LM step.
+        block diagonal, and U and A enter the energies in closed form (see
+        model/types.py, UnitIntegrals): one forward-mode pass in R_c, all
+        leptons at once, gives every block.  The likelihood (cheap: no
+        quadrature) and the box map are differentiated in full and chained on.
+        Same Jacobian as `jax.jacfwd(self.residuals)` to rounding, at a fraction
+        of the cost, which is most of an LM step.
         """
         def natural(v):
             return self.box.from_unit(v).reshape(-1, 3)
-
-        def energies(x):
-            return lepton_energies(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics,
-                                   profile=self.profile)
 
         def likelihood_residuals(x, E):
             return self.likelihood.residuals(self.likelihood.state(x[:, 0], x[:, 1], x[:, 2], w, E))
 
         x = natural(u)
         dx_du = jax.jacfwd(natural)(u)  # (leptons, 3, n)
-        kinds = jnp.eye(3, dtype=x.dtype)[:, None, :] * jnp.ones_like(x)[None]  # (3, leptons, 3)
-        E, dE = jax.vmap(lambda t: jax.jvp(energies, (x,), (t,)), out_axes=(None, 0))(kinds)
+        E, by_kind = lepton_energies_and_derivatives(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics,
+                                                     profile=self.profile)
+        dE = jax.tree_util.tree_map(lambda *d: jnp.stack(d), *by_kind)  # leaves (3 kinds, leptons)
         r = likelihood_residuals(x, E)
         dr_dx, dr_dE = jax.jacfwd(likelihood_residuals, argnums=(0, 1))(x, E)
         # dE.field[k, l] = dE_l/dx[l, k]; chain through x(u) lepton by lepton.

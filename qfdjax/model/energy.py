@@ -30,10 +30,25 @@ def lepton_energies(
     profile: AbstractProfile = BoundaryLayer(),
 ) -> Energies:
     """Energies of leptons with core R_c, layer w, speed U and depth A."""
-    beta, w, lam, R_c, U, A = jnp.broadcast_arrays(
-        *(jnp.asarray(x, dtype=jnp.float64) for x in (beta, w, lam, R_c, U, A))
-    )
-    return numerics.energies(profile, beta, w, lam, R_c, U, A)
+    return numerics.energies(profile, *_common_shape(beta, w, lam, R_c, U, A))
 
 
-__all__ = ["Energies", "lepton_energies"]
+def lepton_energies_and_derivatives(
+    beta,
+    w,
+    lam,
+    R_c,
+    U,
+    A,
+    numerics: AbstractNumerics = Exact(),
+    profile: AbstractProfile = BoundaryLayer(),
+) -> tuple[Energies, tuple[Energies, Energies, Energies]]:
+    """Energies and their derivatives in (R_c, U, A), lepton by lepton (each lepton's own parameters)."""
+    return numerics.energies_and_derivatives(profile, *_common_shape(beta, w, lam, R_c, U, A))
+
+
+def _common_shape(*args):
+    return jnp.broadcast_arrays(*(jnp.asarray(x, dtype=jnp.float64) for x in args))
+
+
+__all__ = ["Energies", "lepton_energies", "lepton_energies_and_derivatives"]

@@ -5,8 +5,10 @@ integrands change form, exact angular factors and the exterior flow in closed
 form.  `Reference` reproduces the seed's own grid, Simpson/trapezoid rules and
 finite differences, so its published numbers can be matched to rounding.
 
-Each strategy's `energies(profile, beta, w, lam, R_c, U, A)` takes arrays of one
-common shape (any batch shape) and returns `Energies` of that shape.
+Each strategy computes `unit_integrals(profile, w, R_c)`: the integrals at unit
+speed and depth, from which `energies(profile, beta, w, lam, R_c, U, A)` and
+`energies_and_derivatives` follow in closed form.  All take arrays of one
+common shape (any batch shape) and return results of that shape.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from . import flow
-from .types import Energies, assemble_energies
+from .types import Energies, UnitIntegrals, unit_integrals
 from .constants import R_MAX_DEFAULT, R_MIN_DEFAULT
 from .quadrature import SeedGridSpec, gauss_legendre, seed_grid_table, seed_radial_grid
 
@@ -39,8 +41,24 @@ def check_numerics_name(name: str) -> str:
 
 class AbstractNumerics(eqx.Module):
     @abc.abstractmethod
+    def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
+        """The energy integrals at U = A = 1 for broadcast-compatible arrays of one shape."""
+
     def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
         """Energies for broadcast-compatible arrays of one shape."""
+        return self.unit_integrals(profile, w, R_c).energies(beta, lam, U, A)
+
+    def energies_and_derivatives(self, profile, beta, w, lam, R_c, U, A):
+        """Energies and their derivatives in R_c, U and A (each an `Energies` of the same shape).
+
+        One forward-mode tangent (R_c) goes through the quadrature; U and A
+        enter in closed form (see `UnitIntegrals`).  A fit's Jacobian costs
+        about half of pushing three tangents (measured: 1.4 against 2.9 us
+        per lane of three leptons, 512 lanes, 2 cores).
+        """
+        integrals, d_R_c = jax.jvp(lambda r: self.unit_integrals(profile, w, r), (R_c,), (jnp.ones_like(R_c),))
+        d_U, d_A = integrals.derivatives(beta, lam, U, A)
+        return integrals.energies(beta, lam, U, A), (d_R_c.energies(beta, lam, U, A), d_U, d_A)
 
     def select(self, indices):
         """The numerics of a sub-batch of points (host-side indices)."""
@@ -89,29 +107,30 @@ class Exact(AbstractNumerics):
         in_core = np.r_[np.ones(order_core), np.zeros(order_layer)]
         return jnp.asarray(np.stack([np.r_[t_core, t_layer], np.r_[w_core, w_layer], in_core], -1))
 
-    def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
+    def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
         R = R_c + w
         # Panels clipped to the domain; a panel outside it gets zero length.
         lo = jnp.broadcast_to(jnp.asarray(self.r_min, R.dtype), R.shape)
         mid = jnp.maximum(R_c, lo)
         hi = jnp.maximum(jnp.minimum(R, self.r_max), mid)
+        one = jnp.ones_like(R)
 
         def add_node(sums, node):
             t, weight, in_core = node[0], node[1], node[2] > 0
             start = jnp.where(in_core, lo, mid)
             length = jnp.where(in_core, mid - lo, hi - mid)
             r = start + length * t
-            delta_rho = profile.delta_rho(r, R_c, w, A)
-            slope = profile.d_delta_rho(r, R_c, w, A)
-            a, b = flow.hill_vortex_interior(r, R, U)
+            delta_rho = profile.delta_rho(r, R_c, w, one)
+            slope = profile.d_delta_rho(r, R_c, w, one)
+            a, b = flow.hill_vortex_interior(r, R, one)
             densities = point_densities(r, delta_rho, slope, a, b, 2.0 / 3.0, 4.0 / 3.0)
             return tuple(s + (weight * length) * d for s, d in zip(sums, densities)), None
 
         zero = jnp.zeros_like(R)
-        sums, _ = jax.lax.scan(add_node, (zero, zero, zero), self._node_table(profile), unroll=self.unroll)
+        sums, _ = jax.lax.scan(add_node, (zero,) * 4, self._node_table(profile), unroll=self.unroll)
         outer = jnp.minimum(jnp.maximum(R, self.r_min), self.r_max)
-        exterior = flow.exterior_circulation(outer, self.r_max, R, U)
-        return assemble_energies(beta, lam, *sums, exterior=exterior)
+        exterior = flow.exterior_circulation(outer, self.r_max, R, one)
+        return unit_integrals(*sums, exterior=exterior)
 
 
 def exact_order(degree: int) -> int:
@@ -124,10 +143,10 @@ def exact_order(degree: int) -> int:
 
 
 def point_densities(r, delta_rho, slope, a, b, cos2, sin2):
-    """Radial integrands of the flow, stability and gradient integrals."""
+    """Radial integrands of the flow (rho = 1 and deficit parts), stability and gradient integrals."""
     r2 = r * r
-    flow_density = (1.0 + delta_rho) * r2 * (cos2 * a + sin2 * b)
-    return flow_density, delta_rho * delta_rho * r2, slope * slope * r2
+    flow_density = r2 * (cos2 * a + sin2 * b)
+    return flow_density, delta_rho * flow_density, delta_rho * delta_rho * r2, slope * slope * r2
 
 
 class Reference(AbstractNumerics):
@@ -156,29 +175,26 @@ class Reference(AbstractNumerics):
     def repeat(self, count: int):
         return eqx.tree_at(lambda n: n.grid_index, self, np.repeat(np.asarray(self.grid_index), count))
 
-    def energies(self, profile, beta, w, lam, R_c, U, A) -> Energies:
+    def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
         # Tables may be host (NumPy) arrays; index them as JAX arrays so this
         # works eagerly, under jit and with the tables closed over alike.
         tab = jax.tree_util.tree_map(jnp.asarray, self)
         i = jnp.broadcast_to(tab.grid_index, R_c.shape)
         r = tab.r[:, i]  # (L, ...): batch arrays broadcast against it as they are
         R = R_c + w
-        delta_rho = profile.delta_rho(r, R_c, w, A)
+        one = jnp.ones_like(R)
+        delta_rho = profile.delta_rho(r, R_c, w, one)
         st = tab.stencil[:, :, i]
         before = jnp.concatenate([delta_rho[:1], delta_rho[:-1]], 0)
         after = jnp.concatenate([delta_rho[1:], delta_rho[-1:]], 0)
         slope = st[0] * before + st[1] * delta_rho + st[2] * after
-        a, b = flow.hill_vortex_coefficients(r, R, U)
-        flow_d, stab_d, grad_d = point_densities(
+        a, b = flow.hill_vortex_coefficients(r, R, one)
+        flow_d, deficit_d, stab_d, grad_d = point_densities(
             r, delta_rho, slope, a, b, tab.cos2[:, i], tab.sin2[:, i]
         )
-        return assemble_energies(
-            beta,
-            lam,
-            jnp.sum(tab.simpson[:, i] * flow_d, 0),
-            jnp.sum(tab.trapezoid[:, i] * stab_d, 0),
-            jnp.sum(tab.trapezoid[:, i] * grad_d, 0),
-        )
+        simpson, trapezoid = tab.simpson[:, i], tab.trapezoid[:, i]
+        return unit_integrals(jnp.sum(simpson * flow_d, 0), jnp.sum(simpson * deficit_d, 0),
+                              jnp.sum(trapezoid * stab_d, 0), jnp.sum(trapezoid * grad_d, 0))
 
 
 def reference_numerics(

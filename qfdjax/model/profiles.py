@@ -29,7 +29,11 @@ class AbstractProfile(eqx.Module):
 
     @abc.abstractmethod
     def delta_rho(self, r, R_c, w, A):
-        """Density deficit at radius r (<= 0 where the lepton lives)."""
+        """Density deficit at radius r (<= 0 where the lepton lives).
+
+        Must be proportional to the depth A (A is the profile's amplitude): the
+        numerics integrate at A = 1 and scale (see model/types.py, UnitIntegrals).
+        """
 
     @abc.abstractmethod
     def d_delta_rho(self, r, R_c, w, A):

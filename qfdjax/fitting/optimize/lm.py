@@ -77,33 +77,29 @@ def _jacfwd_linearize(residual_fn):
 
 
 def solve_damped(system, rhs):
-    """x with system @ x = rhs: Gaussian elimination with partial pivoting, as LAPACK's getrf/getrs.
+    """x with system @ x = rhs for the damped, symmetric positive definite LM system.
 
-    Why not jnp.linalg.solve: on CPU its LAPACK call makes every process that
-    loads a compiled fit kernel initialise JAX's LAPACK bindings, which imports
-    SciPy's linear algebra (0.13 s of a 1.3 s warm `qfdjax fit`).  The systems
-    are at most 11 x 11, so a loop over columns costs nothing, and a
-    `fori_loop` keeps the traced graph one column long.
+    Gauss-Jordan elimination without row exchanges, which is backward stable
+    for symmetric positive definite matrices (every pivot is positive and no
+    entry grows).  Why not jnp.linalg.solve: on CPU its LAPACK call makes every
+    process that loads a compiled fit kernel initialise JAX's LAPACK bindings,
+    which imports SciPy's linear algebra (0.13 s of a 1.3 s warm `qfdjax fit`),
+    and batched over lanes it is slower: 1.4 us per 9 x 9 system against
+    0.6 us here (measured, 512 lanes, 2 cores).  A `fori_loop` over columns
+    keeps the traced graph one column long; whole-matrix updates avoid the
+    gathers and scatters that row exchanges would need across lanes.
     """
     n = rhs.shape[-1]
     rows = jnp.arange(n)
     augmented = jnp.concatenate([system, rhs[:, None]], axis=1)
 
     def eliminate(k, m):
-        candidates = jnp.where(rows >= k, jnp.abs(m[:, k]), -1.0)
-        p = jnp.argmax(candidates)
-        row_k, row_p = m[k], m[p]
-        m = m.at[p].set(row_k).at[k].set(row_p)
-        factors = jnp.where(rows > k, m[:, k] / m[k, k], 0.0)
-        return m - factors[:, None] * m[k][None, :]
+        row = jax.lax.dynamic_index_in_dim(m, k, 0, keepdims=False)
+        row = row / row[k]
+        column = jax.lax.dynamic_index_in_dim(m, k, 1, keepdims=False)
+        return jnp.where((rows == k)[:, None], row[None, :], m - column[:, None] * row[None, :])
 
-    m = jax.lax.fori_loop(0, n, eliminate, augmented)
-
-    def substitute(i, x):
-        k = n - 1 - i
-        return x.at[k].set((m[k, n] - m[k, :n] @ x) / m[k, k])
-
-    return jax.lax.fori_loop(0, n, substitute, jnp.zeros_like(rhs))
+    return jax.lax.fori_loop(0, n, eliminate, augmented)[:, n]
 
 
 def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), until=None):
