@@ -9,6 +9,9 @@ $(BIN)/qfdjax:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# An editable install leaves qfdjax's bytecode to the first run; compile it now
+	# (it still loads where PYTHONDONTWRITEBYTECODE keeps Python from writing it).
+	$(BIN)/python -m compileall -q qfdjax
 
 install: $(BIN)/qfdjax
 
