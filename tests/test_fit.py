@@ -140,3 +140,16 @@ def test_shared_parameters(seed_point_fit, tmp_path):
         ParameterSpace.seed().with_overrides(shared=[["e.A"]])
     with pytest.raises(InputError, match="overlap"):
         ParameterSpace.seed().with_overrides(shared=[["e.A", "mu.A"], ["mu.A", "tau.A"]])
+
+
+def test_best_start_is_the_first_within_rounding_of_the_lowest():
+    from qfdjax.fitting.diagnostics import best_starts
+
+    chi2 = np.array([
+        [5.0, 1.6e7 * (1 + 3e-16), 1.6e7, np.nan],  # a rounding-level tie: the first of the two
+        [np.nan, 2.0, 1.0, 1.0 + 1e-6],  # a real difference: the lowest
+        [np.inf, np.nan, 3.0, 3.0],
+        [1e-25, 3e-25, 0.5, 1e-20],  # exact fits: chi^2 ~ 0 ties in absolute terms
+    ])
+    chi2[0, 0] = 1.6e7 + 1.0  # above both by far more than rounding
+    assert best_starts(chi2).tolist() == [1, 2, 2, 0]

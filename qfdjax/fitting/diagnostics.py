@@ -30,6 +30,9 @@ AGREEMENT_DCHI2 = 0.1
 PROJECTED_GRADIENT_CERTIFY = 1e-4
 BOUND_TOL = 1e-9
 EXACT_FIT_CHI2 = 1e-6
+# Starts that end within this fraction of the lowest chi^2 (never less than this
+# many units of chi^2) reached the same optimum: LM stops at 1e-13 relative.
+SAME_OPTIMUM_RTOL = 1e-12
 
 
 def _energy_jet(problem: Problem, num, beta, w, lam, x):
@@ -205,11 +208,25 @@ def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float =
     return {"jacobian_rank": rank, "null_space": null}
 
 
+def best_starts(chi2_starts: np.ndarray) -> np.ndarray:
+    """Per point, the first start whose chi^2 is the lowest to within SAME_OPTIMUM_RTOL.
+
+    On a flat valley the starts that reach the optimum end at different
+    parameters with chi^2 equal to rounding; which of them is lowest is then
+    decided by the last bits (compiler, device, machine).  Reporting the first
+    of them keeps the reported parameters from jumping between machines and
+    versions.  Non-finite chi^2 never wins.
+    """
+    finite = np.where(np.isfinite(chi2_starts), chi2_starts, np.inf)
+    lowest = np.min(finite, axis=1, keepdims=True)
+    return np.argmax(finite <= lowest + SAME_OPTIMUM_RTOL * np.maximum(np.abs(lowest), 1.0), axis=1)
+
+
 def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None) -> dict:
     """Host-side arrays of results and convergence evidence for every point."""
     chi2_s = np.asarray(solution["chi2_starts"])
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
-    best = np.argmin(finite, axis=1)
+    best = best_starts(chi2_s)
     rows = np.arange(chi2_s.shape[0])
     u_best = np.asarray(solution["u_starts"])[rows, best]
     diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
