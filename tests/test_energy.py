@@ -201,3 +201,17 @@ def test_energy_derivatives_match_forward_mode(numerics):
                           (jnp.asarray(x),), (jnp.asarray(tangent),))
         for got, ref in zip(jax.tree_util.tree_leaves(d), jax.tree_util.tree_leaves(want)):
             np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-12, atol=1e-14)
+
+
+def test_seed_grid_tables_share_kernel_shapes():
+    # An interval refit's trial points bring new w: their tables must have the shapes
+    # the scan's kernels were compiled for, not one shape per distinct grid.
+    from qfdjax.model.numerics import TABLE_LENGTH_MULTIPLE, TABLE_MIN_GRIDS
+
+    shapes = {reference_numerics(np.asarray(w)).r.shape
+              for w in ([0.015], [0.01, 0.0102], np.geomspace(0.005, 0.05, 10), [0.0231, 0.0232, 0.0233])}
+    assert len(shapes) == 1
+    (length, grids), = shapes
+    assert length % TABLE_LENGTH_MULTIPLE == 0 and grids == TABLE_MIN_GRIDS
+    many = reference_numerics(np.linspace(0.005, 0.05, 20))
+    assert many.r.shape[1] == 32 and np.asarray(many.grid_index).max() == 19

@@ -36,11 +36,13 @@ SOLUTION_FIELDS = ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "d
 def run_points(name: str, body, mesh, numerics: AbstractNumerics, point_args: tuple, shared: tuple) -> dict:
     """body(numerics, *point_args, *shared) over the points axis: exported on one device, sharded on several."""
     if mesh is None:
-        return call_compiled(name, _apply, body, numerics, point_args, shared)
+        return call_compiled(name, _apply, body, point_args, numerics, shared)
     return _sharded(body, mesh, numerics, point_args, shared)
 
 
-def _apply(body, numerics, point_args, shared):
+def _apply(body, point_args, numerics, shared):
+    # Point arguments first: the first array a kernel takes is its batch of points
+    # (compiled.py reads the batch size from it; a seed-grid table's is its nodes).
     return body(numerics, *point_args, *shared)
 
 
@@ -76,7 +78,7 @@ def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tu
     args = tuple(np.asarray(a)[idx] for a in point_args)
     if only_prepare:
         if mesh is None:
-            prefetch(name, _apply, body, numerics.select(idx), args, shared)
+            prefetch(name, _apply, body, args, numerics.select(idx), shared)
         return {}
     out = run_points(name, body, mesh, numerics.select(idx), args, shared)
     return {k: np.asarray(v)[:n] for k, v in out.items()}

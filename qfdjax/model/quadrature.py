@@ -176,9 +176,13 @@ class SeedGridTable:
     num_points: np.ndarray  # (n_grids,)
 
 
-def seed_grid_table(grids: list[np.ndarray], num_theta: list[int], spec: SeedGridSpec) -> SeedGridTable:
-    """Tables for grids[i] with num_theta[i] angles; padding carries zero weight."""
-    length = max(g.size for g in grids)
+def seed_grid_table(grids: list[np.ndarray], num_theta: list[int], spec: SeedGridSpec,
+                    length_multiple: int = 1) -> SeedGridTable:
+    """Tables for grids[i] with num_theta[i] angles, padded to a multiple of `length_multiple` nodes.
+
+    Padding repeats a grid's last radius with zero weight.
+    """
+    length = -(-max(g.size for g in grids) // length_multiple) * length_multiple
     n = len(grids)
     r = np.empty((n, length))
     simpson, trapezoid, cos2, sin2 = (np.zeros((n, length)) for _ in range(4))
