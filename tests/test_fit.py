@@ -153,3 +153,10 @@ def test_best_start_is_the_first_within_rounding_of_the_lowest():
     ])
     chi2[0, 0] = 1.6e7 + 1.0  # above both by far more than rounding
     assert best_starts(chi2).tolist() == [1, 2, 2, 0]
+    # Among equals, the first preference any of them meets decides (certified, then done).
+    done = np.array([[True, False, True, True], [True] * 4, [True] * 4, [False, True, True, True]])
+    stationary = np.array([[True] * 4, [True] * 4, [True] * 4, [True, True, False, False]])
+    assert best_starts(chi2, done).tolist() == [2, 2, 2, 1]
+    assert best_starts(chi2, done & stationary, done).tolist() == [2, 2, 2, 1]
+    assert best_starts(chi2, done & ~stationary, done).tolist() == [2, 2, 2, 3]
+    assert best_starts(chi2, np.zeros_like(done)).tolist() == [1, 2, 2, 0]

@@ -208,25 +208,38 @@ def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float =
     return {"jacobian_rank": rank, "null_space": null}
 
 
-def best_starts(chi2_starts: np.ndarray) -> np.ndarray:
+def best_starts(chi2_starts: np.ndarray, *preferred: np.ndarray) -> np.ndarray:
     """Per point, the first start whose chi^2 is the lowest to within SAME_OPTIMUM_RTOL.
 
     On a flat valley the starts that reach the optimum end at different
     parameters with chi^2 equal to rounding; which of them is lowest is then
     decided by the last bits (compiler, device, machine).  Reporting the first
     of them keeps the reported parameters from jumping between machines and
-    versions.  Non-finite chi^2 never wins.
+    versions.  `preferred` masks (starts, most wanted first) choose among
+    those equals: the first mask that any of them meets decides (the fit passes
+    "stopped on its own criterion at a stationary point", then "stopped on its
+    own criterion", so the reported start is one that carries the certificate
+    when one does).  Non-finite chi^2 never wins.
     """
     finite = np.where(np.isfinite(chi2_starts), chi2_starts, np.inf)
     lowest = np.min(finite, axis=1, keepdims=True)
-    return np.argmax(finite <= lowest + SAME_OPTIMUM_RTOL * np.maximum(np.abs(lowest), 1.0), axis=1)
+    tied = finite <= lowest + SAME_OPTIMUM_RTOL * np.maximum(np.abs(lowest), 1.0)
+    chosen, decided = tied.copy(), np.zeros(len(tied), bool)
+    for mask in preferred:
+        narrowed = tied & np.asarray(mask, bool)
+        use = ~decided & np.any(narrowed, axis=1)
+        chosen[use] = narrowed[use]
+        decided |= use
+    return np.argmax(chosen, axis=1)
 
 
 def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None) -> dict:
     """Host-side arrays of results and convergence evidence for every point."""
     chi2_s = np.asarray(solution["chi2_starts"])
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
-    best = best_starts(chi2_s)
+    done_s = np.asarray(solution["done_starts"], bool)
+    stationary_s = (np.asarray(solution["pgrad_starts"]) <= PROJECTED_GRADIENT_CERTIFY) | (chi2_s <= EXACT_FIT_CHI2)
+    best = best_starts(chi2_s, done_s & stationary_s, done_s)
     rows = np.arange(chi2_s.shape[0])
     u_best = np.asarray(solution["u_starts"])[rows, best]
     diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
