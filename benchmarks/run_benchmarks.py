@@ -21,11 +21,11 @@ import numpy as np
 
 from qfdjax.bench import bench_exact_energies, bench_reference_energies, bench_seed_method, device_info
 from qfdjax.fitting.fit import FitConfig
-from qfdjax.fitting.kernel import initial_starts, solve_points
+from qfdjax.fitting.kernel import _lm_round, initial_starts
 from qfdjax.fitting.problem import Problem, make_numerics
 from qfdjax.io import run_metadata, write_json
 from qfdjax.fitting.likelihood import Likelihood
-from qfdjax.fitting.optimize import DEConfig, LMConfig
+from qfdjax.fitting.optimize import LMConfig
 from qfdjax.fitting.params import ParameterSpace
 from qfdjax.model.profiles import BoundaryLayer
 from qfdjax.scans.config import ScanConfig
@@ -35,21 +35,27 @@ GRIDS = [(16, 10), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (1024
 
 
 def memory_per_chunk(chunk_sizes, starts=8):
+    """XLA's buffer sizes for one LM round over a chunk of P points x `starts` lanes (the fit's largest kernel)."""
     space = ParameterSpace.seed()
     problem = Problem.build(space, Likelihood.masses_only(), BoundaryLayer())
+    lm = LMConfig()
     rows = []
     for P in chunk_sizes:
-        st, keys = initial_starts(space, starts, np.arange(P), 0)
-        args = [jnp.full(P, 3.1), jnp.full(P, 0.015), jnp.full(P, 0.0065)]
-        num = make_numerics("exact", np.full(P, 0.015))
-        compiled = solve_points.lower(problem, num, *args, st, keys, "gradient", LMConfig(), DEConfig()).compile()
-        stats = compiled.compiled.memory_analysis()
+        lanes = P * starts
+        st, _ = initial_starts(space, starts, np.arange(P), 0)
+        num = make_numerics("exact", np.full(lanes, 0.015))
+        args = (np.full(lanes, 3.1), np.full(lanes, 0.015), np.full(lanes, 0.0065), st.reshape(lanes, -1),
+                np.full(lanes, np.nan), np.full(lanes, lm.initial_damping), np.zeros(lanes, np.int64),
+                np.zeros(lanes, bool), np.zeros(lanes, np.int64), np.full(lanes, 24, np.int64))
+        lowered = jax.jit(lambda num, *a: _lm_round(num, *a, problem, lm)).lower(num, *args)
+        stats = lowered.compile().memory_analysis()
         rows.append({"chunk": P, "starts": starts, "temp_bytes": stats.temp_size_in_bytes,
                      "argument_bytes": stats.argument_size_in_bytes, "output_bytes": stats.output_size_in_bytes})
     return rows
 
 
-def scan_scaling(max_grid, chunk):
+def scan_scaling(max_grid, chunk, on_row=None):
+    """Full scans of growing grids; `on_row(rows)` after each (so a run cut short keeps what it measured)."""
     rows = []
     for nb, nw in GRIDS:
         if nb * nw > max_grid * max_grid:
@@ -66,6 +72,8 @@ def scan_scaling(max_grid, chunk):
                      "verdict": record["verdict"]["path"]})
         print(f"  scan {nb}x{nw}: {wall:.1f} s wall ({rows[-1]['points_per_s']:.0f} points/s), "
               f"converged {converged:.3f}", file=sys.stderr, flush=True)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -148,7 +156,9 @@ def main(argv=None):
         print("memory per chunk ...", file=sys.stderr, flush=True)
         result["memory_per_chunk"] = memory_per_chunk([64, 256, 1024, 4096])
         print("scan scaling ...", file=sys.stderr, flush=True)
-        result["scan_scaling"] = scan_scaling(args.max_grid, args.chunk)
+        partial = Path(args.out_dir) / f"{label}.partial.json"
+        result["scan_scaling"] = scan_scaling(args.max_grid, args.chunk,
+                                              lambda rows: write_json(partial, dict(result, scan_scaling=rows)))
     if info["platform"] == "cpu":
         result["seed_method"] = bench_seed_method(3.0)
     result["timings"] = {"total_s": time.perf_counter() - t0}
@@ -157,6 +167,7 @@ def main(argv=None):
     result |= metadata
     out = Path(args.out_dir)
     write_json(out / f"{label}.json", result)
+    (out / f"{label}.partial.json").unlink(missing_ok=True)
     plot(result, out, label)
     print(f"wrote {out / (label + '.json')} and {out / (label + '.png')}")
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,25 @@ def test_cli_scan_sigterm_then_resume(tmp_path):
     record = json.loads((out / "scan.json").read_text())
     assert record["timings"]["resumed_points"] >= 2
     assert np.array(record["chi2"]).shape == (6, 4)
+
+
+def test_run_scan_from_an_unguarded_script_and_from_stdin(tmp_path):
+    # Plot workers are spawned processes; they must not re-run the user's main script
+    # (no `if __name__ == "__main__"` guard here), and a script read from stdin has
+    # no file for them to import.
+    script = (
+        "import sys, qfdjax\n"
+        "print('scan starts', flush=True)\n"
+        "rec = qfdjax.run_scan(qfdjax.ScanConfig(beta=(3.0, 3.1, 2), w=(0.01, 0.02, 2)), sys.argv[1], progress=False)\n"
+        "print(sorted(rec['plots']))\n"
+    )
+    path = tmp_path / "user_script.py"
+    path.write_text(script)
+    for cmd, stdin in (([sys.executable, str(path), str(tmp_path / "a")], None),
+                       ([sys.executable, "-", str(tmp_path / "b")], script)):
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count("scan starts") == 1 and "could not draw" not in proc.stderr
+        out = Path(cmd[-1])
+        assert all((out / f).exists() for f in ("chi2_map.png", "profiles.png", "parameter_maps.png",
+                                                 "identifiability.png"))

@@ -9,8 +9,10 @@ fails is reported, never fatal, and the figures are redrawn by `qfdjax report`.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,6 +51,28 @@ def _follow_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start workers without re-running the parent's __main__ in them.
+
+    A spawned worker re-imports the parent's main script, which runs a library
+    user's unguarded `qfdjax.run_scan(...)` again in every worker (and `python -`
+    has no script to import: the pool breaks).  The workers only need qfdjax's
+    own plotting, so the main script is hidden while they start.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
 def _warm_up() -> None:
     from . import plots  # noqa: F401  (imports matplotlib and sets up its fonts)
 
@@ -66,10 +90,12 @@ class PlotPool:
 
     def __enter__(self) -> "PlotPool":
         try:
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_follow_parent, initargs=(os.getpid(),))
-            for _ in range(self.workers):
-                self.executor.submit(_warm_up)
+            with _main_script_hidden():
+                self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_follow_parent, initargs=(os.getpid(),))
+                # One task per worker starts them all now (they are spawned on demand).
+                for _ in range(self.workers):
+                    self.executor.submit(_warm_up)
         except (OSError, RuntimeError):
             self.executor = None  # no processes to spare: draw in this one
         return self
@@ -82,8 +108,12 @@ class PlotPool:
         """Begin drawing `names` now (the scan may still be finishing other work); [] without workers."""
         if self.executor is None:
             return []
-        return [(name, self.executor.submit(_draw, name, record, str(Path(out_dir) / FIGURES[name])))
-                for name in names]
+        try:
+            return [(name, self.executor.submit(_draw, name, record, str(Path(out_dir) / FIGURES[name])))
+                    for name in names]
+        except RuntimeError:  # a broken pool (BrokenProcessPool is one): draw in this process instead
+            self.executor = None
+            return []
 
     def plot_scan(self, record: dict, out_dir, started=()) -> dict:
         """Draw every figure not in `started` (from `start`), then wait for all of them."""
@@ -93,7 +123,23 @@ class PlotPool:
 
             return plot_scan(record, out)
         begun = {name for name, _ in started}
-        futures = [f for _, f in started] + [f for _, f in self.start(record, out, [n for n in ORDER if n not in begun])]
-        for future in futures:
-            future.result()
+        drawing = list(started) + self.start(record, out, [n for n in ORDER if n not in begun])
+        for name, future in drawing:
+            try:
+                future.result()
+            except Exception as err:  # noqa: BLE001 - a figure is output: redraw it here, or say why not
+                _draw_here(name, record, out, err)
+        for name in ORDER:
+            if name not in {n for n, _ in drawing}:
+                _draw_here(name, record, out)
         return dict(FIGURES)
+
+
+def _draw_here(name: str, record: dict, out: Path, worker_error=None) -> None:
+    """Draw one figure in this process (the workers failed or are gone); a failure here is reported."""
+    try:
+        _draw(name, record, str(out / FIGURES[name]))
+    except Exception as err:  # noqa: BLE001
+        cause = f" (worker: {worker_error})" if worker_error is not None else ""
+        print(f"qfdjax: could not draw {FIGURES[name]}: {err}{cause}; `qfdjax report` redraws it",
+              file=sys.stderr)

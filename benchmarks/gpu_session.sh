@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The GPU checks of one lent device session, as one prepared command that fits a
+# 10-minute call: the GPU tests (tests/test_gpu.py: energies, a fit and the 16x10
+# scan against the committed CPU numbers), the quick bench, scan scaling up to
+# 1024x1024, and whole-process timings.  Every result lands in $OUT (the device
+# tool brings back at most 8 files), named by device.
+#
+#   device run:  bash benchmarks/gpu_session.sh        (timeout_s 600)
+#   here, after: copy the files into benchmarks/results/ and commit them.
+#
+# The device image already holds JAX with CUDA, equinox, optax, optimistix,
+# matplotlib, tqdm, SciPy and pytest: qfdjax runs from the checkout, uninstalled.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results/gpu-session}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export QFDJAX_CACHE_DIR=/tmp/qfdjax-cache
+PY=${PYTHON:-python3}
+LOG="$OUT/gpu-session.log"
+step() {  # step SECONDS NAME COMMAND...: run with a time limit, log, never stop the session
+  local limit=$1 name=$2; shift 2
+  echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s): $*" | tee -a "$LOG"
+  timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
+  echo "=== $name: exit ${PIPESTATUS[0]}" | tee -a "$LOG"
+}
+step 30 devices bash -c "nvidia-smi -L; $PY -c 'import jax; print(jax.__version__, jax.devices())'"
+step 150 gpu-tests "$PY" -m pytest -q -m gpu tests/test_gpu.py
+step 100 quick-bench "$PY" -m qfdjax bench --quick --device gpu --out "$OUT/quick-gpu.json"
+step 200 scan-scaling "$PY" benchmarks/run_benchmarks.py --device gpu --max-grid 1024 --out-dir "$OUT"
+step 100 whole-process "$PY" benchmarks/whole_process.py --skip-peer-scan --out "$OUT/whole-process-gpu.json"
+ls -la "$OUT" | tee -a "$LOG"
