@@ -160,3 +160,37 @@ def test_best_start_is_the_first_within_rounding_of_the_lowest():
     assert best_starts(chi2, done & stationary, done).tolist() == [2, 2, 2, 1]
     assert best_starts(chi2, done & ~stationary, done).tolist() == [2, 2, 2, 3]
     assert best_starts(chi2, np.zeros_like(done)).tolist() == [1, 2, 2, 0]
+
+
+@pytest.mark.parametrize("numerics", ["exact", "reference"])
+def test_diagnostics_hessian_equals_the_direct_hessian(numerics):
+    # The diagnostics assemble chi^2's Hessian in (parameters, beta, w) from each
+    # lepton's 5 x 5 energy jet and the likelihood's own derivatives; it must equal
+    # jax.hessian of chi^2 itself, with shared parameters and an extra observable.
+    import jax
+    import jax.numpy as jnp
+
+    from qfdjax.fitting.diagnostics import point_diagnostics
+    from qfdjax.fitting.observables import build_likelihood
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import Problem, make_numerics
+    from qfdjax.model.profiles import BoundaryLayer
+
+    space = ParameterSpace.seed().with_overrides(shared=[["e.A", "mu.A", "tau.A"]])
+    problem = Problem.build(space, build_likelihood(space.leptons, ("mass", "g")), BoundaryLayer())
+    beta, w, lam = np.array([3.1]), np.array([0.015]), np.array([0.0065])
+    u = np.random.default_rng(3).uniform(0.2, 0.8, size=(1, space.size))
+    u[0, np.asarray(space.fixed)] = u[0, space.leader_index()[np.asarray(space.fixed)]]
+    num = make_numerics(numerics, w)
+    got = point_diagnostics(problem, num, beta, w, lam, u)
+    x = problem.box.from_unit(u[0])
+
+    def chi2(z):
+        return problem.chi2_natural(z[:-2], z[-2], z[-1], lam[0] / beta[0] * z[-2], num.select([0]))
+
+    z = jnp.concatenate([jnp.asarray(x), jnp.array([beta[0], w[0]])])
+    want = np.asarray(jax.hessian(chi2)(z))
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got["hessian_aug"][0], want, atol=1e-9 * scale)
+    np.testing.assert_allclose(got["gradient_aug"][0], np.asarray(jax.grad(chi2)(z)),
+                               atol=1e-9 * np.abs(np.asarray(jax.grad(chi2)(z))).max())
