@@ -68,3 +68,13 @@ def test_scan_interval_ends_agree_with_independent_refits(tmp_path):
     assert linear["interval_method"] == "refit" and linear["interval"][0] == ends["lower"]
     interpolated = profile_1d(w_axis, chi2.min(axis=0), log_axis=True)["interval"][0]
     assert (w_min - interpolated) / distance > 1.05
+
+
+def test_level_brackets_walk_out_from_the_start():
+    from qfdjax.fitting.levels import level_brackets
+
+    delta = np.array([5.0, 2.0, 0.5, 0.0, 0.2, 0.9, 3.0])
+    assert level_brackets(delta, 1.0) == [("lower", 2, 1), ("upper", 5, 6)]
+    # From another start, and a level one side never reaches.
+    assert level_brackets(delta, 1.0, start=4) == [("lower", 2, 1), ("upper", 5, 6)]
+    assert level_brackets(delta, 4.0) == [("lower", 1, 0)]

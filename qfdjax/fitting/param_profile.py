@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError, check_range
 from .fit import fit
+from .levels import level_brackets
 from .params import ParameterSpace
 
 
@@ -85,19 +86,9 @@ def parameter_profile(best: dict, names, space: ParameterSpace, *, cl: float = m
 
 def _crossings(axis, delta, level, x0):
     """Where the 1-D refitted profile crosses `level` on each side of the best value (linear between refits)."""
-    out = []
-    k = int(np.argmin(np.abs(axis - x0)))
-    for step in (-1, 1):
-        found = None
-        a = k
-        while 0 <= a + step < axis.size:
-            b = a + step
-            if delta[b] >= level > delta[a]:
-                found = float(axis[a] + (level - delta[a]) * (axis[b] - axis[a]) / (delta[b] - delta[a]))
-                break
-            a = b
-        out.append(found)
-    return out
+    found = {side: float(axis[a] + (level - delta[a]) * (axis[b] - axis[a]) / (delta[b] - delta[a]))
+             for side, a, b in level_brackets(delta, level, start=int(np.argmin(np.abs(axis - x0))))}
+    return [found.get("lower"), found.get("upper")]
 
 
 def write_profile(record: dict, stem) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.constants import GOLDEN_LOOP_BETA
-from .intervals import level_brackets
+from ..fitting.levels import level_brackets
 
 # 2-D Delta chi^2 levels for 68.3 / 95.4 / 99.73 % with two parameters.
 CONTOUR_LEVELS = (2.30, 6.18, 11.83)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fitting.levels import level_brackets
+
 LEVELS = (1.0, 4.0)
 # Every scan of 16+ points with 8 starts re-packs its LM lanes through a 128-lane bucket
 # (64x64: 512, 256, 128; 16x10: down to 64): the trial fits use that one.
@@ -30,22 +32,6 @@ def _profile(chi2, axis):
     """Profile over axis 0 (beta) or 1 (w): values and the other axis's index of each optimum."""
     other = 1 - axis
     return np.nanmin(chi2, axis=other), np.nanargmin(chi2, axis=other)
-
-
-def level_brackets(values, level):
-    """[(side, a, b)]: grid neighbours with delta(a) < level <= delta(b), walking out from the minimum."""
-    d = values - np.nanmin(values)
-    k = int(np.nanargmin(values))
-    out = []
-    for side, step in (("lower", -1), ("upper", 1)):
-        a = k
-        while 0 <= a + step < d.size:
-            b = a + step
-            if d[b] >= level > d[a]:
-                out.append((side, a, b))
-                break
-            a = b
-    return out
 
 
 def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, max_rounds=12) -> dict:
@@ -65,7 +51,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
         if values.size < 2:
             continue
         for level in levels:
-            for side, a, b in level_brackets(values, level):
+            for side, a, b in level_brackets(values - np.nanmin(values), level):
                 lo, hi = sorted((arg[a], arg[b]))
                 others = np.arange(max(lo - 1, 0), min(hi + 2, axes[1 - axis].size))
                 grid_slope = lambda k: float(np.asarray(slopes[axis])[(k, arg[k]) if axis == 0 else (arg[k], k)])
