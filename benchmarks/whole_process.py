@@ -40,17 +40,20 @@ def timed(cmd, env, cwd):
     return wall, done.stdout
 
 
-def cold_and_warm(name, cmd, env, workdir, warm_runs, reset=None):
-    """Wall seconds of one run with an empty cache, then `warm_runs` runs with it filled."""
+def cold_and_warm(name, cmd, env, workdir, warm_runs, reset=None, after_warm=None):
+    """Wall seconds of one run with an empty cache, then `warm_runs` runs with it filled
+    (each followed by `after_warm()`, if given)."""
     cache = Path(workdir) / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(env, QFDJAX_CACHE_DIR=str(cache))
     walls = []
-    for _ in range(1 + warm_runs):
+    for k in range(1 + warm_runs):
         if reset:
             reset()
         wall, out = timed(cmd, env, workdir)
         walls.append(wall)
+        if k and after_warm:
+            after_warm()
     row = {"cold_s": walls[0], "warm_s": statistics.median(walls[1:]) if warm_runs else None,
            "warm_runs": walls[1:]}
     print(f"  {name:<14} cold {walls[0]:7.2f} s   warm {row['warm_s'] or float('nan'):7.2f} s", flush=True)
@@ -60,21 +63,12 @@ def cold_and_warm(name, cmd, env, workdir, warm_runs, reset=None):
 def fit_against_peer(env, workdir, runs):
     """`qfdjax fit` cold, then warm runs alternating with the peer's fit, so that the
     machine's drift (10-30 % on this shared 2-core machine) hits both sides alike."""
-    cache = Path(workdir) / "cache-fit"
-    shutil.rmtree(cache, ignore_errors=True)
-    env = dict(env, QFDJAX_CACHE_DIR=str(cache))
-    fit = QFDJAX + ["fit", "--beta", "3.1", "--w", "0.015"]
-    cold, _ = timed(fit, env, workdir)
-    warm, peer, peer_out = [], [], None
-    for _ in range(runs):
-        warm.append(timed(fit, env, workdir)[0])
-        wall, out = timed(PEER + ["fit", "--starts", "8"], env, ROOT)
-        peer.append(wall)
-        peer_out = json.loads(out.strip().splitlines()[-1])
-    row = {"cold_s": cold, "warm_s": statistics.median(warm), "warm_runs": warm}
-    print(f"  {'fit':<14} cold {cold:7.2f} s   warm {row['warm_s']:7.2f} s   (peer, alternating: "
-          f"{statistics.median(peer):.2f} s)", flush=True)
-    return row, {"fit_s": statistics.median(peer), "fit_runs": peer, "fit_chi2": peer_out["chi2"]}
+    peer = []  # (wall, output) of each peer run
+    row, _ = cold_and_warm("fit", QFDJAX + ["fit", "--beta", "3.1", "--w", "0.015"], env, workdir, runs,
+                           after_warm=lambda: peer.append(peer_runs(["fit", "--starts", "8"], env, 1)))
+    walls = [wall for wall, _ in peer]
+    print(f"  {'':<14} (peer fit, alternating: {statistics.median(walls):.2f} s)", flush=True)
+    return row, {"fit_s": statistics.median(walls), "fit_runs": walls, "fit_chi2": peer[-1][1]["chi2"]}
 
 
 def peer_runs(args, env, runs):

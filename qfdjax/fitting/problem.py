@@ -99,18 +99,6 @@ class Problem(eqx.Module):
                                                                   jax.tree_util.tree_leaves(dE_du)))
         return r, J
 
-    def chi2_natural(self, x, beta, w, lam, numerics):
-        """chi^2 as a function of the natural parameters (for gradients and Hessians at an optimum).
-
-        No clip on the way: at a bound, clip's derivative is 1/2 (a tie between
-        min and max), which would halve every bound cost.  Shared followers take
-        their leader's value, so a leader's derivative is its whole group's.
-        """
-        x = x[..., self.box.leader].reshape(-1, 3)
-        E = lepton_energies(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics, profile=self.profile)
-        state = self.likelihood.state(x[:, 0], x[:, 1], x[:, 2], w, E)
-        return jnp.sum(self.likelihood.residuals(state) ** 2)
-
 
 def make_numerics(name: str, w: np.ndarray, spec: SeedGridSpec = SeedGridSpec()):
     """Numerics for a batch of points with boundary thicknesses w."""

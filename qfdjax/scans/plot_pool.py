@@ -116,30 +116,30 @@ class PlotPool:
             return []
 
     def plot_scan(self, record: dict, out_dir, started=()) -> dict:
-        """Draw every figure not in `started` (from `start`), then wait for all of them."""
-        out = Path(out_dir)
-        if self.executor is None:
-            from .plots import plot_scan
+        """Draw every figure not in `started` (from `start`), then wait for all of them.
 
-            return plot_scan(record, out)
+        Without workers every figure is drawn in this process; a figure a worker
+        failed on is redrawn here, and reported if it fails again.
+        """
+        out = Path(out_dir)
         begun = {name for name, _ in started}
-        drawing = list(started) + self.start(record, out, [n for n in ORDER if n not in begun])
-        for name, future in drawing:
-            try:
-                future.result()
-            except Exception as err:  # noqa: BLE001 - a figure is output: redraw it here, or say why not
-                _draw_here(name, record, out, err)
+        drawing = dict(started)
+        drawing.update(self.start(record, out, [n for n in ORDER if n not in begun]))
         for name in ORDER:
-            if name not in {n for n, _ in drawing}:
-                _draw_here(name, record, out)
+            if name not in drawing:
+                _draw(name, record, str(out / FIGURES[name]))
+                continue
+            try:
+                drawing[name].result()
+            except Exception as err:  # noqa: BLE001 - a figure is output: redraw it here, or say why not
+                _redraw_here(name, record, out, err)
         return dict(FIGURES)
 
 
-def _draw_here(name: str, record: dict, out: Path, worker_error=None) -> None:
-    """Draw one figure in this process (the workers failed or are gone); a failure here is reported."""
+def _redraw_here(name: str, record: dict, out: Path, worker_error: Exception) -> None:
+    """Draw in this process a figure a worker failed on; a second failure is reported, not raised."""
     try:
         _draw(name, record, str(out / FIGURES[name]))
     except Exception as err:  # noqa: BLE001
-        cause = f" (worker: {worker_error})" if worker_error is not None else ""
-        print(f"qfdjax: could not draw {FIGURES[name]}: {err}{cause}; `qfdjax report` redraws it",
-              file=sys.stderr)
+        print(f"qfdjax: could not draw {FIGURES[name]}: {err} (worker: {worker_error}); "
+              f"`qfdjax report` redraws it", file=sys.stderr)

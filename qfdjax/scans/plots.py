@@ -235,14 +235,14 @@ def plot_identifiability(record, path):
 
 
 def plot_scan(record, out_dir) -> dict:
+    from .plot_pool import FIGURES
+
     out = Path(out_dir)
-    files = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_maps": "parameter_maps.png",
-             "identifiability": "identifiability.png"}
-    plot_chi2_map(record, out / files["chi2_map"])
-    plot_profiles(record, out / files["profiles"])
-    plot_parameter_maps(record, out / files["parameter_maps"])
-    plot_identifiability(record, out / files["identifiability"])
-    return files
+    plot_chi2_map(record, out / FIGURES["chi2_map"])
+    plot_profiles(record, out / FIGURES["profiles"])
+    plot_parameter_maps(record, out / FIGURES["parameter_maps"])
+    plot_identifiability(record, out / FIGURES["identifiability"])
+    return dict(FIGURES)
 
 
 def plot_sensitivity(result, path):
