@@ -46,13 +46,46 @@ def check_range(name: str, values, *, lower=None, upper=None, lower_open=False, 
             raise InputError(f"{name} = {_describe(v, index)} is out of range: must be {text}")
 
 
+# The model's domain in magnitude: energies grow like U^2 r_max^3 and beta (R_c + w)^3, so with
+# every input at most 1e30 no energy, S* or chi^2 can overflow float64 (1.8e308).
+MAX_MAGNITUDE = 1e30
+# The seed used 20 polar angles; tables grow with N_theta times the radial grid.
+MAX_NUM_THETA = 10_000
+
+
+def check_number(name: str, value) -> float:
+    """`value` as a float if it is one real number (not a bool, string or array), else an InputError."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} = {value!r} is invalid: must be one real number")
+    return float(value)
+
+
+def check_type(name: str, value, kind, allowed: str):
+    """`value` if it is an instance of `kind`, else an InputError saying what is allowed."""
+    if not isinstance(value, kind):
+        raise InputError(f"{name} = {value!r} is invalid: must be {allowed}")
+    return value
+
+
+def check_globals(beta, w, lam) -> None:
+    """The model's domain for the globals: beta > 0 (a stiffness), w > 0, lambda >= 0, all finite.
+
+    Every entry point (energy, fit, relax, scan, the Python API) checks these
+    the same way, before any work: beta <= 0 makes E_stab change sign and S*
+    undefined, w <= 0 has no boundary layer.
+    """
+    check_range("beta", beta, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+    check_range("w", w, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+    check_range("lam", lam, lower=0.0, upper=MAX_MAGNITUDE)
+
+
 def check_energy_inputs(beta, w, lam, R_c, U, A, r_min=None, r_max=None, num_theta=None):
     """Validate per-lepton energy inputs (arrays broadcast together)."""
-    check_range("beta", beta)
-    check_range("lam", lam, lower=0.0)
-    check_range("w", w, lower=0.0, lower_open=True)
-    check_range("R_c", R_c, lower=0.0, lower_open=True)
-    check_range("U", U, lower=0.0)
+    check_globals(beta, w, lam)
+    check_range("R_c", R_c, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+    check_range("U", U, lower=0.0, upper=MAX_MAGNITUDE)
     check_range("A", A, lower=0.0, upper=1.0)
     if r_min is not None:
         check_range("r_min", r_min, lower=0.0)
@@ -66,29 +99,58 @@ def check_energy_inputs(beta, w, lam, R_c, U, A, r_min=None, r_max=None, num_the
         R = np.broadcast_arrays(np.asarray(R_c, float) + np.asarray(w, float), np.asarray(r_max, float))
         outer, r_max_b = R
         for i, (v, bound) in enumerate(zip(np.ravel(r_max_b), np.ravel(outer))):
-            if not (math.isfinite(v) and v > bound):
+            if not (math.isfinite(v) and bound < v <= MAX_MAGNITUDE):
                 index = None if np.ndim(r_max_b) == 0 else i
                 raise InputError(
-                    f"r_max = {_describe(v, index)} is out of range: must be > R_c + w = {bound:g}"
+                    f"r_max = {_describe(v, index)} is out of range: must be > R_c + w = {bound:g} "
+                    f"and <= {MAX_MAGNITUDE:g}"
                 )
     if num_theta is not None:
-        check_range("num_theta", num_theta, lower=2, integer=True)
+        check_range("num_theta", num_theta, lower=2, upper=MAX_NUM_THETA, integer=True)
+
+
+# Input files (cases, bounds, configs, scan.json) are read whole; past this they are not what we expect.
+MAX_INPUT_BYTES = 512 * 2**20
+
+
+def read_bytes_file(path, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """A user's input file as bytes: a regular file (never a FIFO or device, which could block or never end)
+    of at most `limit` bytes, or an InputError naming the flag and what is wrong."""
+    import os
+    import stat
+
+    shown = str(path)
+    try:
+        info = os.stat(shown)
+    except FileNotFoundError:
+        raise InputError(f"{what} = {shown!r}: no such file") from None
+    except OSError as err:
+        raise InputError(f"{what} = {shown!r} cannot be read: {err.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{what} = {shown!r} is a directory: give a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{what} = {shown!r} is not a regular file (a FIFO, socket or device): give a file")
+    if info.st_size > limit:
+        raise InputError(f"{what} = {shown!r} is {info.st_size / 2**20:.0f} MiB: must be at most "
+                         f"{limit / 2**20:.0f} MiB")
+    try:
+        # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the open.
+        fd = os.open(shown, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise InputError(f"{what} = {shown!r} is not a regular file: give a file")
+            raw = handle.read(limit + 1)
+    except OSError as err:
+        raise InputError(f"{what} = {shown!r} cannot be read: {err.strerror}") from None
+    if len(raw) > limit:
+        raise InputError(f"{what} = {shown!r} is larger than {limit / 2**20:.0f} MiB")
+    return raw
 
 
 def read_text_file(path, what: str) -> str:
     """A user's input file as text, or an InputError naming the flag and what is wrong."""
-    import os
-
     shown = str(path)
-    if not os.path.exists(shown):
-        raise InputError(f"{what} = {shown!r}: no such file")
-    if os.path.isdir(shown):
-        raise InputError(f"{what} = {shown!r} is a directory: give a file")
-    try:
-        with open(shown, "rb") as handle:
-            raw = handle.read()
-    except OSError as err:
-        raise InputError(f"{what} = {shown!r} cannot be read: {err.strerror}") from None
+    raw = read_bytes_file(path, what)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,6 +164,8 @@ def read_toml(path, what: str) -> dict:
         return tomllib.loads(read_text_file(path, what))
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{what} = {str(path)!r} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise InputError(f"{what} = {str(path)!r} is nested too deeply to be a qfdjax input") from None
 
 
 def read_json(path, what: str):
@@ -111,3 +175,5 @@ def read_json(path, what: str):
         return json.loads(read_text_file(path, what))
     except json.JSONDecodeError as err:
         raise InputError(f"{what} = {str(path)!r} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise InputError(f"{what} = {str(path)!r} is nested too deeply to be a qfdjax input") from None

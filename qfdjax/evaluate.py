@@ -14,7 +14,7 @@ import numpy as np
 
 from .model.constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
 from .model.energy import lepton_energies
-from .errors import InputError, check_energy_inputs
+from .errors import InputError, check_energy_inputs, check_range
 from .model.numerics import Exact, check_numerics_name, reference_numerics
 from .model.quadrature import SeedGridSpec
 
@@ -97,6 +97,9 @@ def evaluate_cases(cases: Iterable[Mapping], numerics: str = "exact", chunk_size
     the reference grid knobs.  Everything is validated before any evaluation.
     """
     check_numerics_name(numerics)
+    check_range("chunk_size", chunk_size, lower=1, upper=2**24, integer=True)
+    if isinstance(cases, (str, bytes, Mapping)) or not isinstance(cases, Iterable):
+        raise InputError(f"cases = {cases!r:.60} is invalid: must be a list of case objects")
     cases = _normalise_cases(cases)
     columns = {k: np.array([c[k] for c in cases], dtype=np.float64) for k in CASE_FIELDS}
     r_min = np.array([c.get("r_min", R_MIN_DEFAULT) for c in cases], dtype=np.float64)
@@ -126,6 +129,12 @@ def evaluate_cases(cases: Iterable[Mapping], numerics: str = "exact", chunk_size
                 return eqx.tree_at(lambda n: n.grid_index, numerics_all, numerics_all.grid_index[sl])
 
             values[:, idx] = _chunked(make, sub, len(idx), chunk_size)
+    bad = np.flatnonzero(~np.all(np.isfinite(values), axis=0))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"case {i} (beta = {cases[i]['beta']!r}, R_c = {cases[i]['R_c']!r}, U = {cases[i]['U']!r}) "
+                         f"gives a non-finite energy in float64: inputs outside the range the model can be "
+                         f"evaluated in")
     results = []
     for i, c in enumerate(cases):
         row = {k: c[k] for k in c if k not in OUTPUT_FIELDS and k != "exact" and k != "num_r"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import platform
 import sys
 import tempfile
@@ -19,9 +21,54 @@ def _umask() -> int:
     return current
 
 
+def _refuse(message: str):
+    from .errors import InputError
+
+    raise InputError(message)
+
+
+def safe_mkdir(path) -> Path:
+    """Create `path` and its missing parents without following a symbolic link at any level created or
+    entered below the first existing ancestor; a link or non-directory in the way is refused (InputError)."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if os.path.islink(probe) and probe == path:
+        _refuse(f"{str(path)!r} is a symbolic link: qfdjax does not write through links inside its output")
+    if os.path.lexists(probe) and not os.path.isdir(probe):
+        _refuse(f"{str(probe)!r} is not a directory: cannot write {str(path)!r}")
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            pass
+        if os.path.islink(directory) or not os.path.isdir(directory):
+            _refuse(f"{str(directory)!r} is not a plain directory: cannot write {str(path)!r}")
+    return path
+
+
+def _check_target(path: Path) -> None:
+    """A file we are about to replace must be a regular file or a link (replaced, never followed)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        _refuse(f"{str(path)!r} exists and is not a regular file (a directory, FIFO or device): qfdjax will not "
+                f"replace it")
+
+
 def _atomic_write(path, write):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_mkdir(path.parent)
+    if os.path.islink(path.parent):
+        _refuse(f"{str(path.parent)!r} is a symbolic link: qfdjax does not write through links inside its output")
+    _check_target(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -30,11 +77,27 @@ def _atomic_write(path, write):
             os.fsync(handle.fileno())
         # mkstemp creates 0600; results are ordinary files, readable as the umask allows.
         os.chmod(tmp, 0o666 & ~_umask())
+        # os.replace swaps the directory entry: a link planted at `path` is replaced, its target untouched.
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def open_nofollow(path, flags: int, mode: int = 0o666):
+    """os.open that refuses a symbolic link at `path` (O_NOFOLLOW) and a non-regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            _refuse(f"{str(path)!r} is a symbolic link: qfdjax does not write through links inside its output")
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        _refuse(f"{str(path)!r} is not a regular file: qfdjax will not write it")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _to_jsonable(obj):
@@ -53,30 +116,101 @@ def _to_jsonable(obj):
     return obj
 
 
+def _check_name_lengths(path: Path, what: str) -> None:
+    import errno as _errno
+
+    try:
+        os.lstat(path)
+    except OSError as err:
+        if err.errno == _errno.ENAMETOOLONG:
+            _refuse(f"{what} = {str(path)[:60]!r}... is too long a path for this filesystem: give a shorter name")
+
+
+def _nearest_existing(path: Path, what: str) -> Path:
+    parent = path
+    while not os.path.lexists(parent):
+        parent = parent.parent
+    if os.path.islink(parent) and not os.path.exists(parent):
+        _refuse(f"{what} = {str(path)!r} cannot be created: {str(parent)!r} is a dangling symbolic link")
+    return parent
+
+
+def _prove_writable(directory: Path, path: Path, what: str) -> None:
+    """Create and remove a file in `directory`: the only test that a write will really succeed
+    (os.access misjudges root, read-only mounts, /proc and ACLs)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".qfdjax-probe.", suffix=".tmp")
+    except OSError as err:
+        _refuse(f"{what} = {str(path)!r} cannot be written: {str(directory)!r}: {err.strerror}")
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_output_dir(path, what: str = "out") -> Path:
-    """`path` as a directory we can create and write, or an InputError naming it (before any work)."""
+    """`path` as a directory we can create and write, or an InputError naming it (before any work).
+
+    Refused: a path too long for the filesystem, a symbolic link (qfdjax writes
+    nothing through links), a file or special file, and a place where creating
+    a file fails (proved by creating and removing one in the nearest existing
+    directory: nothing is left behind)."""
     from .errors import InputError
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"{what} = {path!r} is invalid: give a directory path")
     path = Path(path)
+    _check_name_lengths(path, what)
+    if os.path.islink(path):
+        raise InputError(f"{what} = {str(path)!r} is a symbolic link: give the directory itself")
     if path.exists() and not path.is_dir():
         raise InputError(f"{what} = {str(path)!r} is a file: give a directory")
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
+    parent = _nearest_existing(path, what)
     if not parent.is_dir():
         raise InputError(f"{what} = {str(path)!r} cannot be created: {str(parent)!r} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK) or _read_only_filesystem(parent):
-        raise InputError(f"{what} = {str(path)!r} cannot be written: {str(parent)!r} is not writable")
+    if _read_only_filesystem(parent):
+        raise InputError(f"{what} = {str(path)!r} cannot be written: {str(parent)!r} is on a read-only filesystem")
+    _prove_writable(parent, path, what)
     return path
 
 
-def check_output_file(path, what: str = "out") -> Path:
-    """`path` as a file we can write (its directory exists or can be made), checked before any work."""
+def check_cache_dir(path) -> None:
+    """The compile cache's directory must be creatable and writable: JAX only warns about a bad one, and
+    every process then compiles from scratch (3x slower).  A link is fine here: the cache is the user's."""
     from .errors import InputError
 
+    what = "QFDJAX_CACHE_DIR"
+    hint = "set it to a writable directory, or to 0 to turn the compile cache off"
     path = Path(path)
+    _check_name_lengths(path, what)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{what} = {str(path)!r} is not a directory: {hint}")
+    parent = _nearest_existing(path, what)
+    if not os.path.isdir(parent):
+        raise InputError(f"{what} = {str(path)!r} cannot be created: {str(parent)!r} is a file; {hint}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".qfdjax-probe.", suffix=".tmp")
+    except OSError as err:
+        raise InputError(f"{what} = {str(path)!r} cannot be written ({err.strerror}): {hint}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_file(path, what: str = "out") -> Path:
+    """`path` as a file we can write (its directory exists or can be made), checked before any work.
+
+    An existing target must be a regular file: a FIFO, device or /dev/stdout
+    would be replaced by a regular file (or block), a link would be replaced."""
+    from .errors import InputError
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"{what} = {path!r} is invalid: give a file path")
+    path = Path(path)
+    _check_name_lengths(path, what)
     if path.is_dir():
         raise InputError(f"{what} = {str(path)!r} is a directory: give a file name")
+    if os.path.lexists(path) and not os.path.islink(path) and not path.is_file():
+        raise InputError(f"{what} = {str(path)!r} is not a regular file (a FIFO, socket or device): give a file name")
+    if os.path.islink(path):
+        raise InputError(f"{what} = {str(path)!r} is a symbolic link: give the file itself")
     check_output_dir(path.parent if str(path.parent) else Path("."), what)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{what} = {str(path)!r} cannot be written (no permission)")
@@ -102,6 +236,16 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 def write_text(path, text: str) -> None:
     _atomic_write(path, lambda h: h.write(text.encode()))
+
+
+def save_figure(fig, path, **savefig_kwargs) -> None:
+    """A matplotlib figure written atomically (never through a link planted at `path`), in the
+    format its suffix names."""
+    import io as _io
+
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **savefig_kwargs)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_npz(path, **arrays) -> None:

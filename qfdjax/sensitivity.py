@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from .fitting.resources import check_fit_memory
+
 from .scans.analysis import profile_1d
 from .model.constants import lambda_from_eta
 from .fitting.fit import FitConfig, fit_points
@@ -85,6 +87,8 @@ def run_sensitivity(starts: int = 8, seed: int = 0, progress=print, budgets=DE_B
     resolution_grid = RESOLUTION if resolution_grid is None else resolution_grid
     t_start = time.perf_counter()
     config = FitConfig(starts=starts, seed=seed)
+    # The largest batch of the study: a sweep of 9 points in the seed's numerics, every start a lane.
+    check_fit_memory("sensitivity", 9, starts, 9, numerics="reference")
     base = SeedGridSpec()
     result = {"reference_point": {"beta": BETA_REF, "w": W_REF}, "config": dataclasses.asdict(config)}
 

@@ -56,10 +56,60 @@ CASES = [
     (lambda f, t: ["scan", "--seed", "99999999999999999999999", "--out", str(t / "o")], "seed"),
     (lambda f, t: ENERGY + ["--r-min", "2"], "r_min = 2.0 (case 0) is out of range: must be < R_c = 0.5"),
     (lambda f, t: ENERGY + ["--lam", "0.01", "--eta", "0.03"], "both lam and eta"),
-    (lambda f, t: ["merge", str(t / "nope"), "--out", str(t / "m")], "no scan.json"),
+    (lambda f, t: ["merge", str(t / "nope"), "--out", str(t / "m")], "is not a directory"),
     (lambda f, t: ["scan", "--beta", "-inf", "3.2", "3", "--out", str(t / "o")], "beta START = -inf"),
     (lambda f, t: ["fit", "--beta", "3.1", "--w", "-1e-3"], "w = -0.001"),
     (lambda f, t: ENERGY + ["--numerics", "reference", "--r-max", "1e9"], "seed grid of 5e+10 points"),
+    # Issue 20: the model's domain, the same at every entry point.
+    (lambda f, t: ["fit", "--beta", "0", "--w", "0.015"], "beta = 0.0 is out of range: must be > 0"),
+    (lambda f, t: ["fit", "--beta", "-5", "--w", "0.015", "--lam", "0.01"], "beta = -5.0 is out of range"),
+    (lambda f, t: ["relax", "--beta", "0", "--w", "0.015"], "beta = 0.0 is out of range"),
+    (lambda f, t: ["energy", "--beta", "-3", "--lam", "0.01", "--w", "0.015", "--R-c", "0.5", "--U", "0.1",
+                   "--A", "0.9"], "beta = -3.0 (case 0) is out of range"),
+    (lambda f, t: ["energy", "--beta", "3.1", "--w", "0.015", "--R-c", "0.5", "--U", "1e308", "--A", "0.9"],
+     "U = 1e+308 (case 0) is out of range: must be >= 0 and <= 1e+30"),
+    (lambda f, t: FIT + ["--profile", "power", "--power-s", "1e308"], "power_s = 1e+308 is out of range"),
+    (lambda f, t: FIT + ["--observables", "mass,g,g"], "names one twice"),
+    (lambda f, t: FIT + ["--leptons", "mu,tau", "--bounds", f("b.toml", "[bounds.e]\nA = [0.9, 0.8]\n")],
+     "bounds of e.A = [0.9, 0.8] are inverted"),
+    (lambda f, t: FIT + ["--starts", "10000000000"], "GiB"),
+    (lambda f, t: FIT + ["--method", "de", "--numerics", "reference", "--r-max", "1e9"], "radial points"),
+    (lambda f, t: ["sensitivity", "--starts", "10000000000", "--out", str(t / "s")], "GiB"),
+    (lambda f, t: ["scan", "--config", f("s.toml", "[fit]\nmethod = 'de'\nde_popsize = 10000000\n"), "--out",
+                   str(t / "o")], "DE population 10000000 x 9"),
+    (lambda f, t: ["scan", "--beta", "2.95", "3.25", "1000000000000", "--out", str(t / "o")], "GiB"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": 3.1, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9, "num_theta": 10**7}])),
+                   "--numerics", "reference"], "num_theta = 10000000.0 (case 0) is out of range"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": 3.1, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9, "dr_fine_factor": 1e9}])),
+                   "--numerics", "reference"], "radial points"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": 3.1, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9, "min_fine_points": 10**9}])),
+                   "--numerics", "reference"], "radial points"),
+    (lambda f, t: ["energy", "--cases", f("c.json", json.dumps([{"beta": 3.1, "w": 0.01, "R_c": 0.5, "U": 0.1,
+                                                                 "A": 0.9}])), "--beta", "3.2"],
+     "--cases cannot be combined with --beta"),
+    (lambda f, t: ["energy", "--cases", "/dev/zero"], "not a regular file"),
+    (lambda f, t: ["energy", "--cases", f("deep.json", "[" * 200_000 + "]" * 200_000)], "nested too deeply"),
+    (lambda f, t: FIT + ["--out", str(t / ("x" * 300) / "f.json")], "too long a path"),
+    (lambda f, t: ["scan", "--out", "/proc/qfdjax-scan"], "cannot be written"),
+]
+
+
+def _fifo(tmp_path):
+    import os
+
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+# A FIFO as an input blocks a reader forever: refused from its type, before it is opened.
+CASES += [
+    (lambda f, t: ["energy", "--cases", _fifo(t)], "not a regular file"),
+    (lambda f, t: FIT + ["--bounds", _fifo(t)], "not a regular file"),
+    (lambda f, t: FIT + ["--out", _fifo(t)], "not a regular file"),
 ]
 
 

@@ -174,7 +174,11 @@ def test_unwritable_out_is_refused_before_work(tmp_path, out_of):
 
 def test_impossible_sizes_are_refused_with_the_estimate():
     with pytest.raises(InputError, match=r"GiB"):
-        check_scan_size(10**10, 8, 64, 9, "exact", 10.0, 0.01)
+        check_scan_size(CONFIG, 10**8, 64)
     with pytest.raises(InputError, match=r"GiB"):
-        check_scan_size(4, 10**9, 64, 9, "exact", 10.0, 0.01)
-    assert check_scan_size(160, 8, 64, 9, "exact", 10.0, 0.005) < 2**30
+        check_scan_size(ScanConfig(fit=FitConfig(starts=10**8)), 4, 64)
+    with pytest.raises(InputError, match=r"DE population 10000000 x 9"):
+        check_scan_size(ScanConfig(fit=FitConfig(method="de", de_popsize=10**7)), 160, 64)
+    with pytest.raises(InputError, match=r"must be at most 2,147,483,647 fits"):
+        check_scan_size(CONFIG, 10**12, 64)
+    assert check_scan_size(ScanConfig(), 160, 64) < 2**30

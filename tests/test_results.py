@@ -14,7 +14,8 @@ def test_fit_result_attributes_and_json():
     r = qfdjax.fit(3.1, 0.015)
     assert isinstance(r, FitResult) and r.valid and r.chi2 == pytest.approx(16488857.82, rel=1e-9)
     assert r.values["tau.U"] == pytest.approx(0.15) and r.at_bounds["tau.U"] == "upper"
-    assert r.errors == {} and r.covariance.shape == (9, 9)  # the electron block is flat: no errors
+    # The electron block is flat: no errors, and the covariance is undefined (null), not zeros.
+    assert r.errors == {} and r.covariance is None and r["covariance"] is None and r["hessian_singular"]
     assert json.loads(json.dumps(r.to_dict()))["chi2"] == r["chi2"]
     assert "FitResult(chi2=16488857.82" in repr(r)
 
@@ -27,8 +28,11 @@ def test_scan_result_shapes_and_load(tmp_path):
     loaded = ScanResult.load(tmp_path)
     np.testing.assert_array_equal(loaded.chi2, s.chi2)
     assert loaded.verdict["path"] == "C"
-    with pytest.raises(qfdjax.errors.InputError, match="no scan.json"):
+    with pytest.raises(qfdjax.errors.InputError, match="not a directory"):
         ScanResult.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(qfdjax.errors.InputError, match="no scan.json"):
+        ScanResult.load(tmp_path / "empty")
     try:
         frame = s.to_pandas()
     except ImportError:

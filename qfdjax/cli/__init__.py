@@ -81,12 +81,15 @@ OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file
 
 
 def _check_output(args) -> None:
-    from ..io import check_output_dir, check_output_file
+    from ..io import check_cache_dir, check_output_dir, check_output_file
+    from ..runtime import cache_dir
 
     kind = OUTPUT_KINDS.get(args.command)
     out = getattr(args, "out", None)
     if kind and out:
         (check_output_file if kind == "file" else check_output_dir)(out, "out")
+    if args.command != "report" and cache_dir() is not None:
+        check_cache_dir(cache_dir())
 
 
 def main(argv=None) -> int:

@@ -38,6 +38,12 @@ def _run_energy(args) -> int:
     if args.cases:
         from ..errors import read_json
 
+        single = [f"--{n.replace('_', '-')}" for n in ("beta", "w", "R_c", "U", "A", "lam", "eta", "num_theta",
+                                                      "r_min", "r_max") if getattr(args, n, None) is not None]
+        if single:
+            raise InputError(f"--cases cannot be combined with {', '.join(single)}: a cases file gives every "
+                             f"value per case")
+
         cases = read_json(args.cases, "cases")
         if not isinstance(cases, list):
             raise InputError(f"cases = {args.cases!r} must hold a JSON list of objects, got {type(cases).__name__}")

@@ -137,16 +137,18 @@ def _run_report(args) -> int:
 
     path = Path(args.dir) / "scan.json"
     record = ScanResult.load(args.dir)
-    if "analysis" not in record and record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
+    if record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
         raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
     if args.refit_intervals:
-        import numpy as np
-
         from ..scans.config import ScanConfig
         from ..scans.intervals import refit_profile_intervals
+        from ..scans.result import read_scan_arrays
 
-        with np.load(Path(args.dir) / "scan.npz", allow_pickle=False) as data:
-            summary = {k: data[k] for k in ("chi2", "dchi2_dbeta", "dchi2_dw", "u")}
+        arrays = read_scan_arrays(args.dir, record)
+        missing = [k for k in ("dchi2_dbeta", "dchi2_dw", "u") if k not in arrays]
+        if missing:
+            raise InputError(f"dir = {args.dir!r}: scan.npz has no {', '.join(missing)}: written by an older qfdjax")
+        summary = {k: arrays[k] for k in ("chi2", "dchi2_dbeta", "dchi2_dw", "u")}
         record["profile_intervals"] = refit_profile_intervals(ScanConfig.from_dict(record["config"]),
                                                               record["beta"], record["w"], summary)
     record["analysis"] = analyse_scan(record)

@@ -65,7 +65,7 @@ def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int
     """Run `qfdjax ARGV` as a child process of this one; its exit status, or 1 with one line on a runtime abort."""
     env = dict(os.environ, **{CHILD_ENV: "1"})
     # Its own session, so that whatever it leaves behind (plot workers) can be ended with it.
-    child = subprocess.Popen([sys.executable, "-m", "qfdjax", *argv], env=env, stderr=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-P", "-m", "qfdjax", *argv], env=env, stderr=subprocess.PIPE,
                              text=True, errors="replace", bufsize=1, start_new_session=True)
 
     def forward(signum, frame):
@@ -105,10 +105,12 @@ def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int
     rank = settings.process_id if settings.process_id is not None else os.environ.get("SLURM_PROCID", "x")
     path = Path(out) / "logs" / f"process-{rank}.log"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(log)
+        from ..errors import InputError
+        from ..io import write_text
+
+        write_text(path, log)  # atomic, and never through a link planted in --out
         where = f" (runtime log: {path})"
-    except OSError:
+    except (OSError, InputError):
         where = ""
     if status == 0:
         return 0

@@ -37,7 +37,7 @@ def parse_bounds_tables(data: Mapping, space: ParameterSpace) -> ParameterSpace:
     bounds_table = data.get("bounds", {})
     if not isinstance(bounds_table, Mapping):
         raise InputError(f"bounds = {bounds_table!r} must be tables like [bounds.mu]")
-    bounds = {}
+    bounds, unused = {}, {}
     for lep, entries in bounds_table.items():
         if lep not in LEPTONS:
             raise InputError(f"[bounds.{lep}] names an unknown lepton: must be one of {', '.join(LEPTONS)}")
@@ -48,8 +48,11 @@ def parse_bounds_tables(data: Mapping, space: ParameterSpace) -> ParameterSpace:
                 raise InputError(f"bounds.{lep}.{name} is unknown: parameters are {', '.join(PARAMS_PER_LEPTON)}")
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise InputError(f"bounds.{lep}.{name} = {pair!r} is invalid: must be [lower, upper]")
-            if lep in space.leptons:
-                bounds[f"{lep}.{name}"] = [_number(v, f"bounds.{lep}.{name}") for v in pair]
+            values = [_number(v, f"bounds.{lep}.{name}") for v in pair]
+            (bounds if lep in space.leptons else unused)[f"{lep}.{name}"] = values
+    # A lepton that is not fitted keeps none of these, but its bounds must still make sense: a typo in
+    # them is a typo in the file, and the same file may be used with every lepton next time.
+    ParameterSpace.seed(LEPTONS).with_overrides(unused)
     fixed_table = data.get("fixed", {})
     if not isinstance(fixed_table, Mapping):
         raise InputError(f"fixed = {fixed_table!r} must be a table of \"lepton.name\" = value")

@@ -269,12 +269,15 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     spread = np.max(np.where(np.isfinite(finite), finite, -np.inf), axis=1) - chi2
     pg, done = pg_s[rows, best], done_s[rows, best]
     starts = chi2_s.shape[1]
-    converged = done & stationary_s[rows, best] & ((within >= 2) | (starts == 1))
+    # A non-finite chi^2, S* or energy is never a certified result, whatever the optimiser reported.
+    finite_result = np.isfinite(chi2) & np.isfinite(np.asarray(diag["S"])) & np.all(
+        np.isfinite(np.asarray(diag["E_total"])), axis=1)
+    converged = done & stationary_s[rows, best] & ((within >= 2) | (starts == 1)) & finite_result
     params = problem.box.from_unit(u_best)
     return dict(
         chi2=chi2, params=params, u=np.asarray(u_best), best_start=best, chi2_starts=chi2_s,
         starts_within=within, chi2_spread=spread, projected_gradient=pg, steps=np.asarray(solution["steps_starts"]),
-        optimizer_done=done, converged=converged, de_chi2=np.asarray(solution["de_chi2"]),
+        optimizer_done=done, converged=converged, finite_result=finite_result, de_chi2=np.asarray(solution["de_chi2"]),
         de_generations=np.asarray(solution["de_generations"]), de_converged=np.asarray(solution["de_converged"]),
         **diag,
     )

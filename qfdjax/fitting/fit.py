@@ -15,7 +15,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import InputError, check_range
+from ..errors import InputError, check_globals, check_number, check_range, check_type
 from ..model.constants import ETA_DEFAULT, lambda_from_eta
 from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
@@ -26,6 +26,7 @@ from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
 from .problem import Problem, make_numerics
+from .resources import check_fit_memory
 from .result import FitResult
 
 FIT_METHODS = ("gradient", "de", "de+gradient")
@@ -44,7 +45,13 @@ class FitConfig:
     de_tol: float = 0.01
 
     def __post_init__(self):
-        if self.method not in FIT_METHODS:
+        for name in ("starts", "seed", "max_steps", "de_maxiter", "de_popsize"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+        if isinstance(self.de_tol, bool) or not isinstance(self.de_tol, (int, float)):
+            raise InputError(f"de_tol = {self.de_tol!r} is invalid: must be a number")
+        if not isinstance(self.method, str) or self.method not in FIT_METHODS:
             raise InputError(f"method = {self.method!r} is unknown: must be one of {', '.join(FIT_METHODS)}")
         check_range("starts", self.starts, lower=1, integer=True)
         check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
@@ -64,6 +71,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays."""
     beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
     space = space or ParameterSpace.seed()
+    check_fit_memory("fit", len(beta), max(config.gradient_starts, 1), space.size, numerics=numerics,
+                     r_max=spec.r_max, method=config.method, de_popsize=config.de_popsize)
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
     problem = Problem.build(space, likelihood, profile)
     num = make_numerics(numerics, w, spec)
@@ -79,9 +88,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
 
 
 def check_point(beta, w, lam):
-    check_range("beta", beta)
-    check_range("w", w, lower=0.0, lower_open=True)
-    check_range("lam", lam, lower=0.0)
+    check_globals(beta, w, lam)
 
 
 def resolve_lambda(beta, lam=None, eta=None):
@@ -104,6 +111,16 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     """
     from .observables import build_likelihood
 
+    beta, w = check_number("beta", beta), check_number("w", w)
+    lam = None if lam is None else check_number("lam", lam)
+    eta = None if eta is None else check_number("eta", eta)
+    check_type("config", config, FitConfig, "a FitConfig")
+    check_type("profile", profile, AbstractProfile, "a profile object (qfdjax.BoundaryLayer(), PowerProfile(s))")
+    check_type("spec", spec, SeedGridSpec, "a SeedGridSpec")
+    if space is not None:
+        check_type("space", space, ParameterSpace, "a ParameterSpace (qfdjax.read_bounds(path) or ParameterSpace.seed())")
+    if likelihood is not None:
+        check_type("likelihood", likelihood, Likelihood, "a Likelihood")
     lam_given = lam is not None
     lam = resolve_lambda(beta, lam, eta)
     check_point(beta, w, lam)
@@ -162,6 +179,7 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
             "steps": [int(v) for v in out["steps"][i]],
             "hessian_eigenvalues_free": [float(v) for v in eig if np.isfinite(v)],
             "hessian_finite": bool(out["hessian_finite"][i]),
+            "finite_result": bool(out["finite_result"][i]),
         },
         "identifiability": {
             "hessian_eigenvalues_free_and_beta": [float(v) for v in out["hessian_eigenvalues_with_beta"][i]
@@ -195,14 +213,17 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
     parameters that are neither fixed, shared followers, nor on a bound.  A
     singular block has no covariance: the record then names the flat
     combinations (eigenvectors with eigenvalue below `rtol` of the largest)
-    and reports no errors, rather than printing numbers that mean nothing.
+    and reports no errors and a null covariance, rather than numbers that
+    mean nothing.  Fixed and on-bound parameters have zero rows and columns
+    in a defined covariance (they do not move at this optimum).
     """
     names = space.names
     n = len(names)
     free = np.asarray(not_at_bound, bool) & ~np.asarray(space.fixed)
     idx = np.flatnonzero(free)
     covariance = np.zeros((n, n))
-    out = {"errors": {}, "covariance": covariance.tolist(), "hessian_singular": False, "flat_combinations": []}
+    # An undefined covariance is null, not zeros: a program reading zeros would see no uncertainty.
+    out = {"errors": {}, "covariance": None, "hessian_singular": False, "flat_combinations": []}
     if idx.size == 0:
         return out
     block = np.asarray(hessian)[np.ix_(idx, idx)]

@@ -93,7 +93,11 @@ OBSERVABLES = {"g": MagneticMoment, "g_tau": MagneticMomentWithTau}
 
 def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=None) -> Likelihood:
     """The mass term plus the named extra observables for these leptons."""
+    if isinstance(observables, str) or not all(isinstance(o, str) for o in observables):
+        raise InputError(f"observables = {observables!r} is invalid: must be a list of names such as ['mass', 'g']")
     observables = tuple(observables)
+    if len(set(observables)) != len(observables):
+        raise InputError(f"observables = {','.join(observables)} names one twice: each term counts once")
     if "mass" not in observables:
         raise InputError(f"observables = {','.join(observables)} must include mass: S* is defined by the masses")
     unknown = [o for o in observables if o != "mass" and o not in OBSERVABLES]

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..io import save_figure
 from .fit import fit
 from .levels import level_brackets
 from .params import ParameterSpace
@@ -152,5 +153,5 @@ def _plot(record, path):
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     ax.set_title(f"profile at β = {record['beta']:.6g}, w = {record['w']:.6g}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -15,8 +15,10 @@ import numpy as np
 class FitResult(dict):
     @property
     def valid(self) -> bool:
-        """Certified converged: the optimiser stopped, small projected gradient, starts agree."""
-        return bool(self["convergence"]["converged"])
+        """Certified converged: the optimiser stopped, small projected gradient, starts agree, finite results;
+        with `--free`, the outer search over beta/w converged too."""
+        free = self.get("free_globals")
+        return bool(self["convergence"]["converged"]) and (free is None or bool(free.get("converged")))
 
     @property
     def chi2(self) -> float:
@@ -32,9 +34,13 @@ class FitResult(dict):
         return dict(self.get("errors", {}))
 
     @property
-    def covariance(self) -> np.ndarray:
-        """Covariance over `param_names` (zeros for fixed, on-bound or degenerate parameters)."""
-        return np.asarray(self.get("covariance", np.zeros((len(self["params"]),) * 2)))
+    def covariance(self) -> np.ndarray | None:
+        """Covariance over `param_names` (zero rows for fixed or on-bound parameters).
+
+        None where it is undefined: no free parameter, or a singular Hessian (flat directions).
+        """
+        value = self.get("covariance")
+        return None if value is None else np.asarray(value, float)
 
     @property
     def at_bounds(self) -> dict:

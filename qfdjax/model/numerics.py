@@ -34,7 +34,7 @@ NUMERICS_NAMES = ("exact", "reference")
 def check_numerics_name(name: str) -> str:
     from ..errors import InputError
 
-    if name not in NUMERICS_NAMES:
+    if not isinstance(name, str) or name not in NUMERICS_NAMES:
         raise InputError(f"numerics = {name!r} is unknown: must be one of {', '.join(NUMERICS_NAMES)}")
     return name
 

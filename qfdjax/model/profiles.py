@@ -119,13 +119,18 @@ class PowerProfile(AbstractProfile):
 PROFILES = {"boundary": BoundaryLayer, "power": PowerProfile}
 
 
+# The exact numerics size their panels to the profile's polynomial degree 2s: past s = 100 the node
+# count (and the compile) grows without bound, and the deficit is a spike no fit could use.
+MAX_POWER_S = 100.0
+
+
 def make_profile(name: str = "boundary", s: float = 2.0) -> AbstractProfile:
     from ..errors import InputError, check_range
 
-    if name not in PROFILES:
+    if not isinstance(name, str) or name not in PROFILES:
         raise InputError(f"profile = {name!r} is unknown: must be one of {', '.join(PROFILES)}")
     if name == "power":
-        check_range("power_s", s, lower=0.0, lower_open=True)
+        check_range("power_s", s, lower=0.0, lower_open=True, upper=MAX_POWER_S)
         return PowerProfile(float(s))
     # Any other registered family is built with its defaults.
     return PROFILES[name]()

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..errors import MAX_NUM_THETA, InputError
 from .constants import R_MAX_DEFAULT, R_MIN_DEFAULT
 
 
@@ -22,6 +23,10 @@ def gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights on [0, 1]; exact for polynomials of degree <= 2*order-1."""
     x, w = np.polynomial.legendre.leggauss(order)
     return 0.5 * (x + 1.0), 0.5 * w
+
+
+# Past this many radial points a single case's weight tables alone take gigabytes.
+MAX_GRID_POINTS = 2_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,13 @@ class SeedGridSpec:
     denominator_eps: float = 1e-10
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name != "guesses" and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                raise InputError(f"{field.name} = {value!r} is invalid: must be a number")
+        if not (isinstance(self.guesses, tuple) and all(
+                isinstance(g, (int, float)) and not isinstance(g, bool) and np.isfinite(g) for g in self.guesses)):
+            raise InputError(f"guesses = {self.guesses!r} is invalid: must be finite numbers")
         checks = [
             ("r_min", self.r_min, self.r_min >= 0, ">= 0"),
             ("r_max", self.r_max, self.r_max > self.r_min, f"> r_min = {self.r_min}"),
@@ -60,7 +72,22 @@ class SeedGridSpec:
         ]
         for name, value, ok, allowed in checks:
             if not (np.isfinite(value) and ok):
-                raise ValueError(f"{name} = {value!r} is invalid: must be {allowed}")
+                raise InputError(f"{name} = {value!r} is invalid: must be {allowed}")
+        if self.num_theta > MAX_NUM_THETA:
+            raise InputError(f"num_theta = {self.num_theta!r} is out of range: must be <= {MAX_NUM_THETA}")
+        points = self.grid_points_bound(w=1.0)
+        if points > MAX_GRID_POINTS:
+            raise InputError(
+                f"the seed grid of these knobs (r_max = {self.r_max:g}, dr_coarse = {self.dr_coarse:g}, "
+                f"dr_fine_factor = {self.dr_fine_factor:g}, min_fine_points = {self.min_fine_points}) would "
+                f"need up to {points:.3g} radial points (about {points * 8 * 12 / 2**30:.2g} GiB of tables): "
+                f"must give at most {MAX_GRID_POINTS:,}")
+
+    def grid_points_bound(self, w: float) -> float:
+        """An upper bound on the radial grid's size at thickness <= w (coarse plus every fine window)."""
+        coarse = (self.r_max - self.r_min) / self.dr_coarse
+        fine = max(self.min_fine_points, (self.window_below + self.window_above) * self.dr_fine_factor + 1)
+        return coarse + len(self.guesses) * fine
 
 
 def seed_radial_grid(w: float, spec: SeedGridSpec = SeedGridSpec()) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import uuid
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import write_json, write_npz
+from ..io import open_nofollow, safe_mkdir, write_json, write_npz
 from ..fitting.kernel import SOLUTION_FIELDS
 
 CHUNK_NAME = re.compile(r"^chunk_(\d{9})_(\d{9})\.npz$")
@@ -91,8 +92,14 @@ class ScanDirectory:
         import fcntl
 
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path / ".lock", "a+")
+            safe_mkdir(self.path)
+            for inner in (self.chunks, self.path / "logs"):
+                # Links or files planted where qfdjax keeps its own folders would redirect its writes
+                # and its clean-up of leftovers: refused, never followed.
+                if os.path.lexists(inner) and (os.path.islink(inner) or not os.path.isdir(inner)):
+                    raise InputError(f"out = {str(self.path)!r}: {str(inner)!r} is not a plain directory "
+                                     f"(a link or a file): remove it or choose another --out")
+            handle = os.fdopen(open_nofollow(self.path / ".lock", os.O_RDWR | os.O_CREAT), "a+")
         except OSError as err:
             raise InputError(f"out = {str(self.path)!r} cannot be written: {err.strerror}") from None
         try:

@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..model.profiles import MAX_POWER_S
 from ..fitting.fit import FitConfig
 from ..fitting.params import ParameterSpace
 from ..model.constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE
@@ -40,6 +41,29 @@ class ScanConfig:
     power_s: float = 2.0
 
     def __post_init__(self):
+        # Types first, so a wrong one is a one-line refusal and not an error deep in the checks below.
+        for name in ("beta", "w"):
+            object.__setattr__(self, name, _grid_axis(name, getattr(self, name)))
+        for name in ("w_spacing", "numerics", "profile"):
+            _check_type(name, getattr(self, name), str)
+        for name in ("eta", "r_max", "power_s"):
+            object.__setattr__(self, name, float(_check_type(name, getattr(self, name), float)))
+        _check_type("neighbour_passes", self.neighbour_passes, int)
+        if not isinstance(self.fit, FitConfig):
+            raise InputError(f"fit = {self.fit!r} is invalid: must be a FitConfig")
+        if not isinstance(self.bounds, dict):
+            raise InputError(f"bounds = {self.bounds!r} is invalid: must be a mapping of name -> [lower, upper]")
+        for name in ("leptons", "observables"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+                    isinstance(v, str) for v in value):
+                raise InputError(f"{name} = {value!r} is invalid: must be a list of names")
+            object.__setattr__(self, name, tuple(value))
+        if not isinstance(self.shared, (list, tuple)) or not all(
+                isinstance(g, (list, tuple)) and all(isinstance(v, str) for v in g) for g in self.shared):
+            raise InputError(f"shared = {self.shared!r} is invalid: must be a list of groups of names")
+        object.__setattr__(self, "shared", tuple(tuple(g) for g in self.shared))
+        check_range("power_s", self.power_s, lower=0.0, lower_open=True, upper=MAX_POWER_S)
         for name, (start, stop, n) in (("beta", self.beta), ("w", self.w)):
             check_range(f"{name} N", n, lower=1, integer=True)
             check_range(f"{name} START", start)
@@ -97,6 +121,8 @@ class ScanConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ScanConfig":
         """A config from its `to_dict()` form (scan.json, scan_config.json), types checked."""
+        if not isinstance(d, dict):
+            raise InputError(f"scan config = {d!r} is invalid: must be a table of settings")
         d = dict(d)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
@@ -143,7 +169,7 @@ def _check_type(name: str, value, kind):
 
 
 def _grid_axis(name: str, value) -> tuple[float, float, int]:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or len(value) != 3:
         raise InputError(f"{name} = {value!r} is invalid: must be [START, STOP, N]")
     start, stop, n = value
     _check_type(f"{name} START", start, float)

@@ -7,7 +7,6 @@ scan does after its fits, so split + merge gives the one-host numbers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,18 @@ from .config import ScanConfig
 
 
 def _read_part(d: Path):
-    try:
-        record = json.loads((d / "scan.json").read_text())
-    except FileNotFoundError:
-        raise InputError(f"scan directory {str(d)!r} has no scan.json (not finished?)") from None
-    except (OSError, ValueError) as err:
-        raise InputError(f"scan directory {str(d)!r}: scan.json cannot be read ({err})") from None
-    try:
-        with np.load(d / "scan.npz", allow_pickle=False) as data:
-            arrays = dict(data)
-    except Exception as err:  # noqa: BLE001 - any unreadable part is refused by name
-        raise InputError(f"scan directory {str(d)!r}: scan.npz cannot be read ({type(err).__name__})") from None
-    return record, arrays
+    from .result import read_scan_arrays, read_scan_record
+
+    record = read_scan_record(d, "scan directory")
+    return record, read_scan_arrays(d, record, "scan directory")
+
+
+def _check_out_is_not_an_input(out: Path, dirs) -> None:
+    import os
+
+    for d in dirs:
+        if os.path.exists(out) and os.path.samefile(out, d) or Path(os.path.abspath(out)) == Path(os.path.abspath(d)):
+            raise InputError(f"out = {str(out)!r} is one of the scans to merge: give a new directory")
 
 
 def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
@@ -40,7 +39,10 @@ def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
     from .scan import _finish
     from .solver import ChunkSolver
 
+    if isinstance(dirs, (str, Path)) or not dirs:
+        raise InputError(f"dirs = {dirs!r} is invalid: give a list of partial scan directories")
     out = check_output_dir(out_dir, "out")
+    _check_out_is_not_an_input(out, dirs)
     parts = [_read_part(Path(d)) for d in dirs]
     records = [r for r, _ in parts]
     arrays = [a for _, a in parts]

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .analysis import CONTOUR_LEVELS  # noqa: E402
+from ..io import save_figure  # noqa: E402
 from ..model.constants import GOLDEN_LOOP_BETA  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def plot_chi2_map(record, path):
     ax.set_title(f"Δχ² map — Path {v['path']}; {contours}", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -131,7 +132,7 @@ def plot_profiles(record, path):
         axes[0][0].text(0.5, 0.5, "a single grid point: no profile to draw", ha="center", va="center")
     # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.91, wspace=0.28)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -186,7 +187,7 @@ def plot_parameter_maps(record, path):
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)")
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
 
 
@@ -229,7 +230,7 @@ def plot_identifiability(record, path):
         axes[1].text(0.5, 0.5, "no curvature recorded", transform=axes[1].transAxes, ha="center", va="center")
     axes[1].set_xlabel("β")
     axes[1].set_title("β curvature (> 0: β constrained there)", fontsize=10)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -270,5 +271,5 @@ def plot_sensitivity(result, path):
     axes[2].legend()
     fig.suptitle("Sensitivity at (β, w) = (3.1, 0.015)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -30,6 +30,8 @@ def fit_table(record: dict) -> str:
         f"  converged: {c['converged']}  (projected gradient {c['projected_gradient_rel']:.2e} of chi2; "
         f"{c['starts_within_0.1']}/{starts} starts within dchi2 <= 0.1)"
     )
+    if c.get("finite_result") is False:
+        lines.append("  NOT VALID: chi2, S* or an energy is not finite at this point")
     eig = ", ".join(f"{v:.3g}" for v in c["hessian_eigenvalues_free"]) or "none (all parameters on bounds)"
     lines.append(f"  Hessian eigenvalues of free parameters: {eig}")
     if "de" in record:
@@ -63,8 +65,15 @@ def fit_table(record: dict) -> str:
     free = record.get("free_globals")
     if free:
         where = ", ".join(f"{k} on its {v} bound" for k, v in free["at_bound"].items()) or "inside the bounds"
-        lines.append(f"  profile minimum over {','.join(free['free'])}: beta = {record['beta']:.6g}, "
-                     f"w = {record['w']:.6g} ({where}; {free['iterations']} Newton/gradient steps)")
+        if free.get("converged"):
+            lines.append(f"  profile minimum over {','.join(free['free'])}: beta = {record['beta']:.6g}, "
+                         f"w = {record['w']:.6g} ({where}; converged after {free['iterations']} Newton/gradient "
+                         f"steps)")
+        else:
+            slopes = ", ".join(f"dchi2/d{k} = {v:.4g}" for k, v in free.get("projected_slope", {}).items())
+            lines.append(f"  NOT CONVERGED over {','.join(free['free'])} ({free.get('stop', 'stopped')} after "
+                         f"{free['iterations']} steps): last point beta = {record['beta']:.6g}, "
+                         f"w = {record['w']:.6g} ({where}); remaining slope {slopes}")
     pp = record.get("param_profile")
     if pp:
         if pp.get("interval") is not None:

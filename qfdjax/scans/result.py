@@ -6,7 +6,6 @@ gives one row per point (needs pandas, which qfdjax does not require).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,54 @@ import numpy as np
 from ..errors import InputError
 
 
+def read_scan_record(directory, what: str = "dir", verify: bool = True) -> dict:
+    """scan.json of a scan directory, checked: a directory holding a regular scan.json whose top level
+    is an object with the grid and chi^2, verified against its digest (digest.py) unless `verify` is False.
+    Anything else is an InputError naming the directory and what is wrong."""
+    import os
+
+    from ..errors import read_json
+    from .digest import verify as verify_digest
+
+    shown = str(directory)
+    if not os.path.isdir(shown):
+        raise InputError(f"{what} = {shown!r} is not a directory: give a scan directory (holding scan.json)")
+    path = Path(directory) / "scan.json"
+    if not os.path.lexists(path):
+        raise InputError(f"{what} = {shown!r} has no scan.json: not a finished scan")
+    record = read_json(path, f"{what} scan.json")
+    if not isinstance(record, dict):
+        raise InputError(f"{what} = {shown!r}: scan.json is not a scan record (its top level is not an object)")
+    for key in ("beta", "w", "chi2", "points", "config", "fingerprint"):
+        if key not in record:
+            raise InputError(f"{what} = {shown!r}: scan.json has no {key!r}: not a scan record")
+    if verify:
+        verify_digest(record, directory, what)
+    return record
+
+
+def read_scan_arrays(directory, record: dict, what: str = "dir") -> dict:
+    """scan.npz of a verified scan directory, checked to describe the same points as its scan.json."""
+    from .digest import check_consistent
+
+    shown = f"{what} = {str(directory)!r}"
+    try:
+        with np.load(Path(directory) / "scan.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as err:  # noqa: BLE001 - any unreadable file is refused by name
+        raise InputError(f"{shown}: scan.npz cannot be read ({type(err).__name__})") from None
+    for key in ("point_ids", "chi2"):
+        if key not in arrays:
+            raise InputError(f"{shown}: scan.npz has no {key!r}: not a scan's arrays")
+    check_consistent(record, arrays, shown)
+    return arrays
+
+
 class ScanResult(dict):
     @classmethod
-    def load(cls, directory) -> "ScanResult":
-        path = Path(directory) / "scan.json"
-        try:
-            return cls(json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise InputError(f"dir = {str(directory)!r} has no scan.json: not a finished scan") from None
-        except ValueError as err:
-            raise InputError(f"dir = {str(directory)!r}: scan.json cannot be read ({err})") from None
+    def load(cls, directory, verify: bool = True) -> "ScanResult":
+        """A finished scan read back from its directory, verified against its digest (see digest.py)."""
+        return cls(read_scan_record(directory, "dir", verify))
 
     @property
     def beta(self) -> np.ndarray:

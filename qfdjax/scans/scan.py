@@ -19,9 +19,11 @@ import time
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
+from .digest import DIGEST_KEY, stamp
 from .record import scan_record, write_scan_csv
 from .result import ScanResult
 from .refit import neighbour_refit
@@ -81,30 +83,24 @@ def _sigterm_as_interrupt():
             signal.signal(signal.SIGTERM, previous)
 
 
-def check_scan_size(points: int, starts: int, chunk: int, n_params: int, numerics: str, r_max: float,
-                    w_min: float) -> int:
+def check_scan_size(config: ScanConfig, points: int, chunk: int) -> int:
     """Refuse, before any allocation, a scan that cannot fit in this machine's memory; returns the estimate."""
-    host = points * (starts * (n_params + 4) + (n_params + 1) ** 2 + 64) * 8
-    # ~6 kB of XLA temporaries per LM lane (measured: 48 kB per point at 8 starts).
-    device = min(chunk, points) * starts * 6_000
-    if numerics == "reference":
-        # The seed's grid: r_max / dr_coarse coarse points plus refinement windows of ~w/25 spacing.
-        grid = r_max / 0.02 + 3 * 5 * 25 + 50
-        device += min(chunk, points) * starts * grid * 8 * 12
-    total = host + device
-    available = _memory_bytes()
-    if available and total > 0.8 * available:
-        raise InputError(f"scan needs about {total / 2**30:.1f} GiB ({points} points x {starts} starts, chunk "
-                         f"{chunk}, {numerics} numerics) but this machine has {available / 2**30:.1f} GiB: "
-                         f"use fewer points, starts or a smaller --chunk")
-    return total
+    fit = config.fit
+    return check_fit_memory("scan", points, max(fit.gradient_starts, 1), config.space().size, chunk=chunk,
+                            numerics=config.numerics, r_max=config.r_max, method=fit.method,
+                            de_popsize=fit.de_popsize)
 
 
-def _memory_bytes() -> int:
+def _point_range(point_range, total: int) -> tuple[int, int]:
+    if point_range is None:
+        return 0, total
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
+        lo, hi = (int(v) for v in point_range)
+    except (TypeError, ValueError):
+        raise InputError(f"points = {point_range!r} is invalid: must be (START, STOP) integers") from None
+    if not (0 <= lo < hi <= total):
+        raise InputError(f"points = {lo}:{hi} is out of range: must satisfy 0 <= START < STOP <= {total}")
+    return lo, hi
 
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
@@ -121,16 +117,16 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     """
     team = team or Team.solo()
     check_range("chunk", chunk, lower=1, integer=True)
+    if not isinstance(config, ScanConfig):
+        raise InputError(f"config = {config!r} is invalid: must be a ScanConfig")
+    # Sizes from the config, not from the axes: a grid too large for memory is refused before it exists.
+    nb, nw = int(config.beta[2]), int(config.w[2])
+    total = nb * nw
+    lo, hi = _point_range(point_range, total)
+    check_scan_size(config, hi - lo, chunk)
     out = check_output_dir(out_dir, "out")
     beta_axis, w_axis = config.axes()
-    nb, nw = beta_axis.size, w_axis.size
-    total = nb * nw
-    lo, hi = point_range if point_range is not None else (0, total)
-    if not (0 <= lo < hi <= total):
-        raise InputError(f"points = {lo}:{hi} is out of range: must satisfy 0 <= START < STOP <= {total}")
     space = config.space()
-    check_scan_size(hi - lo, max(config.fit.gradient_starts, 1), chunk, space.size, config.numerics, config.r_max,
-                    config.w[0])
     B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
     lam = lambda_from_eta(B, config.eta)
     fingerprint = config.fingerprint()
@@ -240,6 +236,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
             record["timings"]["scan_s"] += record["timings"]["intervals_s"]
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
+    record[DIGEST_KEY] = stamp(record, out / "scan.npz")
     write_scan_csv(out / "scan.csv", record, summary, ids_all)
     if analyse:
         from .analysis import analyse_scan

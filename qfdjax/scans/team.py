@@ -233,6 +233,9 @@ def join(settings: TeamSettings) -> Team:
     if not settings.auto:
         kwargs.update(coordinator_address=settings.coordinator, num_processes=settings.num_processes,
                       process_id=settings.process_id)
+        if settings.process_id == 0:
+            # Listen only where asked (127.0.0.1:P stays on this host); JAX's default binds every interface.
+            kwargs["coordinator_bind_address"] = settings.coordinator
     try:
         jax.distributed.initialize(**kwargs)
     except (ValueError, RuntimeError) as err:

@@ -1,0 +1,89 @@
+"""A finished scan's own digest: scan.json names the SHA-256 of scan.npz and of the numbers it holds.
+
+Why: `report` redoes the verdict from scan.json and `merge` builds a grid
+from parts; an edited χ² in scan.json flips a Path C into a Path B, and an
+altered or permuted scan.npz moves the minimum, both with exit status 0.  The
+digest is not a signature against a determined forger (anyone can recompute
+it); it makes every accidental or casual change, and any mismatch between the
+two files, a refusal naming what does not match.
+
+What is digested in scan.json: every key that the scan wrote and that `report`
+never rewrites — the grid, χ², parameters, convergence evidence, config and
+fingerprint, metadata — in canonical JSON (sorted keys, the values exactly as
+stored).  `analysis`, `verdict`, `plots`, `profile_intervals` and `timings`
+are derived or rewritten by `report` and are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+DIGEST_KEY = "integrity"
+# Keys that `report` (re)derives from the digested numbers, or that grow as a scan finishes.
+DERIVED_KEYS = frozenset({DIGEST_KEY, "analysis", "verdict", "plots", "profile_intervals", "timings"})
+
+
+def record_digest(record: dict) -> str:
+    """SHA-256 of the scan record's own numbers in canonical JSON (derived keys left out)."""
+    from ..io import _to_jsonable
+
+    kept = {k: v for k, v in record.items() if k not in DERIVED_KEYS}
+    text = json.dumps(_to_jsonable(kept), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stamp(record: dict, npz_path) -> dict:
+    """The digest entry for a scan whose scan.npz has just been written."""
+    return {"algorithm": "sha256", "scan_json": record_digest(record), "scan_npz": file_digest(npz_path)}
+
+
+def verify(record: dict, directory, what: str = "dir", need_npz: bool = True) -> None:
+    """Refuse (InputError, one line) a scan whose scan.json or scan.npz does not match its digest."""
+    where = f"{what} = {str(directory)!r}"
+    entry = record.get(DIGEST_KEY)
+    if not isinstance(entry, dict) or not isinstance(entry.get("scan_json"), str):
+        raise InputError(f"{where}: scan.json carries no digest (written by an older qfdjax, or edited): its "
+                         f"numbers cannot be verified; rerun the scan command into it (finished chunks resume)")
+    try:
+        actual = record_digest(record)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}: scan.json holds values that are not plain JSON numbers ({err})") from None
+    if actual != entry["scan_json"]:
+        raise InputError(f"{where}: scan.json does not match its digest: its numbers were edited after the scan "
+                         f"wrote them; refusing to use them")
+    npz = Path(directory) / "scan.npz"
+    if not need_npz and not npz.exists():
+        return
+    if not npz.is_file():
+        raise InputError(f"{where}: scan.npz is missing beside scan.json")
+    if file_digest(npz) != entry.get("scan_npz"):
+        raise InputError(f"{where}: scan.npz does not match the digest in scan.json: it was altered or belongs to "
+                         f"another scan")
+
+
+def check_consistent(record: dict, arrays: dict, where: str) -> None:
+    """scan.json and scan.npz describe the same points: ids in the record's range, equal χ²."""
+    lo, hi = record["points"]
+    ids = np.asarray(arrays.get("point_ids"))
+    if ids.ndim != 1 or ids.size != hi - lo or not np.array_equal(np.sort(ids), np.arange(lo, hi)):
+        raise InputError(f"{where}: scan.npz's point ids are not the points {lo}:{hi} that scan.json covers")
+    if not np.array_equal(ids, np.arange(lo, hi)):
+        raise InputError(f"{where}: scan.npz's point ids are permuted (not in point order)")
+    chi2_json = np.asarray(record["chi2"], float).ravel()
+    chi2_npz = np.asarray(arrays["chi2"], float)
+    if chi2_json.shape != chi2_npz.shape or not np.array_equal(chi2_json, chi2_npz, equal_nan=True):
+        raise InputError(f"{where}: scan.json's chi2 differs from scan.npz's: the two files do not belong together")
