@@ -39,7 +39,7 @@ def test_scan_config_toml_and_report(tmp_path, capsys):
         (["scan", "--w", "0.01", "0.02", "x"], "START STOP N"),
         (["scan", "--beta", "3.0", "3.2", "0"], "beta N"),
         (["scan", "--points", "5"], "START:STOP"),
-        (["report", "/nonexistent/dir"], "no scan.json"),
+        (["report", "/nonexistent/dir"], "is not a directory"),
         (["bench", "--device", "tpu"], "device"),
     ],
 )

@@ -20,7 +20,7 @@ from ..model.constants import ETA_DEFAULT, lambda_from_eta
 from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
-from .diagnostics import prepare_diagnostics, summarize_points
+from .diagnostics import FLAT_RTOL, prepare_diagnostics, summarize_points
 from .kernel import initial_starts, solve_points
 from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
@@ -185,8 +185,10 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
             "hessian_eigenvalues_free_and_beta": [float(v) for v in out["hessian_eigenvalues_with_beta"][i]
                                                   if np.isfinite(v)],
             "beta_profile_curvature": float(out["beta_curvature"][i]),
+            # A difference of large terms: only what exceeds its rounding uncertainty is curvature.
+            "beta_profile_curvature_uncertainty": float(out["beta_curvature_uncertainty"][i]),
             "sigma_beta": (float(np.sqrt(2.0 / out["beta_curvature"][i]))
-                           if out["beta_curvature"][i] > 0 else None),
+                           if out["beta_curvature"][i] > out["beta_curvature_uncertainty"][i] else None),
         },
     }
     record["bound_costs"] = bound_costs(out, i, names)
@@ -206,7 +208,7 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
     return record
 
 
-def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol: float = 1e-12) -> dict:
+def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol: float = FLAT_RTOL) -> dict:
     """HESSE-style errors and covariance of the free parameters: cov = 2 H^-1 (chi^2 = -2 ln L + const).
 
     H is the chi^2 Hessian in natural units with S* profiled, over the
@@ -226,7 +228,10 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
     out = {"errors": {}, "covariance": None, "hessian_singular": False, "flat_combinations": []}
     if idx.size == 0:
         return out
-    block = np.asarray(hessian)[np.ix_(idx, idx)]
+    # In unit-box coordinates (each parameter in its own range), as the diagnostics cut flat directions.
+    _, span = space.arrays()
+    unit = span[idx]
+    block = np.asarray(hessian)[np.ix_(idx, idx)] * unit[:, None] * unit[None, :]
     if not np.all(np.isfinite(block)):
         out["hessian_singular"] = True
         return out
@@ -238,7 +243,7 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
         out["hessian_singular"] = True
         out["flat_combinations"] = [describe_direction(v / np.max(np.abs(v)), sub) for v in eigvec[:, flat].T]
         return out
-    cov = 2.0 * (eigvec / eigval) @ eigvec.T
+    cov = 2.0 * (eigvec / eigval) @ eigvec.T * unit[:, None] * unit[None, :]
     cov = 0.5 * (cov + cov.T)  # the product is symmetric only to rounding
     covariance[np.ix_(idx, idx)] = cov
     out["covariance"] = covariance.tolist()

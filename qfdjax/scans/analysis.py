@@ -257,8 +257,14 @@ def beta_identifiability(record: dict, chi2, beta) -> dict:
             out[f"cv_{key}"] = float(np.std(values) / abs(np.mean(values))) if np.mean(values) else None
     if "beta_curvature" in record:
         curv = np.asarray(record["beta_curvature"], float)[rows, cols]
+        # The curvature is a difference of large terms, known to its rounding uncertainty only: a value
+        # inside it is zero (beta not constrained), whatever sign the last bits gave it.
+        unc = (np.asarray(record["beta_curvature_uncertainty"], float)[rows, cols]
+               if "beta_curvature_uncertainty" in record else np.zeros_like(curv))
+        resolved = curv > unc
         out["beta_curvature"] = curv.tolist()
-        out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if c > 0 else None for c in curv]
+        out["beta_curvature_uncertainty"] = unc.tolist()
+        out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if ok else None for c, ok in zip(curv, resolved)]
         k = int(np.nanargmin(chi2[rows, cols]))
-        out["beta_constrained_at_minimum"] = bool(curv[k] > 0)
+        out["beta_constrained_at_minimum"] = bool(resolved[k])
     return out

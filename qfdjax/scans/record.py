@@ -40,6 +40,7 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
         if key.startswith("chi2_") and key not in ("chi2_starts", "chi2_spread"):
             record[key] = s[key].reshape(shape).tolist()
     record["beta_curvature"] = s["beta_curvature"].reshape(shape).tolist()
+    record["beta_curvature_uncertainty"] = s["beta_curvature_uncertainty"].reshape(shape).tolist()
     if "C_g" in s:
         record["C_g"] = s["C_g"].reshape(shape).tolist()
     for key in ("dchi2_dbeta", "dchi2_dw"):

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def _with_uncertainty(value: float, uncertainty: float) -> str:
+    """value +- uncertainty with no digit printed below the uncertainty's first."""
+    import math
+
+    if not uncertainty or not math.isfinite(uncertainty) or uncertainty <= 0:
+        return f"{value:.4g}"
+    digits = max(0, -int(math.floor(math.log10(uncertainty))))
+    return f"{value:.{digits}f} +- {uncertainty:.1g} (rounding)"
+
+
 def fit_table(record: dict) -> str:
     lines = [
         f"fit at beta = {record['beta']:.6g}, w = {record['w']:.6g}, lambda = {record['lam']:.6g} "
@@ -43,16 +53,18 @@ def fit_table(record: dict) -> str:
         lines.append("  bound costs dchi2_min/d(bound): " + ", ".join(
             f"{k} {v:+.3g}" for k, v in sorted(costs.items(), key=lambda kv: -abs(kv[1]))))
     if "dchi2_dbeta" in record:
-        lines.append(f"  profile slopes: dchi2_min/dbeta = {record['dchi2_dbeta']:.6g}, "
-                     f"dchi2_min/dw = {record['dchi2_dw']:.6g}")
+        # Stable to ~4e-5 relative under another chunking or device count (tests/test_guarantees.py).
+        lines.append(f"  profile slopes: dchi2_min/dbeta = {record['dchi2_dbeta']:.4g}, "
+                     f"dchi2_min/dw = {record['dchi2_dw']:.4g}")
     ident = record.get("identifiability")
     if ident:
         if "summary" in ident:
             lines.append(f"  identifiability: {ident['summary']}")
         sigma = ident["sigma_beta"]
-        lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {ident['beta_profile_curvature']:.4g}"
+        unc = ident.get("beta_profile_curvature_uncertainty", 0.0)
+        lines.append(f"  beta: profile curvature d2chi2/dbeta2 = {_with_uncertainty(ident['beta_profile_curvature'], unc)}"
                      + (f", sigma_beta = {sigma:.4g}" if sigma is not None else
-                        " (not positive: beta is not constrained here)"))
+                        " (not positive beyond its rounding: beta is not constrained here)"))
     if record.get("errors"):
         lines.append("  HESSE errors: " + ", ".join(f"{k} {v:.4g}" for k, v in record["errors"].items()))
     elif record.get("hessian_singular"):
