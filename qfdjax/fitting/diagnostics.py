@@ -19,6 +19,7 @@ from ..model.energy import lepton_energies
 from ..model.numerics import AbstractNumerics
 from .kernel import run_padded
 from .problem import Problem
+from .spectra import CANCEL_RTOL, FLAT_RTOL, hessian_spectra, newton_polish  # noqa: F401 - re-exported
 
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).
 AGREEMENT_DCHI2 = 0.1
@@ -33,20 +34,8 @@ EXACT_FIT_CHI2 = 1e-6
 # Starts that end within this fraction of the lowest chi^2 (never less than this
 # many units of chi^2) reached the same optimum: LM stops at 1e-13 relative.
 SAME_OPTIMUM_RTOL = 1e-12
-# A Hessian eigenvalue at or below this fraction of the largest (unit-box coordinates for the
-# pseudo-inverse) is a flat direction: at these optima the flat ones sit at 1e-17..1e-14 of the
-# largest and move with rounding, the smallest real ones at >= 1e-8.  Flat eigenvalues are reported
-# as exactly 0, so the spectrum does not print rounding noise as if it were curvature.
-FLAT_RTOL = 1e-10
-# One Newton step suffices: a second changes no derived number (measured on the 16 x 10 grid).
+# One Newton step polishes every optimum: a second changes no derived number (measured, 16 x 10 grid).
 POLISH_STEPS = 1
-# Beta's profile curvature is H_bb minus its Schur term, two numbers of up to ~3e11 that cancel
-# to ~1e2 on the seed's grid: where the optimiser stopped inside its flat directions moves it by up
-# to 9e-11 of the larger (two chunkings of the 16 x 10 grid, after the polish), so this fraction of
-# it is the curvature's stated uncertainty; a curvature inside it is zero (beta not constrained).
-CANCEL_RTOL = 3e-10
-
-
 def _energy_jet(problem: Problem, num, beta, w, lam, x):
     """Energies of every lepton with their first and second derivatives in (R_c, U, A, beta, w).
 
@@ -149,91 +138,6 @@ def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam
     beta's profile curvature on the host.  `numerics` is per point (P entries).
     """
     return run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, u_best), (problem,))
-
-
-def _flat_cut(eigenvalues: np.ndarray) -> np.ndarray:
-    """Eigenvalues at or below FLAT_RTOL of the largest (per row) are flat: rounding, not curvature."""
-    scale = np.max(np.abs(eigenvalues), axis=-1, keepdims=True)
-    return np.abs(eigenvalues) <= FLAT_RTOL * scale
-
-
-def _unit_pinv(block: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse of symmetric blocks (p, k, k) with flat directions (see `_flat_cut`) dropped."""
-    eigval, eigvec = np.linalg.eigh(block)
-    keep = ~_flat_cut(eigval)
-    inv = np.where(keep, 1.0 / np.where(keep, eigval, 1.0), 0.0)
-    return np.einsum("pik,pk,pjk->pij", eigvec, inv, eigvec)
-
-
-def newton_polish(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarray, u: np.ndarray,
-                  span: np.ndarray) -> np.ndarray:
-    """u after one Newton step in the free parameters (unit-box coordinates, flat directions left alone,
-    clipped to the box).  Host NumPy; the caller keeps the step only where chi^2 does not rise."""
-    u = np.array(u, dtype=np.float64)
-    n = u.shape[1]
-    H = np.asarray(hess_aug)[:, :n, :n] * span[None, :, None] * span[None, None, :]
-    g = np.asarray(gradient_aug)[:, :n] * span[None, :]
-    ok = np.all(np.isfinite(H), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
-    patterns, which = np.unique(np.asarray(free, bool) & ok[:, None], axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        f = np.flatnonzero(pattern)
-        rows = np.flatnonzero(which.ravel() == k)
-        if f.size == 0:
-            continue
-        step = -np.einsum("pij,pj->pi", _unit_pinv(H[np.ix_(rows, f, f)]), g[np.ix_(rows, f)])
-        u[np.ix_(rows, f)] = np.clip(u[np.ix_(rows, f)] + step, 0.0, 1.0)
-    return u
-
-
-def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | None = None) -> dict:
-    """Eigenvalues and profile curvatures from Hessians in (parameters, beta, w), on the host.
-
-    Per point: eigenvalues of the free-parameter block (flat directions are
-    degeneracies) and of the block with beta added, NaN-padded to fixed length;
-    the Schur complements H_gg - H_gF H_FF^+ H_Fg over the globals g = (beta, w),
-    the Hessian of chi^2_min(beta, w) with the free parameters re-optimised
-    (so sigma_beta = sqrt(2 / curvature) along beta).  Done in NumPy: XLA's
-    batched CPU eigensolvers hung here on some inputs (jax 0.10.2), NumPy's
-    LAPACK does not, and an 11 x 11 eigensolve per point is cheap anyway.
-    """
-    H = np.where(np.isfinite(hess_aug), hess_aug, 0.0)
-    points, size = H.shape[0], H.shape[1]
-    n = size - 2
-    # Flat directions are cut in unit-box coordinates (each parameter in its own range), where the
-    # threshold compares like with like; the Schur complement does not depend on that scaling otherwise.
-    scale = np.ones(size) if span is None else np.concatenate([np.where(span > 0, span, 1.0), [1.0, 1.0]])
-    H_unit = H * scale[None, :, None] * scale[None, None, :]
-    glob = [n, n + 1]
-    eig = np.full((points, n), np.nan)
-    eig_aug = np.full((points, n + 1), np.nan)
-    profile = np.full((points, 2, 2), np.nan)
-    cancelled = np.full((points, 2, 2), np.nan)
-    # Points share a handful of free/active patterns: one batched solve per pattern.
-    patterns, which = np.unique(np.asarray(free, bool), axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        rows = np.flatnonzero(which.ravel() == k)
-        f = np.flatnonzero(pattern)
-        fa = np.append(f, n)
-        block = H[np.ix_(rows, f, f)]
-        if f.size:
-            values = np.linalg.eigvalsh(block)
-            eig[rows, : f.size] = np.where(_flat_cut(values), 0.0, values)
-        values = np.linalg.eigvalsh(H[np.ix_(rows, fa, fa)])
-        eig_aug[rows, : fa.size] = np.where(_flat_cut(values), 0.0, values)
-        Hgg = H[np.ix_(rows, glob, glob)]
-        if f.size:
-            coupling = H_unit[np.ix_(rows, f, glob)]
-            inverse = _unit_pinv(H_unit[np.ix_(rows, f, f)])
-            schur = np.einsum("pia,pij,pjb->pab", coupling, inverse, coupling)
-            profile[rows] = Hgg - schur
-            cancelled[rows] = np.maximum(np.abs(Hgg), np.abs(schur))
-        else:
-            profile[rows] = Hgg
-            cancelled[rows] = np.abs(Hgg)
-    return {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug,
-            "beta_curvature": profile[:, 0, 0], "profile_hessian": profile,
-            "beta_curvature_uncertainty": CANCEL_RTOL * cancelled[:, 0, 0],
-            "hessian_finite": np.all(np.isfinite(hess_aug), axis=(1, 2))}
 
 
 def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float = 1e-8) -> dict:

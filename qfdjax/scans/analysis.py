@@ -49,26 +49,36 @@ def refine_minimum(x, y, chi2, log_y: bool):
                 best.update(beta=float(bx), w=float(np.exp(by) if log_y else by), chi2=float(value),
                             refined=True)
                 return best
+    # Per axis where only one is interior: each parabola's drop below the node adds to the node's chi^2,
+    # so the refined point is never paired with the node's own chi^2.
+    drop = 0.0
     if 0 < i < nx - 1:
         v = _parabola_vertex(x[i - 1:i + 2], chi2[i - 1:i + 2, j])
         if v is not None:
-            best.update(beta=float(v[0]), chi2=float(min(v[1], best["chi2"])), refined=True)
+            best.update(beta=float(v[0]), refined=True)
+            drop += min(v[1] - chi2[i, j], 0.0)
     if 0 < j < ny - 1:
         v = _parabola_vertex(yy[j - 1:j + 2], chi2[i, j - 1:j + 2])
         if v is not None:
             best.update(w=float(np.exp(v[0]) if log_y else v[0]), refined=True)
+            drop += min(v[1] - chi2[i, j], 0.0)
+    best["chi2"] = float(chi2[i, j] + drop)
     return best
 
 
-def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False, refined: dict | None = None):
+def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False, refined: dict | None = None,
+               reference: float | None = None, refit_min_at: float | None = None):
     """Minimum and the Delta chi^2 = level and = 4 intervals of a 1-D profile.
 
     The ends come from `refined` (intervals.py: root finding on refitted
     profiles, stored in the scan record) where the scan found them, else from
     linear interpolation of the grid profile, and `interval_method` says which.
+    `reference`: the refitted minimum's chi^2 (Delta chi^2 is measured from it, not from the best node),
+    `refit_min_at`: where along this axis it lies.
     """
     axis = np.asarray(axis, float)
-    d = np.asarray(chi2_profile, float) - np.nanmin(chi2_profile)
+    values = np.asarray(chi2_profile, float)
+    d = values - (np.nanmin(values) if reference is None else min(float(reference), np.nanmin(values)))
     k = int(np.nanargmin(d))
     coord = np.log(axis) if log_axis else axis
     back = (lambda v: float(np.exp(v))) if log_axis else float
@@ -85,11 +95,15 @@ def profile_1d(axis, chi2_profile, level: float = 1.0, log_axis: bool = False, r
     lower, upper = ends(level)
     two_sigma = ends(4.0)
     vertex = None
-    if 0 < k < axis.size - 1:
+    if refit_min_at is not None:
+        vertex = float(refit_min_at)
+    elif 0 < k < axis.size - 1:
         v = _parabola_vertex(coord[k - 1:k + 2], d[k - 1:k + 2])
         vertex = back(v[0]) if v is not None else None
     edge = None if axis.size == 1 else ("lower" if k == 0 else "upper" if k == axis.size - 1 else None)
-    return {"min_at": float(axis[k]), "min_refined": vertex, "delta_chi2": d.tolist(),
+    return {"min_at": float(axis[k]), "min_refined": vertex, "min_refined_method": (
+                "refit" if refit_min_at is not None else "parabola" if vertex is not None else None),
+            "delta_chi2": d.tolist(),
             "interval": [lower, upper], "interval_4": two_sigma,
             "interval_method": "refit" if refined else "linear interpolation of the grid profile",
             "closed": lower is not None and upper is not None, "edge": edge}
@@ -123,11 +137,22 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     nb, nw = chi2.shape
 
     best = refine_minimum(beta, w, chi2, log_w)
+    best["method"] = "quadratic interpolation of the grid" if best["refined"] else "grid node"
     i, j = best["index"]
     delta = chi2 - chi2[i, j]
     refined = record.get("profile_intervals") or {}
-    prof_beta = profile_1d(beta, np.nanmin(chi2, axis=1), refined=refined.get("beta"))
-    prof_w = profile_1d(w, np.nanmin(chi2, axis=0), log_axis=log_w, refined=refined.get("w"))
+    if isinstance(refined.get("minimum"), dict):
+        # The profiles' own minimum, refitted (intervals.py): its chi^2 is the level the ends are measured from.
+        m = refined["minimum"]
+        best.update(beta=float(m["beta"]), w=float(m["w"]), chi2=float(m["chi2"]), refined=True, method="refit",
+                    converged=bool(m.get("converged", True)))
+    nodes = refined.get("node_profiles") or {}
+    reference = refined.get("reference_chi2") if best.get("method") == "refit" else None
+    refit = best.get("method") == "refit"
+    prof_beta = profile_1d(beta, nodes.get("beta", np.nanmin(chi2, axis=1)), refined=refined.get("beta"),
+                           reference=reference, refit_min_at=best["beta"] if refit else None)
+    prof_w = profile_1d(w, nodes.get("w", np.nanmin(chi2, axis=0)), log_axis=log_w, refined=refined.get("w"),
+                        reference=reference, refit_min_at=best["w"] if refit else None)
 
     edges = {}
     if nb > 1 and i in (0, nb - 1):
@@ -158,7 +183,8 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     monotone_beta = bool(np.all(np.diff(np.nanmin(chi2, axis=1)) < 0) or np.all(np.diff(np.nanmin(chi2, axis=1)) > 0))
 
     reasons = []
-    chi2_min = float(chi2[i, j])
+    # The refitted minimum where the scan found one (never above the best grid node), else the node.
+    chi2_min = float(min(best["chi2"], chi2[i, j])) if best.get("method") == "refit" else float(chi2[i, j])
     if chi2_min > chi2_order_one:
         path = "C"
         reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
@@ -224,6 +250,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         "identifiability": identifiability,
         "minimum": best,
         "chi2_min": chi2_min,
+        "chi2_min_grid": float(chi2[i, j]),
         "edge_minimum": edges,
         "profile_beta": prof_beta,
         "profile_w": prof_w,

@@ -63,6 +63,12 @@ class ScanConfig:
                 isinstance(g, (list, tuple)) and all(isinstance(v, str) for v in g) for g in self.shared):
             raise InputError(f"shared = {self.shared!r} is invalid: must be a list of groups of names")
         object.__setattr__(self, "shared", tuple(tuple(g) for g in self.shared))
+        # The default bounds cover every lepton; a subset keeps its own (another lepton's bound that differs
+        # from the seed's is still refused by space() as unknown: it would be silently unused).
+        seed = ParameterSpace.seed().as_dict()
+        unused = [k for k in self.bounds if k.split(".")[0] not in self.leptons and list(self.bounds[k]) == seed.get(k)]
+        if unused:
+            object.__setattr__(self, "bounds", {k: v for k, v in self.bounds.items() if k not in unused})
         check_range("power_s", self.power_s, lower=0.0, lower_open=True, upper=MAX_POWER_S)
         for name, (start, stop, n) in (("beta", self.beta), ("w", self.w)):
             check_range(f"{name} N", n, lower=1, integer=True)

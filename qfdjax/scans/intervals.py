@@ -1,19 +1,23 @@
-"""Delta chi^2 = 1 and 4 ends of the 1-D profiles, found by refitting between grid points.
+"""Delta chi^2 = 1 and 4 ends of the 1-D profiles, measured from the profile's own refitted minimum.
 
-Why: linear interpolation of the grid profile across the last cell puts an
-interval end where the straight line crosses the level, not where the curved
-profile does (on the seed's grid the w end came out 17-31 % too wide).  Here
-each crossing is bracketed by the grid, then found by root finding on the
-profile itself: every trial value is a new batch of converged fits, and the
-exact profile slope (envelope theorem: dchi2_dbeta, dchi2_dw of the fit at the
-profile's optimum) gives Newton steps, safeguarded by regula falsi inside the
-bracket.
+The profile in beta is P(beta) = min over w of chi^2_min(beta, w), with w continuous over the scan's
+range (and the same with the axes swapped).  Every value of it here is found by refitting:
 
-The profile at a trial x is the minimum over the other axis's grid values
-near the profile's path (the optimum's column at both bracket ends, +-1): at
-grid points it is exactly the scan's own profile, so the levels are measured
-from the same chi2_min and the ends agree with the grid where the grid has
-them.
+1. Profiles at the grid nodes: at each node of an axis, start from the best grid point of that row
+   and minimise over the other axis by safeguarded Newton steps on converged fits (the exact slope
+   and curvature of chi^2_min in (beta, w): envelope theorem and the Schur complement of each fit).
+   Where the optimum lies between grid nodes this is lower than the grid's own profile.
+2. The minimum: along beta, the node profile's best node and its neighbours bracket the minimum of
+   P(beta); a safeguarded Newton search on dP/dbeta finds it (or it stays on the edge the slope points
+   out of).  Its P is the reference level for both axes, reported with its own (beta, w, chi2).
+   Why: levels measured from the best grid node put an interval end where Delta chi^2 from the true
+   minimum is far above the level (an audit found a w interval 12.8x too wide, a Delta chi^2 ~ 163
+   region, where the w minimum lies between nodes, 162 below the best node).
+3. The ends: each crossing of reference + level is bracketed by the refined node profiles (with the
+   minimum inserted) and found by Newton with the exact profile slope dP/dx, safeguarded by Illinois
+   regula falsi inside the bracket; every trial x is itself a step-1 profile minimisation.
+
+Ends where the profile jumps (the reference numerics' grid changes with w) are reported as such.
 """
 
 from __future__ import annotations
@@ -26,72 +30,201 @@ LEVELS = (1.0, 4.0)
 # Every scan of 16+ points with 8 starts re-packs its LM lanes through a 128-lane bucket
 # (64x64: 512, 256, 128; 16x10: down to 64): the trial fits use that one.
 TRIAL_LANES = 128
+# Steps of one profile minimisation over the other axis: Newton converges in 2-4 where chi^2 is
+# convex in it; a start where it is not (a flat or concave stretch) needs a few downhill steps first.
+INNER_ROUNDS = 30
+# A profile minimisation has converged when the step it would still take changes chi^2 by less than
+# this, or than CHI2_RTOL of chi^2 itself (rounding: chi^2 ~ 1e7 is known to ~1e-9).
+INNER_DCHI2 = 1e-9
+CHI2_RTOL = 1e-14
 
 
-def _profile(chi2, axis):
-    """Profile over axis 0 (beta) or 1 (w): values and the other axis's index of each optimum."""
+def _minimise_other(evaluate, axis, xs, ys, y_range, tol=INNER_DCHI2, rounds=INNER_ROUNDS):
+    """min over the other axis's y in y_range of chi^2_min at each x (axis `axis` fixed at x).
+
+    evaluate(points (m, 2)) -> (chi2, d_beta, d_w, hessian (m, 2, 2)).
+    Returns (P, dP/dx, y*, converged, d2P/dx2), each (m,): Newton in y where chi^2's curvature in y is
+    positive, else a step of a quarter of the range downhill; a step that does not lower chi^2 is
+    halved (at most 12 times) before the point is declared converged where it stands.
+    """
+    xs, ys = np.asarray(xs, float).copy(), np.asarray(ys, float).copy()
+    lo, hi = y_range
     other = 1 - axis
-    return np.nanmin(chi2, axis=other), np.nanargmin(chi2, axis=other)
+
+    def points(x, y):
+        return np.stack([x, y], -1) if axis == 0 else np.stack([y, x], -1)
+
+    def unpack(values):
+        chi2, d_beta, d_w, hess = values
+        slopes = (np.asarray(d_beta, float), np.asarray(d_w, float))
+        hess = np.asarray(hess, float)
+        h_yy = hess[:, other, other]
+        # The profile's curvature along x with y re-optimised: the Schur complement of the 2 x 2 block.
+        curvature = hess[:, axis, axis] - np.where(h_yy > 0, hess[:, axis, other] ** 2 / np.where(h_yy > 0, h_yy, 1.0),
+                                                   0.0)
+        return np.asarray(chi2, float), slopes[axis], slopes[other], h_yy, curvature
+
+    chi2, g_x, g_y, h_yy, c_x = unpack(evaluate(points(xs, ys)))
+    done = np.zeros(xs.size, bool)
+    converged = np.zeros(xs.size, bool)
+    # Where chi^2 is not convex in y the step is downhill by `fallback` (grown after a success); a
+    # step that does not lower chi^2 is retried at a quarter of its length (`radius`).
+    fallback = np.full(xs.size, 0.05 * (hi - lo))
+    radius = np.full(xs.size, np.inf)
+    for _ in range(rounds):
+        proposal = np.where(h_yy > 0, -g_y / np.where(h_yy > 0, h_yy, 1.0), -np.sign(g_y) * fallback)
+        full = np.clip(ys + proposal, lo, hi) - ys
+        # Converged: the whole step left would change chi^2 by less than tol (or a bound holds y).
+        stationary = (np.abs(g_y * full) <= np.maximum(tol, CHI2_RTOL * np.abs(chi2))) | (full == 0.0)
+        converged |= ~done & stationary
+        done |= stationary | ~np.isfinite(full) | (radius < 1e-12 * (hi - lo))
+        active = np.flatnonzero(~done)
+        if active.size == 0:
+            break
+        step = np.clip(full, -radius, radius)
+        target = ys + step
+        t_chi2, t_gx, t_gy, t_h, t_c = unpack(evaluate(points(xs[active], target[active])))
+        better = np.isfinite(t_chi2) & (t_chi2 <= chi2[active])
+        take = active[better]
+        ys[take], chi2[take], g_x[take], g_y[take], h_yy[take], c_x[take] = (
+            target[take], t_chi2[better], t_gx[better], t_gy[better], t_h[better], t_c[better])
+        fallback[take] = np.minimum(2.0 * np.maximum(fallback[take], np.abs(step[take])), hi - lo)
+        radius[take] = np.inf
+        worse = active[~better]
+        radius[worse] = 0.25 * np.abs(step[worse])
+        fallback[worse] = radius[worse]
+    return chi2, g_x, ys, converged, c_x
+
+
+def _minimum_along(evaluate, axis, axes, node_p, node_y, node_g, y_range, max_rounds=12):
+    """The minimum of the axis's profile P(x): (x*, P*, y*, converged), starting from the node profiles.
+
+    The best node and its neighbours bracket it (unless the best node is an edge the slope points out
+    of: the minimum is that edge).  Each round refits four points spread over the bracket and a Newton
+    step from the best point so far (where P's curvature is positive), all in one batch, and shrinks
+    the bracket to the best point's sampled neighbours; a stationary point that is a maximum of P (a
+    node between two minima) is never taken for the minimum.  Converged when the Newton step left
+    would lower P by less than INNER_DCHI2.
+    """
+    x = axes[axis]
+    k = int(np.nanargmin(node_p))
+    best = [float(x[k]), float(node_p[k]), float(node_y[k]), float(node_g[k]), np.nan]
+    if x.size < 2 or (k == 0 and node_g[0] >= 0) or (k == x.size - 1 and node_g[-1] <= 0):
+        return best[0], best[1], best[2], True
+    samples = {float(x[j]): float(node_p[j]) for j in range(max(k - 1, 0), min(k + 2, x.size))}
+    converged = False
+    for _ in range(max_rounds):
+        xs = sorted(samples)
+        at = xs.index(best[0])
+        lo, hi = xs[max(at - 1, 0)], xs[min(at + 1, len(xs) - 1)]
+        trials = list(np.linspace(lo, hi, 6)[1:-1])
+        if np.isfinite(best[4]) and best[4] > 0:
+            newton = best[0] - best[3] / best[4]
+            if best[3] ** 2 / (2 * best[4]) <= max(INNER_DCHI2, CHI2_RTOL * abs(best[1])) and lo <= newton <= hi:
+                converged = True
+                break
+            if lo < newton < hi:
+                trials.append(newton)
+        if hi - lo <= 1e-12 * max(abs(best[0]), 1.0):
+            converged = True
+            break
+        trials = [t for t in trials if t not in samples]
+        p, g, y, ok, c = _minimise_other(evaluate, axis, trials, [best[2]] * len(trials), y_range)
+        for t, pt, gt, yt, ct in zip(trials, p, g, y, c):
+            samples[float(t)] = float(pt)
+            if pt < best[1]:
+                best = [float(t), float(pt), float(yt), float(gt), float(ct)]
+    return best[0], best[1], best[2], converged
 
 
 def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, max_rounds=12) -> dict:
-    """Interval ends of the beta and w profiles at each Delta chi^2 level, by refitting.
+    """Minimum and interval ends of the beta and w profiles at each Delta chi^2 level, by refitting.
 
-    evaluate(points (m, 2) of (beta, w)) -> (chi2 (m,), dchi2_dbeta (m,), dchi2_dw (m,)): converged fits.
-    slopes: the grid's (dchi2_dbeta, dchi2_dw), each shaped like chi2.
-    Returns {"beta": {"1": {"lower": x, "upper": x}, ...}, "w": ..., "evaluations": fits done};
-    a side without a crossing on the grid is None.
+    evaluate(points (m, 2) of (beta, w)) -> (chi2 (m,), dchi2_dbeta (m,), dchi2_dw (m,), profile Hessian
+    (m, 2, 2)): converged fits.  slopes: the grid's (dchi2_dbeta, dchi2_dw), each shaped like chi2.
+    Returns {"minimum": {...}, "beta": {"1": {"lower": x, "upper": x, ...}, ...}, "w": ..., "evaluations":
+    fits done, "reference_chi2": the refitted minimum}; a side without a crossing in the range is None.
     """
     beta, w, chi2 = (np.asarray(a, float) for a in (beta, w, chi2))
     axes = (beta, w)
-    ref = float(np.nanmin(chi2))
-    crossings = []  # one dict per (axis, level, side) still to find
+    counter = {"points": 0}
+
+    def counted(points):
+        counter["points"] += len(points)
+        return evaluate(np.asarray(points, float))
+
+    # 1. Profiles at every node of both axes, minimised over the other axis.
+    nodes = {}
     for axis in (0, 1):
-        values, arg = _profile(chi2, axis)
-        if values.size < 2:
+        other = 1 - axis
+        arg = np.nanargmin(chi2, axis=other)
+        start_y = axes[other][arg]
+        y_range = (float(axes[other][0]), float(axes[other][-1]))
+        p, g, y, ok, _ = _minimise_other(counted, axis, axes[axis], start_y, y_range)
+        grid_p = np.nanmin(chi2, axis=other)
+        # Never above the grid's own profile: a node the refits do not improve keeps its grid value.
+        keep = ~(p <= grid_p)
+        grid_g = np.asarray(slopes[axis])[(np.arange(axes[axis].size), arg) if axis == 0 else
+                                          (arg, np.arange(axes[axis].size))]
+        p, g, y = np.where(keep, grid_p, p), np.where(keep, grid_g, g), np.where(keep, start_y, y)
+        nodes[axis] = {"p": p, "g": g, "y": y, "ok": ok | keep, "y_range": y_range}
+    # 2. The minimum, along beta (then checked along w: both must find the same level).
+    found = [_minimum_along(counted, axis, axes, nodes[axis]["p"], nodes[axis]["y"], nodes[axis]["g"],
+                            nodes[axis]["y_range"]) for axis in (0, 1)]
+    axis_min = int(np.argmin([f[1] for f in found]))
+    x_star, ref, y_star, ok_star = found[axis_min]
+    minimum = {"beta": x_star if axis_min == 0 else y_star, "w": y_star if axis_min == 0 else x_star,
+               "chi2": ref, "grid_chi2": float(np.nanmin(chi2)), "converged": bool(ok_star),
+               "along": ("beta", "w")[axis_min]}
+    # 3. The ends, bracketed by the node profiles with the minimum inserted.
+    crossings = []
+    for axis in (0, 1):
+        n = nodes[axis]
+        if axes[axis].size < 2:
             continue
+        star_x = minimum["beta"] if axis == 0 else minimum["w"]
+        star_y = minimum["w"] if axis == 0 else minimum["beta"]
+        xs = np.append(axes[axis], star_x)
+        order = np.argsort(xs, kind="stable")
+        xs, ps = xs[order], np.append(n["p"], ref)[order]
+        gs, ys = np.append(n["g"], 0.0)[order], np.append(n["y"], star_y)[order]
         for level in levels:
-            for side, a, b in level_brackets(values - np.nanmin(values), level):
-                lo, hi = sorted((arg[a], arg[b]))
-                others = np.arange(max(lo - 1, 0), min(hi + 2, axes[1 - axis].size))
-                grid_slope = lambda k: float(np.asarray(slopes[axis])[(k, arg[k]) if axis == 0 else (arg[k], k)])
-                crossings.append({"axis": axis, "level": level, "side": side, "others": others,
-                                  "a": (axes[axis][a], values[a] - ref - level, grid_slope(a)),
-                                  "b": (axes[axis][b], values[b] - ref - level, grid_slope(b)),
-                                  "x": None, "done": False, "converged": False, "jump": False, "last": None,
-                                  "repeat": 0})
-    evaluations = 0
+            for side, a, b in level_brackets(ps - ref, level, start=int(np.argmin(ps))):
+                crossings.append({"axis": axis, "level": level, "side": side, "y_range": n["y_range"],
+                                  "a": (xs[a], ps[a] - ref - level, gs[a]), "b": (xs[b], ps[b] - ref - level, gs[b]),
+                                  "y": ys[a], "x": None, "done": False,
+                                  "converged": False, "jump": False, "last": None, "repeat": 0})
     for _ in range(max_rounds):
         active = [c for c in crossings if not c["done"]]
         if not active:
             break
-        trials = [_next_trial(c) for c in active]
-        points, owners = [], []
-        for n, (c, x) in enumerate(zip(active, trials)):
-            for y in axes[1 - c["axis"]][c["others"]]:
-                points.append((x, y) if c["axis"] == 0 else (y, x))
-                owners.append(n)
-        values, d_beta, d_w = evaluate(np.array(points))
-        evaluations += len(points)
-        owners = np.array(owners)
-        for n, (c, x) in enumerate(zip(active, trials)):
-            mine = np.flatnonzero(owners == n)
-            best = mine[np.nanargmin(values[mine])]
-            f = float(values[best]) - ref - c["level"]
-            slope = float((d_beta if c["axis"] == 0 else d_w)[best])
-            c["x"] = x
-            c["converged"] = abs(f) <= atol
-            if c["converged"] or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
+        results = {}
+        for axis in (0, 1):
+            mine = [c for c in active if c["axis"] == axis]
+            if mine:
+                # One batch of refits per axis and round: every crossing's trial at once.
+                trials = [_next_trial(c) for c in mine]
+                p, g, y, ok, _ = _minimise_other(counted, axis, trials, [c["y"] for c in mine], mine[0]["y_range"])
+                for k, c in enumerate(mine):
+                    results[id(c)] = (trials[k], p[k], g[k], y[k], ok[k])
+        for c in active:
+            x, p, g, y, ok = results[id(c)]
+            f = float(p) - ref - c["level"]
+            c["x"], c["y"] = x, float(y)
+            c["converged"] = abs(f) <= atol and bool(ok)
+            if abs(f) <= atol or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
                 # A bracket that shrinks to nothing with |f| still large is a jump of the profile
                 # (the reference numerics' quadrature grid changes with w): the end is that point.
                 c["done"] = True
-                c["jump"] = not c["converged"]
+                c["jump"] = abs(f) > atol
             else:
                 end = "a" if f < 0 else "b"
-                c[end] = (x, f, slope)
+                c[end] = (x, f, float(g))
                 c["repeat"] = c["repeat"] + 1 if c["last"] == end else 1
                 c["last"] = end
-    out = {"beta": {}, "w": {}, "evaluations": evaluations, "reference_chi2": ref, "method": "refit"}
+    out = {"beta": {}, "w": {}, "evaluations": counter["points"], "reference_chi2": ref, "minimum": minimum,
+           "method": "refit", "node_profiles": {name: nodes[axis]["p"].tolist() for axis, name in ((0, "beta"),
+                                                                                               (1, "w"))}}
     for axis, name in ((0, "beta"), (1, "w")):
         for level in levels:
             ends = {"lower": None, "upper": None}
@@ -165,6 +298,6 @@ def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int
         solution = solver.solve_all(ids, starts, method="gradient", min_lanes=TRIAL_LANES)
         everyone = np.arange(B.size)
         fitted = solver.summarize_all(everyone, {k: v[np.minimum(everyone, ids.size - 1)] for k, v in solution.items()})
-        return fitted["chi2"][:n], fitted["dchi2_dbeta"][:n], fitted["dchi2_dw"][:n]
+        return fitted["chi2"][:n], fitted["dchi2_dbeta"][:n], fitted["dchi2_dw"][:n], fitted["profile_hessian"][:n]
 
     return refine_intervals(evaluate, beta_axis, w_axis, chi2, slopes)

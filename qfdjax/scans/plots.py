@@ -77,9 +77,11 @@ def plot_chi2_map(record, path):
     m = a["minimum"]
     i, j = m["index"]
     ax.plot(beta[i], w[j], "w*", ms=14, mec="k", clip_on=False, zorder=5,
-            label=f"grid minimum, χ² = {a['chi2_min']:.6g}")
+            label=f"grid minimum, χ² = {a.get('chi2_min_grid', a['chi2_min']):.6g}")
     if m["refined"]:
-        ax.plot(m["beta"], m["w"], "r+", ms=12, label="quadratic refinement")
+        ax.plot(m["beta"], m["w"], "r+", ms=12, clip_on=False, zorder=6,
+                label=("refitted minimum" if m.get("method") == "refit" else "quadratic refinement")
+                + f", χ² = {m['chi2']:.6g}")
     if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
         ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1.2, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
     _axes_setup(ax, log_w, w)
@@ -103,9 +105,15 @@ def plot_profiles(record, path):
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
     for ax, (axis, prof, label) in zip(axes[0], panels):
         d = np.asarray(prof["delta_chi2"])
-        ax.plot(axis, d, "o-", ms=4, label="Δχ² profile (min over the other axis)")
+        ax.plot(axis, d, "o-", ms=4, label="Δχ² profile at the grid nodes (refitted over the other axis)"
+                if prof.get("min_refined_method") == "refit" else "Δχ² profile (min over the other axis)")
         k = int(np.nanargmin(d))
-        ax.plot(axis[k], d[k], "*", color="C3", ms=12, label=f"minimum at {label} = {axis[k]:.4g}")
+        if prof.get("min_refined_method") == "refit":
+            ax.plot(prof["min_refined"], 0.0, "*", color="C3", ms=12, clip_on=False, zorder=5,
+                    label=f"refitted minimum at {label} = {prof['min_refined']:.5g}")
+        else:
+            ax.plot(axis[k], d[k], "*", color="C3", ms=12, clip_on=False, zorder=5,
+                    label=f"minimum at {label} = {axis[k]:.4g}")
         how = "refitted" if prof.get("interval_method") == "refit" else "interpolated"
         for level, key, colour in ((1.0, "interval", "C1"), (4.0, "interval_4", "C2")):
             ends = [e for e in prof.get(key, [None, None]) if e is not None]

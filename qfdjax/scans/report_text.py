@@ -116,8 +116,14 @@ def scan_summary(record: dict) -> str:
         f"scan: {len(beta)} x {len(w)} points, beta {beta[0]:.4g}..{beta[-1]:.4g}, w {w[0]:.4g}..{w[-1]:.4g} "
         f"({record['config']['w_spacing']}), {record['config']['numerics']} numerics, "
         f"method {record['config']['fit']['method']}",
-        f"  chi2_min = {a['chi2_min']:.10g} at beta = {beta[m['index'][0]]:.6g}, w = {w[m['index'][1]]:.6g}"
-        + (f"  (refined: beta = {m['beta']:.6g}, w = {m['w']:.6g})" if m["refined"] else ""),
+        (f"  chi2_min = {a['chi2_min']:.10g} at beta = {m['beta']:.7g}, w = {m['w']:.7g} (refitted"
+         + ("" if m.get("converged", True) else ", NOT converged")
+         + f"; best grid node chi2 = {a.get('chi2_min_grid', a['chi2_min']):.10g} at beta = {beta[m['index'][0]]:.6g}, "
+         f"w = {w[m['index'][1]]:.6g})"
+         if m.get("method") == "refit" else
+         f"  chi2_min = {a['chi2_min']:.10g} at beta = {beta[m['index'][0]]:.6g}, w = {w[m['index'][1]]:.6g}"
+         + (f"  (quadratic interpolation: beta = {m['beta']:.6g}, w = {m['w']:.6g}, chi2 = {m['chi2']:.8g}; not a fit)"
+            if m["refined"] else "")),
     ]
     pb, pw = a["profile_beta"], a["profile_w"]
     for label, p in (("beta", pb), ("w", pw)):
