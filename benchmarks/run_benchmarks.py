@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qfdjax.bench import bench_exact_energies, bench_reference_energies, bench_seed_method, device_info

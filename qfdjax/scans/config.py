@@ -159,9 +159,7 @@ class ScanConfig:
                 if not isinstance(d[key], (list, tuple)) or not all(isinstance(v, str) for v in d[key]):
                     raise InputError(f"{key} = {d[key]!r} is invalid: must be a list of names")
                 d[key] = tuple(d[key])
-        if "shared" in d:
-            d["shared"] = tuple(tuple(g) for g in d["shared"])
-        return cls(**d)
+        return cls(**d)  # __post_init__ checks and normalises the rest (shared groups, bounds)
 
 
 def _check_type(name: str, value, kind):

@@ -11,7 +11,6 @@ from its neighbours' optima, so profiles carry no fit-noise bumps.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -126,7 +125,6 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     check_scan_size(config, hi - lo, chunk)
     out = check_output_dir(out_dir, "out")
     beta_axis, w_axis = config.axes()
-    space = config.space()
     B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
     lam = lambda_from_eta(B, config.eta)
     fingerprint = config.fingerprint()
