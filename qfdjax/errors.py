@@ -157,23 +157,22 @@ def read_text_file(path, what: str) -> str:
         raise InputError(f"{what} = {shown!r} is not a text file (not UTF-8)") from None
 
 
+def _parse(path, what: str, loads, decode_error, kind: str):
+    try:
+        return loads(read_text_file(path, what))
+    except decode_error as err:
+        raise InputError(f"{what} = {str(path)!r} is not valid {kind}: {err}") from None
+    except RecursionError:
+        raise InputError(f"{what} = {str(path)!r} is nested too deeply to be a qfdjax input") from None
+
+
 def read_toml(path, what: str) -> dict:
     import tomllib
 
-    try:
-        return tomllib.loads(read_text_file(path, what))
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{what} = {str(path)!r} is not valid TOML: {err}") from None
-    except RecursionError:
-        raise InputError(f"{what} = {str(path)!r} is nested too deeply to be a qfdjax input") from None
+    return _parse(path, what, tomllib.loads, tomllib.TOMLDecodeError, "TOML")
 
 
 def read_json(path, what: str):
     import json
 
-    try:
-        return json.loads(read_text_file(path, what))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{what} = {str(path)!r} is not valid JSON: {err}") from None
-    except RecursionError:
-        raise InputError(f"{what} = {str(path)!r} is nested too deeply to be a qfdjax input") from None
+    return _parse(path, what, json.loads, json.JSONDecodeError, "JSON")

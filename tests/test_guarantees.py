@@ -285,3 +285,18 @@ def test_diagnostics_agree_across_chunkings_to_rounding(tmp_path):
     bad = np.flatnonzero(~(np.abs(a["beta_curvature"] - b["beta_curvature"]) <= unc))
     assert bad.size == 0, (bad, a["beta_curvature"][bad], b["beta_curvature"][bad], unc[bad])
     assert all(r.verdict == {} for r in runs)  # analyse=False: nothing derived beyond the arrays
+
+
+def test_sigterm_while_starting_is_one_line_and_status_143(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    # A cancelled batch job may be signalled while qfdjax is still importing JAX.
+    code = ("import sys, time; sys.argv = ['qfdjax']; import qfdjax.cli; print('ready', flush=True); "
+            "time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=20)
+    assert child.returncode == 143 and err.strip() == "qfdjax: terminated while starting (SIGTERM)", err

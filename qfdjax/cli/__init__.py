@@ -17,10 +17,19 @@ def _interrupted_while_starting(signum, frame):
     sys.exit(130)
 
 
+def _terminated_while_starting(signum, frame):
+    # SIGTERM before main() runs (a batch system cancelling a job that is still importing JAX):
+    # one line and the conventional status 128 + 15, not a silent death by signal.
+    print("qfdjax: terminated while starting (SIGTERM)", file=sys.stderr)
+    sys.exit(143)
+
+
 # Only when this process is the qfdjax command itself, never inside a library user's program.
-if sys.argv and sys.argv[0].rsplit("/", 1)[-1] in ("qfdjax", "__main__.py") \
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
+if sys.argv and sys.argv[0].rsplit("/", 1)[-1] in ("qfdjax", "__main__.py"):
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_while_starting)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated_while_starting)
 
 import argparse  # noqa: E402
 import re  # noqa: E402

@@ -125,7 +125,10 @@ def _minimum_along(evaluate, axis, axes, node_p, node_y, node_g, y_range, max_ro
                 break
             if lo < newton < hi:
                 trials.append(newton)
-        if hi - lo <= 1e-12 * max(abs(best[0]), 1.0):
+        tol = max(INNER_DCHI2, CHI2_RTOL * abs(best[1]))
+        spread = max(v for k, v in samples.items() if lo <= k <= hi) - best[1]
+        if hi - lo <= 1e-12 * max(abs(best[0]), 1.0) or spread <= tol:
+            # The bracket is gone, or the profile is flat across it to within tol (an exact fit everywhere).
             converged = True
             break
         trials = [t for t in trials if t not in samples]

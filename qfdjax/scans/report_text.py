@@ -137,7 +137,10 @@ def scan_summary(record: dict) -> str:
         jumps = [f"{side} end at a jump of the profile" if ends.get(f"{side}_jump", True) else
                  f"{side} end not converged" for side in ("lower", "upper") if ends.get(f"{side}_converged") is False]
         how = "; ".join([how] + jumps)
-        lines.append(f"  profile in {label}: min at {p['min_at']:.6g}" + (f" (on the {p['edge']} edge)" if p["edge"] else "")
+        where = (f"min at {p['min_refined']:.7g} (refitted; best node {p['min_at']:.6g})"
+                 if p.get("min_refined_method") == "refit" and p["min_refined"] != p["min_at"] else
+                 f"min at {p['min_at']:.6g}")
+        lines.append(f"  profile in {label}: {where}" + (f" (on the {p['edge']} edge)" if p["edge"] else "")
                      + f"; {'; '.join(texts)} ({how})")
     conv = record["convergence"]
     n_conv = sum(sum(row) for row in conv["converged"])
@@ -150,7 +153,7 @@ def scan_summary(record: dict) -> str:
             parts.append(f"CV of C_g* {ident['cv_C_g']:.3g}")
         if "beta_constrained_at_minimum" in ident:
             parts.append("beta constrained at the minimum" if ident["beta_constrained_at_minimum"]
-                         else "beta NOT constrained at the minimum (curvature <= 0)")
+                         else "beta NOT constrained at the minimum (curvature not positive beyond its rounding uncertainty)")
         lines.append("  identifiability along the beta profile: " + "; ".join(parts))
     lines.append(f"  VERDICT: Path {v['path']}")
     for reason in v["reasons"]:
