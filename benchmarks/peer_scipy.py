@@ -6,6 +6,7 @@ and `scipy.optimize.least_squares` (TRF, bounded) from Latin-hypercube starts.
 
     python benchmarks/peer_scipy.py fit  --beta 3.1 --w 0.015 --starts 8
     python benchmarks/peer_scipy.py scan --nb 16 --nw 10 --starts 4
+    python benchmarks/peer_scipy.py toys --beta 3.1 --w 0.015 --n 20 --starts 4
 
 Timed as whole processes by benchmarks/whole_process.py.  It deliberately
 imports nothing from qfdjax.
@@ -57,19 +58,21 @@ def energies(beta, w, lam, R_c, U, A):
     return circ - 4 * np.pi * beta * (core[1] + layer[1]) + 4 * np.pi * lam * (core[2] + layer[2])
 
 
-def residuals(x, beta, w, lam):
+def residuals(x, beta, w, lam, masses=MASSES):
     p = x.reshape(3, 3)
     E = energies(beta, w, lam, p[:, 0], p[:, 1], p[:, 2])
-    S = np.sum(MASSES * E / SIGMA**2) / np.sum(E * E / SIGMA**2)
-    return (S * E - MASSES) / SIGMA
+    S = np.sum(masses * E / SIGMA**2) / np.sum(E * E / SIGMA**2)
+    return (S * E - masses) / SIGMA
 
 
-def fit_point(beta, w, starts, seed):
+def fit_point(beta, w, starts, seed, masses=MASSES, extra=None):
     lam = 0.03 * beta * 0.88**2 / 11
     x0s = qmc.scale(qmc.LatinHypercube(d=9, seed=seed).random(starts), LOWER, UPPER)
+    if extra is not None:
+        x0s = np.vstack([extra, x0s])
     best = None
     for x0 in x0s:
-        r = least_squares(residuals, x0, bounds=(LOWER, UPPER), method="trf", args=(beta, w, lam),
+        r = least_squares(residuals, x0, bounds=(LOWER, UPPER), method="trf", args=(beta, w, lam, masses),
                           x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=2000)
         chi2 = float(2 * r.cost)
         if best is None or chi2 < best[0]:
@@ -79,7 +82,8 @@ def fit_point(beta, w, starts, seed):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["fit", "scan"])
+    parser.add_argument("mode", choices=["fit", "scan", "toys"])
+    parser.add_argument("--n", type=int, default=20, help="toys (mode toys)")
     parser.add_argument("--beta", type=float, default=3.1)
     parser.add_argument("--w", type=float, default=0.015)
     parser.add_argument("--nb", type=int, default=16)
@@ -91,6 +95,18 @@ def main():
     if args.mode == "fit":
         chi2, x = fit_point(args.beta, args.w, args.starts, args.seed)
         out = {"chi2": chi2, "params": x.tolist()}
+    elif args.mode == "toys":
+        # The loop a physicist would write: fit the data, draw toys around the fit's prediction, refit each
+        # (its Latin-hypercube starts plus the truth as a start, as qfdjax does).
+        chi2_obs, truth = fit_point(args.beta, args.w, args.starts, args.seed)
+        lam = 0.03 * args.beta * 0.88**2 / 11
+        r = residuals(truth, args.beta, args.w, lam)
+        prediction = MASSES + r * SIGMA
+        rng = np.random.default_rng(args.seed)
+        chi2 = [fit_point(args.beta, args.w, args.starts, args.seed + 1 + k, prediction + SIGMA * rng.standard_normal(3),
+                          truth)[0] for k in range(args.n)]
+        out = {"chi2_observed": chi2_obs, "toys": args.n, "p_value": float(np.mean(np.array(chi2) >= chi2_obs)),
+               "chi2_toys_median": float(np.median(chi2))}
     else:
         chi2 = [fit_point(b, w, args.starts, args.seed + i)[0] for i, (b, w) in enumerate(
             (b, w) for b in np.linspace(2.95, 3.25, args.nb) for w in np.geomspace(0.005, 0.05, args.nw))]

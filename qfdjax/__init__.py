@@ -6,6 +6,7 @@ The package is layered, and imports only run downward:
     reference/  the seed's NumPy/SciPy method (oracle and CPU baseline), beside the model
     fitting/    likelihood, observables, parameter space, optimisers, the fit kernel
     scans/      (beta, w) scans, checkpoints, analysis, plots, text reports
+    stats/      pseudo-experiments over the fit kernels' lanes (goodness of fit, coverage)
     cli/, evaluate, bench, sensitivity   commands and studies on top
 
 `errors` and `io` are the foundations every layer may use; they import nothing
@@ -61,6 +62,9 @@ _PUBLIC = {
     "merge_scans": "scans.merge",
     "analyse_scan": "scans.analysis",
     "plot_scan": "scans.plots",
+    # statistics
+    "toys": "stats.toys",
+    "ToyConfig": "stats.toys",
     # commands
     "evaluate_cases": "evaluate",
 }

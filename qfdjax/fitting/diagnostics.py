@@ -17,7 +17,7 @@ import numpy as np
 
 from ..model.energy import lepton_energies
 from ..model.numerics import AbstractNumerics
-from .kernel import run_padded
+from .kernel import point_data, run_padded
 from .problem import Problem
 from .spectra import CANCEL_RTOL, FLAT_RTOL, hessian_spectra, newton_polish  # noqa: F401 - re-exported
 
@@ -63,8 +63,9 @@ def _energy_jet(problem: Problem, num, beta, w, lam, x):
     return E, dE, d2E
 
 
-def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
-    def one(num, b, ww, l, u):
+def _diagnostics_body(numerics, beta, w, lam, data, u_best, base: Problem) -> dict:
+    def one(num, b, ww, l, d, u):
+        problem = base.with_data(d)
         # Derivatives in the natural parameters x, not through the unit box: at a bound
         # the box's clip has derivative 1/2 (a tie), which would halve every bound cost.
         x = problem.box.from_unit(u)
@@ -116,28 +117,33 @@ def _diagnostics_body(numerics, beta, w, lam, u_best, problem: Problem) -> dict:
         return dict(
             S=state.S, E_total=state.energies.total, E_circ=state.energies.E_circ,
             E_stab=state.energies.E_stab, E_grad=state.energies.E_grad,
-            masses=state.S * state.energies.total, pulls=pulls, at_lower=at_lo & ~fixed,
+            masses=state.S * state.energies.total, prediction=problem.likelihood.predictions(state),
+            pulls=pulls, at_lower=at_lo & ~fixed,
             at_upper=at_hi & ~fixed, hessian_aug=hess_aug, gradient_aug=grad_aug, jacobian_unit=jac_unit,
             free=~(at_lo | at_hi | fixed), **terms,
         )
 
-    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u_best)
+    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0, 0))(numerics, beta, w, lam, data,
+                                                                                 u_best)
 
 
 def prepare_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, mesh=None) -> None:
     """Start readying the diagnostics kernel for these points while their fits run."""
     u = np.zeros((len(beta), problem.box.lower.shape[0]))
-    run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, u), (problem,), only_prepare=True)
+    run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, point_data(problem, len(beta)), u),
+               (problem,), only_prepare=True)
 
 
-def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None) -> dict:
+def point_diagnostics(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u_best, mesh=None,
+                      data=None) -> dict:
     """S*, energies, masses, pulls and the Hessian in (parameters, beta) per point (host arrays).
 
     The Hessian is taken with lambda following beta at fixed lambda/beta, as the
     eta calibration does; `hessian_spectra` turns it into eigenvalues and
     beta's profile curvature on the host.  `numerics` is per point (P entries).
     """
-    return run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, u_best), (problem,))
+    data = point_data(problem, len(beta), data)
+    return run_padded("diagnostics", _diagnostics_body, mesh, numerics, (beta, w, lam, data, u_best), (problem,))
 
 
 def identifiability_counts(jac_unit: np.ndarray, free: np.ndarray, rtol: float = 1e-8) -> dict:
@@ -196,7 +202,7 @@ def best_starts(chi2_starts: np.ndarray, *preferred: np.ndarray) -> np.ndarray:
     return np.argmax(chosen, axis=1)
 
 
-def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None) -> dict:
+def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None, data=None) -> dict:
     """Host-side arrays of results and convergence evidence for every point."""
     chi2_s = np.asarray(solution["chi2_starts"])
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
@@ -209,7 +215,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     rows = np.arange(chi2_s.shape[0])
     u_best = np.asarray(solution["u_starts"])[rows, best]
     span = np.asarray(problem.box.span)
-    diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh)
+    diag = point_diagnostics(problem, numerics, beta, w, lam, u_best, mesh, data)
     # One exact Newton step on the free parameters, then the diagnostics again where it lowers chi^2:
     # LM stops anywhere inside its tolerance (projected gradients 1e-11 .. 1e-5 of chi^2 for the same
     # point under another --chunk), and every derived number -- the profile slopes, the Schur
@@ -219,7 +225,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
         u_polished = newton_polish(diag["hessian_aug"], diag["gradient_aug"], diag["free"], u_best, span)
         if not np.any(u_polished != u_best):
             break
-        again = point_diagnostics(problem, numerics, beta, w, lam, u_polished, mesh)
+        again = point_diagnostics(problem, numerics, beta, w, lam, u_polished, mesh, data)
         chi2_before = np.sum(np.asarray(diag["pulls"]) ** 2, axis=1)
         chi2_after = np.sum(np.asarray(again["pulls"]) ** 2, axis=1)
         better = np.isfinite(chi2_after) & (chi2_after <= chi2_before)

@@ -67,8 +67,15 @@ class FitConfig:
 
 def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = FitConfig(),
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
-               profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec()) -> dict:
-    """Fit many (beta, w, lam) points in one compiled call; returns host arrays."""
+               profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
+               data=None, point_ids=None, extra_starts=None) -> dict:
+    """Fit many (beta, w, lam) points in one compiled call; returns host arrays.
+
+    data (P, k): each point's own data in the likelihood's layout (`Likelihood.data()`), for
+    pseudo-experiments; default the likelihood's.  point_ids: the ids that seed each point's
+    Latin-hypercube starts (default 0..P-1).  extra_starts (P, n): natural parameters tried as one
+    more start per point (a toy's truth, say).
+    """
     beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
     space = space or ParameterSpace.seed()
     check_fit_memory("fit", len(beta), max(config.gradient_starts, 1), space.size, numerics=numerics,
@@ -76,12 +83,15 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     likelihood = likelihood or Likelihood.masses_only(space.leptons)
     problem = Problem.build(space, likelihood, profile)
     num = make_numerics(numerics, w, spec)
-    starts, keys = initial_starts(space, config.gradient_starts, np.arange(len(beta)), config.seed)
+    ids = np.arange(len(beta)) if point_ids is None else np.asarray(point_ids)
+    starts, keys = initial_starts(space, config.gradient_starts, ids, config.seed)
+    if extra_starts is not None:
+        starts = np.concatenate([space.to_unit(np.asarray(extra_starts, float))[:, None], starts], axis=1)
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
     prepare_diagnostics(problem, num, beta, w, lam)
-    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de)
-    out = summarize_points(problem, num, beta, w, lam, solution)
+    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
+    out = summarize_points(problem, num, beta, w, lam, solution, data=data)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())
     return out
@@ -104,10 +114,12 @@ def resolve_lambda(beta, lam=None, eta=None):
 def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",
         config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
         likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
-        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",)) -> dict:
+        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",), start=None) -> dict:
     """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence.
 
     `observables` names the likelihood's terms ("mass", "g") unless `likelihood` is given.
+    `start`: natural parameters ({name: value} over the defaults' midpoints, or a full vector) tried as
+    one more start beside the Latin-hypercube ones.
     """
     from .observables import build_likelihood
 
@@ -129,9 +141,10 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
         likelihood = build_likelihood(space.leptons, observables)
     check_numerics_name(numerics)
     space.check_domain(spec.r_max, w)
+    extra = None if start is None else _start_vector(space, start)[None]
     t0 = time.perf_counter()
     out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
-                     profile=profile, spec=spec)
+                     profile=profile, spec=spec, extra_starts=extra)
     elapsed = time.perf_counter() - t0
     return FitResult(point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
@@ -141,6 +154,24 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
         "config": dataclasses.asdict(config), "bounds": space.as_dict(),
         "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
     })
+
+
+def _start_vector(space: ParameterSpace, start) -> np.ndarray:
+    """A user's start as natural parameters inside the bounds: a dict over the box's midpoint, or a vector."""
+    lo, span = space.arrays()
+    if isinstance(start, dict):
+        x = lo + 0.5 * span
+        for name, value in start.items():
+            if name not in space.names:
+                raise InputError(f"start names {name!r}: parameters are {', '.join(space.names)}")
+            x[space.names.index(name)] = check_number(f"start {name}", value)
+    else:
+        try:
+            x = np.asarray(start, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise InputError(f"start = {start!r} is invalid: give {{name: value}} or {space.size} numbers") from None
+    space.check_inside(x, "start")
+    return x
 
 
 def profile_name(profile: AbstractProfile) -> str:

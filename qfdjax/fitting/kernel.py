@@ -93,25 +93,41 @@ def _linearize(problem: Problem, u, beta, w, lam, numerics):
     return problem.residuals_and_jacobian(u, beta, w, lam, numerics)
 
 
-def _lm_round(numerics, beta, w, lam, u, chi2, damping, step, done, stalls, until,
+def point_data(problem: Problem, count: int, data=None) -> np.ndarray:
+    """Per point, the data its fit compares with: the likelihood's own, or given pseudo-data (count, k)."""
+    own = problem.likelihood.data()
+    if data is None:
+        return np.broadcast_to(own, (count, own.size)).copy()
+    data = np.asarray(data, dtype=np.float64)
+    if data.shape != (count, own.size):
+        raise ValueError(f"data has shape {data.shape}: need ({count}, {own.size})")
+    return data
+
+
+def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls, until,
               problem: Problem, lm: LMConfig) -> dict:
-    """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start."""
+    """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start.
+
+    `data`: each lane's own data (the likelihood's, or a pseudo-experiment's): masses and bounds
+    are array inputs, so a toy is one more lane of this kernel."""
     fixed = problem.box.fixed
 
-    def one(num, b, ww, l, u, chi2, damping, step, done, stalls, until):
-        linearize = lambda v: _linearize(problem, v, b, ww, l, num)  # noqa: E731
+    def one(num, b, ww, l, d, u, chi2, damping, step, done, stalls, until):
+        mine = problem.with_data(d)
+        linearize = lambda v: _linearize(mine, v, b, ww, l, num)  # noqa: E731
         state, r, J = lm_steps(linearize, LMState(u, chi2, damping, step, done, stalls), fixed, lm, until)
         result = result_at(state, r, J, fixed)
         return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
                 "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient}
 
-    axes = (numerics.point_axes(),) + (0,) * 10
-    return eqx.filter_vmap(one, in_axes=axes)(numerics, beta, w, lam, u, chi2, damping, step, done, stalls,
+    axes = (numerics.point_axes(),) + (0,) * 11
+    return eqx.filter_vmap(one, in_axes=axes)(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls,
                                               until)
 
 
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
-                 lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES) -> dict:
+                 lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES,
+                 data=None) -> dict:
     """LM from every lane's start, in rounds of `round_steps` steps.
 
     After each round the lanes still running are packed into the smallest
@@ -122,6 +138,7 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     depend on the rounds or on how points are chunked.
     """
     lanes = len(lane_point)
+    data = point_data(problem, len(beta), data)
     state = {"u": np.array(starts, dtype=np.float64), "chi2": np.full(lanes, np.nan),
              "damping": np.full(lanes, lm.initial_damping), "step": np.zeros(lanes, np.int64),
              "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
@@ -133,7 +150,7 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
         fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
         until = state["step"][idx] + round_steps
         out = run_points("lm_round", _lm_round, mesh, numerics.select(points),
-                         (beta[points], w[points], lam[points]) + fields + (until,), (problem, lm))
+                         (beta[points], w[points], lam[points], data[points]) + fields + (until,), (problem, lm))
         for key, value in out.items():
             state[key][active] = np.asarray(value)[:active.size]
         running = ~state["done"][active] & (state["step"][active] < lm.max_steps)
@@ -141,11 +158,12 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     return state
 
 
-def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> dict:
-    n = problem.box.lower.shape[0]
-    fixed = problem.box.fixed
+def _de_points(numerics, beta, w, lam, data, keys, base: Problem, de: DEConfig) -> dict:
+    n = base.box.lower.shape[0]
+    fixed = base.box.fixed
 
-    def one(num, b, ww, l, key):
+    def one(num, b, ww, l, d, key):
+        problem = base.with_data(d)
         residuals = lambda u: problem.residuals(u, b, ww, l, num)  # noqa: E731
         result = differential_evolution(lambda u: jnp.sum(residuals(u) ** 2), n, key, fixed, de)
         r, J = problem.residuals_and_jacobian(result.u, b, ww, l, num)
@@ -154,12 +172,15 @@ def _de_points(numerics, beta, w, lam, keys, problem: Problem, de: DEConfig) -> 
         return {"u": result.u, "chi2": result.chi2, "generations": result.generations,
                 "converged": result.converged, "pgrad": pg}
 
-    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, keys)
+    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0, 0))(numerics, beta, w, lam, data, keys)
 
 
 def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
-                 method: str, lm: LMConfig, de: DEConfig, mesh=None, min_lanes: int = MIN_LANES) -> dict:
+                 method: str, lm: LMConfig, de: DEConfig, mesh=None, min_lanes: int = MIN_LANES,
+                 data=None) -> dict:
     """Fit P points: starts (P, S, n) in unit coordinates, keys (P, 2) uint32 for DE.
+
+    data (P, k): each point's own data (pseudo-experiments); default the likelihood's.
 
     Returns host arrays named by SOLUTION_FIELDS, per point and start.  With a
     device mesh, points are split over its devices (see sharding.py).
@@ -167,8 +188,9 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
     beta, w, lam = (np.asarray(v, dtype=np.float64) for v in (beta, w, lam))
     starts = np.array(starts, dtype=np.float64)
     P, S, n = starts.shape
+    data = point_data(problem, P, data)
     if method in ("de", "de+gradient"):
-        out = run_padded("de", _de_points, mesh, numerics, (beta, w, lam, keys), (problem, de))
+        out = run_padded("de", _de_points, mesh, numerics, (beta, w, lam, data, keys), (problem, de))
         de_info = {"de_chi2": out["chi2"], "de_generations": out["generations"], "de_converged": out["converged"]}
         if method == "de":
             return {"u_starts": out["u"][:, None], "chi2_starts": out["chi2"][:, None],
@@ -180,23 +202,25 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
                    "de_converged": np.zeros(P, bool)}
     lanes = P * S
     out = run_lm_lanes(problem, numerics, np.repeat(np.arange(P), S), beta, w, lam, starts.reshape(lanes, n),
-                       lm, mesh, min_lanes=min_lanes)
+                       lm, mesh, min_lanes=min_lanes, data=data)
     per_point = lambda a: np.asarray(a).reshape((P, S) + np.shape(a)[1:])  # noqa: E731
     return {"u_starts": per_point(out["u"]), "chi2_starts": per_point(out["chi2"]),
             "pgrad_starts": per_point(out["pgrad"]), "steps_starts": per_point(out["step"]),
             "done_starts": per_point(out["done"]), **de_info}
 
 
-def _chi2_lanes(numerics, beta, w, lam, u, problem: Problem) -> dict:
-    def one(num, b, ww, l, uu):
-        return jnp.sum(problem.residuals(uu, b, ww, l, num) ** 2)
+def _chi2_lanes(numerics, beta, w, lam, data, u, problem: Problem) -> dict:
+    def one(num, b, ww, l, d, uu):
+        return jnp.sum(problem.with_data(d).residuals(uu, b, ww, l, num) ** 2)
 
-    return {"chi2": eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0))(numerics, beta, w, lam, u)}
+    return {"chi2": eqx.filter_vmap(one, in_axes=(numerics.point_axes(), 0, 0, 0, 0, 0))(numerics, beta, w, lam,
+                                                                                           data, u)}
 
 
-def chi2_at(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u, mesh=None) -> np.ndarray:
+def chi2_at(problem: Problem, numerics: AbstractNumerics, beta, w, lam, u, mesh=None, data=None) -> np.ndarray:
     """chi^2 of unit-box points u (Q, n) at points (Q,): one batched evaluation, no fitting."""
-    return run_padded("chi2", _chi2_lanes, mesh, numerics, (beta, w, lam, u), (problem,), MIN_LANES)["chi2"]
+    data = point_data(problem, len(beta), data)
+    return run_padded("chi2", _chi2_lanes, mesh, numerics, (beta, w, lam, data, u), (problem,), MIN_LANES)["chi2"]
 
 
 def initial_starts(space: ParameterSpace, count: int, point_ids, seed: int):

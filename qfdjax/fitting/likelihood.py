@@ -43,6 +43,23 @@ class AbstractObservable(eqx.Module):
     def summary(self, state: ModelState) -> dict:
         return {}
 
+    # --- its data, as a flat vector (pseudo-experiments replace it lane by lane) ---
+    def data(self) -> np.ndarray:
+        """The measured values this observable compares with (host NumPy; none by default)."""
+        return np.zeros(0)
+
+    def data_sigma(self) -> np.ndarray:
+        """The sigma of each entry of `data()` (the toy generator draws N(prediction, sigma))."""
+        return np.zeros(0)
+
+    def prediction(self, state: ModelState):
+        """The model's value for each entry of `data()` (profiled constants applied)."""
+        return jnp.zeros(jnp.shape(state.S) + (0,))
+
+    def with_data(self, values) -> "AbstractObservable":
+        """This observable comparing with `values` (same layout as `data()`) instead."""
+        return self
+
     def data_count(self) -> int:
         """Measured values this observable adds (its residuals that are not masked out)."""
         return 0
@@ -59,14 +76,19 @@ def profile_scale(E, masses, sigma):
 
 
 class MassTerm(eqx.Module):
-    """Masses m_l = S* E_l with sigma_l = sigma_model * m_l."""
+    """Masses m_l = S* E_l with sigma_l = sigma_model * m_l.
+
+    `reference` are the masses that set sigma (the measured ones): a pseudo-experiment replaces
+    `masses` by its toy data and keeps sigma, so every toy is judged with the data's own errors.
+    """
 
     masses: Float[Array, " n"]
     sigma_model: float = SIGMA_MODEL
+    reference: Float[Array, " n"] | None = None
 
     @property
     def sigma(self):
-        return self.sigma_model * self.masses
+        return self.sigma_model * (self.masses if self.reference is None else self.reference)
 
     def scale(self, E):
         return profile_scale(E, self.masses, self.sigma)
@@ -86,7 +108,8 @@ class Likelihood(eqx.Module):
         all_masses = dict(zip(LEPTONS, MASSES_MEV))
         m = masses if masses is not None else [all_masses[lep] for lep in leptons]
         # NumPy, not jnp: building a likelihood on the host must not dispatch to a device.
-        return cls(MassTerm(np.asarray(m, dtype=np.float64), sigma_model))
+        m = np.asarray(m, dtype=np.float64)
+        return cls(MassTerm(m, sigma_model, m.copy()))
 
     def state(self, R_c, U, A, w, energies: Energies) -> ModelState:
         S = self.mass.scale(energies.total)
@@ -97,6 +120,39 @@ class Likelihood(eqx.Module):
 
     def profiled_count(self) -> int:
         return 1 + sum(obs.profiled_count() for obs in self.extras)  # S*, then each observable's own
+
+    # --- the data as one flat vector: masses first (e, mu, tau order), then each observable's ---
+    def data(self) -> np.ndarray:
+        return np.concatenate([np.asarray(self.mass.masses, float)] + [np.asarray(o.data(), float)
+                                                                       for o in self.extras])
+
+    def data_sigma(self) -> np.ndarray:
+        return np.concatenate([np.asarray(self.mass.sigma, float)] + [np.asarray(o.data_sigma(), float)
+                                                                      for o in self.extras])
+
+    def data_names(self, leptons) -> list[str]:
+        names = [f"m_{lep}" for lep in leptons]
+        for obs in self.extras:
+            names += [f"{getattr(obs, 'name', type(obs).__name__)}_{lep}" for lep in leptons][: np.size(obs.data())]
+        return names
+
+    def predictions(self, state: ModelState):
+        """The model's value for every entry of `data()`: S* E, then each observable's."""
+        parts = [jnp.expand_dims(state.S, -1) * state.energies.total] + [o.prediction(state) for o in self.extras]
+        return jnp.concatenate(parts, -1)
+
+    def with_data(self, values) -> "Likelihood":
+        """This likelihood comparing with `values` (the layout of `data()`); sigma stays the data's own.
+
+        Works on traced arrays: a kernel gives every lane its own pseudo-data this way."""
+        n = self.mass.masses.shape[0]
+        mass = eqx.tree_at(lambda m: m.masses, self.mass, values[..., :n])
+        extras, start = [], n
+        for obs in self.extras:
+            size = int(np.size(obs.data()))
+            extras.append(obs.with_data(values[..., start:start + size]))
+            start += size
+        return Likelihood(mass, tuple(extras))
 
     def residuals(self, state: ModelState):
         parts = [self.mass.residuals(state.energies.total, state.S)]

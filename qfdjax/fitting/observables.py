@@ -77,6 +77,20 @@ class MagneticMoment(AbstractObservable):
         C = self.scale(x)
         return {"C_g": C, "g_model": jnp.expand_dims(C, -1) * x}
 
+    def data(self) -> np.ndarray:
+        return np.asarray(self.targets, float)
+
+    def data_sigma(self) -> np.ndarray:
+        # A lepton without a target is masked out of the residuals: its entry never counts.
+        return np.full(np.shape(self.targets), self.sigma_g)
+
+    def prediction(self, state: ModelState):
+        x = self.moment_ratio(state)
+        return jnp.expand_dims(self.scale(x), -1) * x
+
+    def with_data(self, values) -> "MagneticMoment":
+        return eqx.tree_at(lambda o: o.targets, self, values)
+
 
 class MagneticMomentWithTau(MagneticMoment):
     """The g term with the tau's Standard-Model g as its third target (see G_TAU_STANDARD_MODEL)."""

@@ -56,6 +56,10 @@ class Problem(eqx.Module):
     def build(cls, space: ParameterSpace, likelihood: Likelihood, profile: AbstractProfile) -> "Problem":
         return cls(Box.from_space(space), likelihood, profile)
 
+    def with_data(self, values) -> "Problem":
+        """The same fit against other data (`Likelihood.with_data`): one lane of a pseudo-experiment."""
+        return eqx.tree_at(lambda p: p.likelihood, self, self.likelihood.with_data(values))
+
     def unpack(self, u):
         x = self.box.from_unit(u).reshape(-1, 3)
         return x[:, 0], x[:, 1], x[:, 2]

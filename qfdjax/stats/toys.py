@@ -1,0 +1,391 @@
+"""Pseudo-experiments at one (beta, w): a goodness-of-fit p-value and the coverage of Delta chi^2 intervals.
+
+Why: every interval qfdjax prints leans on Wilks' theorem (Delta chi^2 = 1 is
+68.27 %), and "chi^2 is not O(1)" on chi^2 following its asymptotic
+distribution.  Neither holds here by assumption: parameters sit on bounds at the
+optimum, the electron's are degenerate, and the data's sigma is a modelling
+tolerance (sigma_model x m), not a measurement error.  Toys measure both.
+
+The convention, stated in every output: toy k's data are drawn from
+N(prediction at the truth, sigma) entry by entry -- masses with sigma = sigma_model
+x the measured mass, g-factors with sigma_g -- where the truth is the best fit to
+the real data at (beta, w) unless given.  The normal deviates are counter-based
+(a hash of (seed, toy id)), so toy k is the same on any machine, chunking or
+device.  Each toy is refitted like any fit (multi-start, certified), as lanes of
+the same compiled kernels: the data are per-lane array inputs.
+
+Coverage uses the profile-likelihood duality: the Delta chi^2 <= L interval of a
+parameter covers its true value exactly when chi^2 with that parameter fixed at
+the truth (the others refitted) exceeds the toy's chi^2_min by at most L.  One
+constrained refit per toy and parameter, instead of two MINOS searches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from ..fitting.fit import FitConfig, check_point, fit_points, resolve_lambda
+from ..fitting.optimize.starts import uniform_for_points
+from ..fitting.resources import check_fit_memory
+
+# Streams of the counter-based generator (the starts use 0-2): two uniforms per normal deviate.
+NORMAL_STREAMS = (10, 11)
+# The two confidence levels reported: Delta chi^2 = 1 and 4 for one parameter.
+LEVELS = {"0.6827": 1.0, "0.9545": 4.0}
+SIGMA_CONVENTION = ("toy data ~ N(prediction at the truth, sigma), independently per datum: masses with sigma = "
+                    "sigma_model x measured mass, g-factors with sigma_g; the truth is the best fit to the data at "
+                    "(beta, w) unless given")
+MAX_TOYS = 10_000_000
+
+
+def standard_normals(seed: int, toy_ids, k: int) -> np.ndarray:
+    """(toys, k) standard normal deviates, each a function of (seed, toy id, entry) only (Box-Muller)."""
+    u1 = uniform_for_points(seed, toy_ids, NORMAL_STREAMS[0], (k,))
+    u2 = uniform_for_points(seed, toy_ids, NORMAL_STREAMS[1], (k,))
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def toy_data(prediction, sigma, seed: int, toy_ids) -> np.ndarray:
+    """Pseudo-data (toys, k): prediction + sigma x N(0, 1), counter-based per toy."""
+    prediction, sigma = np.asarray(prediction, float), np.asarray(sigma, float)
+    return prediction + sigma * standard_normals(seed, toy_ids, prediction.size)
+
+
+def binomial(successes: int, trials: int) -> tuple[float, float]:
+    """A fraction and its binomial standard error (0 trials: NaN)."""
+    if trials == 0:
+        return math.nan, math.nan
+    p = successes / trials
+    return p, math.sqrt(max(p * (1.0 - p), 0.0) / trials)
+
+
+def chi2_pdf(x, ndf: int):
+    """The chi^2 density with ndf degrees of freedom (NumPy only)."""
+    x = np.asarray(x, float)
+    k = ndf / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log = (k - 1.0) * np.log(x) - x / 2.0 - k * math.log(2.0) - math.lgamma(k)
+    return np.where(x > 0, np.exp(log), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """How many toys, their seed, which parameters' coverage, and the chunk of toys fitted per call."""
+
+    n: int = 1000
+    seed: int = 0
+    coverage: tuple[str, ...] = ()
+    chunk: int = 256
+
+    def __post_init__(self):
+        for name in ("n", "seed", "chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+        check_range("n", self.n, lower=1, upper=MAX_TOYS, integer=True)
+        check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
+        check_range("chunk", self.chunk, lower=1, upper=65536, integer=True)
+        if isinstance(self.coverage, str) or not all(isinstance(c, str) for c in self.coverage):
+            raise InputError(f"coverage = {self.coverage!r} is invalid: must be a list of parameter names")
+        object.__setattr__(self, "coverage", tuple(self.coverage))
+
+
+def _check_truth(space, truth) -> None:
+    """`truth` {name: value}: known names, finite numbers inside their bounds (checked before any fit)."""
+    if truth is None:
+        return
+    if not isinstance(truth, dict):
+        raise InputError(f"truth = {truth!r} is invalid: must map parameter names to values")
+    for name, value in truth.items():
+        if name not in space.names:
+            raise InputError(f"truth names {name!r}: parameters are {', '.join(space.names)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"truth {name} = {value!r} is invalid: must be a finite number")
+        lo, hi = space.as_dict()[name]
+        if not lo <= value <= hi:
+            raise InputError(f"truth {name} = {value!r} is out of range: must be in its bounds [{lo}, {hi}]")
+
+
+def _truth_params(space, observed_params, truth) -> np.ndarray:
+    """The truth as natural parameters: the observed best fit, overridden by `truth` {name: value}."""
+    params = np.array(observed_params, float)
+    for name, value in (truth or {}).items():
+        params[space.names.index(name)] = float(value)
+    return params
+
+
+def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig = ToyConfig(),
+             eta: float | None = None, numerics: str = "exact", config: FitConfig = FitConfig(starts=4),
+             space=None, observables=("mass",), truth: dict | None = None, progress=None) -> dict:
+    """Toys at (beta, w): GOF p-value of the observed chi^2_min and, for `toys.coverage`, the coverage
+    of the Delta chi^2 = 1 and 4 intervals.  Returns the toys.json record with its arrays under "arrays".
+
+    Every input is checked (and the memory a chunk takes estimated) before any fit.
+    """
+    from ..fitting.fit import fit
+    from ..fitting.observables import build_likelihood
+    from ..fitting.params import ParameterSpace
+
+    if not isinstance(toys, ToyConfig):
+        raise InputError(f"toys = {toys!r} is invalid: must be a ToyConfig")
+    if not isinstance(config, FitConfig) or config.method != "gradient":
+        raise InputError("toys refit with the gradient method: config must be a FitConfig with method 'gradient'")
+    space = space or ParameterSpace.seed()
+    likelihood = build_likelihood(space.leptons, observables)
+    lam_value = resolve_lambda(beta, lam, eta)
+    check_point(beta, w, lam_value)
+    for name in toys.coverage:
+        if name not in space.names:
+            raise InputError(f"coverage names {name!r}: parameters are {', '.join(space.names)}")
+        if space.fixed[space.names.index(name)]:
+            raise InputError(f"coverage of {name} is undefined: it is fixed (or a shared follower) in these bounds")
+    _check_truth(space, truth)
+    k = likelihood.data().size
+    lanes_per_toy = config.gradient_starts + 1
+    chunk = min(toys.chunk, toys.n)
+    check_fit_memory("toys", chunk, lanes_per_toy, space.size, numerics=numerics)
+    host = toys.n * (k + 3 * space.size + 4 + len(toys.coverage)) * 8
+    from ..fitting.resources import machine_memory_bytes
+
+    if machine_memory_bytes() and host > 0.5 * machine_memory_bytes():
+        raise InputError(f"n = {toys.n} toys would keep about {host / 2**30:.1f} GiB of results on this machine of "
+                         f"{machine_memory_bytes() / 2**30:.1f} GiB: use fewer toys")
+
+    t0 = time.perf_counter()
+    observed = fit(beta, w, lam, eta=eta, numerics=numerics, config=config, space=space, observables=observables)
+    truth_params = _truth_params(space, observed["params"], truth)
+    # The prediction at the truth itself (not at a refit of it): the diagnostics at the start we gave.
+    prediction = _prediction_at(truth_params, beta, w, lam_value, numerics, space, likelihood)
+    sigma = likelihood.data_sigma()
+    names = likelihood.data_names(space.leptons)
+
+    arrays = {"chi2": np.empty(toys.n), "data": np.empty((toys.n, k)), "params": np.empty((toys.n, space.size)),
+              "valid": np.zeros(toys.n, bool), "at_lower": np.zeros((toys.n, space.size), bool),
+              "at_upper": np.zeros((toys.n, space.size), bool)}
+    for name in toys.coverage:
+        arrays[f"dchi2_truth_{name}"] = np.empty(toys.n)
+    fixed_spaces = {name: space.with_overrides(fixed={name: truth_params[space.names.index(name)]})
+                    for name in toys.coverage}
+    starts_done = 0
+    for start in range(0, toys.n, chunk):
+        ids = np.arange(start, min(start + chunk, toys.n))
+        data = toy_data(prediction, sigma, toys.seed, ids)
+        B, W, L = (np.full(ids.size, v, float) for v in (beta, w, lam_value))
+        truth_rep = np.repeat(truth_params[None], ids.size, axis=0)
+        out = fit_points(B, W, L, numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
+                         space=space, likelihood=likelihood, data=data, point_ids=ids, extra_starts=truth_rep)
+        arrays["data"][ids] = data
+        arrays["chi2"][ids] = out["chi2"]
+        arrays["params"][ids] = out["params"]
+        arrays["valid"][ids] = out["converged"]
+        arrays["at_lower"][ids] = out["at_lower"]
+        arrays["at_upper"][ids] = out["at_upper"]
+        for name, fixed_space in fixed_spaces.items():
+            constrained = fit_points(B, W, L, numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
+                                     space=fixed_space, likelihood=likelihood, data=data, point_ids=ids,
+                                     extra_starts=truth_rep)
+            arrays[f"dchi2_truth_{name}"][ids] = constrained["chi2"] - out["chi2"]
+            arrays["valid"][ids] &= constrained["converged"]
+        starts_done += ids.size
+        if progress is not None:
+            progress(starts_done, toys.n)
+    elapsed = time.perf_counter() - t0
+    free = [n for n, f in zip(space.names, space.fixed) if not f]
+    record = summarize_toys(arrays, float(observed["chi2"]), observed["identifiability"]["degrees_of_freedom"],
+                            space.names, free, toys.coverage)
+    record |= {
+        "beta": float(beta), "w": float(w), "lam": float(lam_value), "numerics": numerics,
+        "observables": list(observables), "n": toys.n, "seed": toys.seed, "chunk": chunk,
+        "sigma_convention": SIGMA_CONVENTION, "data_names": names, "prediction": prediction.tolist(),
+        "sigma": sigma.tolist(), "truth": dict(zip(space.names, truth_params.tolist())),
+        "truth_given": truth is not None, "observed_fit_valid": bool(observed.valid),
+        "config": {"fit": dataclasses.asdict(config), "toys": dataclasses.asdict(toys), "bounds": space.as_dict(),
+                   "shared": space.shared_groups()},
+        "timings": {"toys_s": elapsed, "per_toy_ms": 1e3 * elapsed / toys.n},
+    }
+    record["arrays"] = arrays
+    return record
+
+
+def _prediction_at(params, beta, w, lam, numerics, space, likelihood) -> np.ndarray:
+    from ..fitting.diagnostics import point_diagnostics
+    from ..fitting.problem import Problem, make_numerics
+    from ..model.profiles import BoundaryLayer
+
+    problem = Problem.build(space, likelihood, BoundaryLayer())
+    num = make_numerics(numerics, np.asarray([w], float))
+    diag = point_diagnostics(problem, num, np.array([beta]), np.array([w]), np.array([lam]),
+                             space.to_unit(params)[None])
+    prediction = np.asarray(diag["prediction"][0], float)
+    if not np.all(np.isfinite(prediction)):
+        raise InputError(f"the model's prediction at the truth is not finite: {prediction.tolist()}")
+    return prediction
+
+
+def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, coverage) -> dict:
+    """p-value of the observed chi^2_min, coverage fractions with binomial errors, bound fractions."""
+    valid = np.asarray(arrays["valid"], bool)
+    n_valid = int(valid.sum())
+    chi2 = np.asarray(arrays["chi2"], float)[valid]
+    exceed = int(np.sum(chi2 >= chi2_observed))
+    p, p_err = binomial(exceed, n_valid)
+    out = {"ndf": int(ndf), "chi2_observed": chi2_observed, "n_valid": n_valid, "p_value": p,
+           "p_value_error": p_err,
+           # With no degrees of freedom every toy (and the data) fits exactly: chi^2 is rounding, not a test.
+           "goodness_of_fit": "defined" if ndf > 0 else "undefined: no degrees of freedom (every toy fits exactly)",
+           # No toy as extreme as the data: the 95 % upper limit on p from zero successes in n trials.
+           "p_value_upper_95": (1.0 - 0.05 ** (1.0 / n_valid)) if exceed == 0 and n_valid else None,
+           "chi2_toys_mean": float(np.mean(chi2)) if n_valid else math.nan,
+           "chi2_toys_median": float(np.median(chi2)) if n_valid else math.nan}
+    on_bound = np.asarray(arrays["at_lower"]) | np.asarray(arrays["at_upper"])
+    out["fraction_on_bound"] = {name: float(np.mean(on_bound[valid, j])) if n_valid else math.nan
+                                for j, name in enumerate(names) if name in free}
+    out["coverage"] = {}
+    for name in coverage:
+        dchi2 = np.asarray(arrays[f"dchi2_truth_{name}"], float)[valid]
+        entry = {"n": n_valid, "nominal": {cl: float(cl) for cl in LEVELS},
+                 "min_dchi2_truth": float(np.min(dchi2)) if n_valid else math.nan}
+        for cl, level in LEVELS.items():
+            fraction, error = binomial(int(np.sum(dchi2 <= level)), n_valid)
+            entry[cl] = fraction
+            entry[f"{cl}_error"] = error
+        out["coverage"][name] = entry
+    return out
+
+
+def write_toys(record: dict, out_dir) -> dict:
+    """toys.json (everything but the arrays), toys.npz (the arrays), toys.csv (one row per toy), toys.png."""
+    import csv
+    import io as _io
+
+    from ..io import check_output_dir, run_metadata, write_json, write_npz, write_text
+
+    out = check_output_dir(out_dir, "out")
+    arrays = record["arrays"]
+    summary = {k: v for k, v in record.items() if k != "arrays"} | run_metadata()
+    summary["files"] = {"json": str(out / "toys.json"), "npz": str(out / "toys.npz"), "csv": str(out / "toys.csv"),
+                        "figure": str(out / "toys.png")}
+    write_npz(out / "toys.npz", **arrays)
+    text = _io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    names = list(summary["truth"])
+    cover = [k for k in arrays if k.startswith("dchi2_truth_")]
+    writer.writerow(["toy", "valid", "chi2", *summary["data_names"], *names, *cover])
+    for i in range(len(arrays["chi2"])):
+        writer.writerow([i, int(arrays["valid"][i]), repr(float(arrays["chi2"][i])),
+                         *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
+                         *(repr(float(arrays[c][i])) for c in cover)])
+    write_text(out / "toys.csv", text.getvalue())
+    plot_toys(summary, arrays, out / "toys.png")
+    write_json(out / "toys.json", summary)
+    return summary
+
+
+def plot_toys(summary: dict, arrays: dict, path) -> None:
+    """chi^2 of the toys with the chi^2(ndf) density and the observed value; Delta chi^2 at the truth
+    for the coverage parameters against chi^2(1); the fraction of toys on each bound."""
+    # A bare Figure, not pyplot: drawing a file never touches the caller's matplotlib backend.
+    from matplotlib.figure import Figure
+
+    from ..io import save_figure
+
+    valid = np.asarray(arrays["valid"], bool)
+    chi2 = np.asarray(arrays["chi2"], float)[valid]
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
+    ax = axes[0]
+    ndf = summary["ndf"]
+    if chi2.size:
+        top = np.quantile(chi2, 0.995) * 1.2 + 1e-12
+        ax.hist(chi2, bins=40, range=(0, top), density=True, color="0.6", label=f"{chi2.size} valid toys")
+        if ndf >= 1:
+            x = np.linspace(top / 400, top, 400)
+            ax.plot(x, chi2_pdf(x, ndf), "k-", lw=1.5, label=f"χ²({ndf}) density")
+    obs = summary["chi2_observed"]
+    p = summary["p_value"]
+    p_text = (f"p = {p:.3g} ± {summary['p_value_error']:.2g}" if summary["p_value_upper_95"] is None else
+              f"p < {summary['p_value_upper_95']:.2g} (95 % CL; no toy as large)")
+    if ndf <= 0:
+        p_text = "undefined (0 degrees of freedom: every toy fits exactly)"
+    if chi2.size and obs <= ax.get_xlim()[1]:
+        ax.axvline(obs, color="C3", lw=2, label=f"observed χ² = {obs:.4g}")
+    else:
+        ax.text(0.97, 0.95, f"observed χ² = {obs:.4g}\n(off this scale)", transform=ax.transAxes, ha="right",
+                va="top", color="C3", fontsize=9)
+    ax.set_xlabel("χ²_min of a toy")
+    ax.set_ylabel("density")
+    ax.set_title(f"goodness of fit: {p_text}", fontsize=10)
+    ax.legend(fontsize=8, loc="center right")
+    ax = axes[1]
+    cover = [k for k in arrays if k.startswith("dchi2_truth_")]
+    if cover:
+        for n, key in enumerate(cover):
+            d = np.clip(np.asarray(arrays[key], float)[valid], 0.0, None)
+            name = key.removeprefix("dchi2_truth_")
+            c = summary["coverage"][name]
+            ax.hist(d, bins=40, range=(0, 8), density=True, histtype="step", lw=1.5, color=f"C{n}",
+                    label=f"{name}: covered {100 * c['0.6827']:.1f} ± {100 * c['0.6827_error']:.1f} % at Δχ² ≤ 1")
+        x = np.linspace(0.02, 8, 400)
+        ax.plot(x, chi2_pdf(x, 1), "k--", lw=1.2, label="χ²(1) (Wilks)")
+        ax.axvline(1.0, color="0.4", lw=0.8, ls=":")
+        ax.axvline(4.0, color="0.4", lw=0.8, ls=":")
+        ax.set_xlabel("Δχ² at the true value (other parameters refitted)")
+        ax.set_ylabel("density")
+        ax.set_ylim(0, 1.5)
+        ax.legend(fontsize=7)
+        ax.set_title("coverage of the Δχ² intervals", fontsize=10)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no coverage requested\n(--coverage NAMES)", ha="center", va="center")
+    ax = axes[2]
+    names = list(summary["fraction_on_bound"])
+    fractions = [summary["fraction_on_bound"][n] for n in names]
+    ax.barh(range(len(names)), fractions, color="0.5")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of valid toys with the parameter on a bound")
+    ax.set_ylabel("free parameters")
+    ax.set_title("bounds at the toys' optima", fontsize=10)
+    fig.suptitle(f"{summary['n']} toys at β = {summary['beta']:g}, w = {summary['w']:g} "
+                 f"({summary['n_valid']} certified); data ~ N(prediction, σ)", fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.85, wspace=0.35)
+    save_figure(fig, path, dpi=100)
+
+
+def toys(beta: float, w: float, lam: float | None = None, *, n: int = 1000, seed: int = 0, coverage=(),
+         chunk: int = 256, truth: dict | None = None, out=None, **fit_kwargs) -> dict:
+    """Pseudo-experiments at (beta, w): the GOF p-value of chi^2_min and the coverage of Delta chi^2 intervals.
+
+    Parameters
+    ----------
+    beta, w, lam : the point (lam from eta = 0.03 unless given, as in `qfdjax.fit`).
+    n, seed : how many toys, and the seed of their counter-based generator (toy k is the same anywhere).
+    coverage : parameter names whose Delta chi^2 = 1 and 4 intervals' coverage is measured.
+    chunk : toys fitted per compiled call (bounds memory).
+    truth : {name: value} overriding the best fit as the truth the toys are drawn from.
+    out : a directory for toys.json, toys.npz, toys.csv and toys.png (nothing is written without it).
+    **fit_kwargs : eta, numerics, config (a FitConfig, gradient method), space, observables.
+
+    Returns
+    -------
+    dict
+        The toys.json record (p_value, p_value_error, coverage, fraction_on_bound, ...) with the per-toy
+        arrays (chi2, data, params, valid, dchi2_truth_<name>) under "arrays".
+    """
+    if out is not None:
+        from ..io import check_output_dir
+
+        check_output_dir(out, "out")
+    record = run_toys(beta, w, lam, toys=ToyConfig(n=n, seed=seed, coverage=tuple(coverage), chunk=chunk),
+                      truth=truth, **fit_kwargs)
+    if out is not None:
+        arrays = record["arrays"]
+        record = write_toys(record, out)
+        record["arrays"] = arrays
+    return record

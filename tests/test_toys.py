@@ -1,0 +1,111 @@
+"""Pseudo-experiments (issue 21): the generator, the refits, the p-value and the coverage, against what is known."""
+
+import json
+
+import numpy as np
+import pytest
+
+import qfdjax
+from qfdjax.cli import main
+from qfdjax.errors import InputError
+from qfdjax.fitting.bounds_file import read_bounds_file
+from qfdjax.fitting.observables import build_likelihood
+from qfdjax.stats.toys import ToyConfig, binomial, run_toys, standard_normals, summarize_toys, toy_data
+
+IDENTIFIABLE = "experiments/configs/identifiable_mu_tau_U.toml"
+
+
+def test_generator_draws_the_declared_distribution_and_is_counter_based():
+    prediction, sigma = np.array([0.5, 100.0, 1700.0]), np.array([5e-5, 1e-2, 0.17])
+    data = toy_data(prediction, sigma, seed=3, toy_ids=np.arange(40_000))
+    z = (data - prediction) / sigma
+    # Mean within 4 standard errors of 0, sigma within 4 standard errors of 1, entries uncorrelated.
+    assert np.all(np.abs(z.mean(axis=0)) < 4 / np.sqrt(40_000))
+    assert np.all(np.abs(z.std(axis=0) - 1) < 4 / np.sqrt(2 * 40_000))
+    assert abs(np.corrcoef(z.T)[0, 1]) < 4 / np.sqrt(40_000)
+    # Toy k is a function of (seed, k) only: any chunking gives the same toys, another seed others.
+    parts = np.concatenate([toy_data(prediction, sigma, 3, ids) for ids in np.array_split(np.arange(40_000), 7)])
+    np.testing.assert_array_equal(parts, data)
+    np.testing.assert_array_equal(toy_data(prediction, sigma, 3, [12345]), data[12345:12346])
+    assert not np.allclose(toy_data(prediction, sigma, 4, [0]), data[:1])
+
+
+def test_linear_gaussian_coverage_is_wilks():
+    """Where Wilks holds exactly (a Gaussian mean, no bounds), Delta chi2 at the truth is chi2(1):
+    the counting reproduces 68.27 % and 95.45 % within binomial errors."""
+    z = standard_normals(11, np.arange(20_000), 1)[:, 0]
+    arrays = {"valid": np.ones(z.size, bool), "chi2": z**2, "at_lower": np.zeros((z.size, 1), bool),
+              "at_upper": np.zeros((z.size, 1), bool), "dchi2_truth_mu": z**2}
+    c = summarize_toys(arrays, 1.0, 1, ["mu"], ["mu"], ["mu"])["coverage"]["mu"]
+    assert abs(c["0.6827"] - 0.6827) < 3 * c["0.6827_error"]
+    assert abs(c["0.9545"] - 0.9545) < 3 * c["0.9545_error"]
+    assert binomial(0, 0)[0] != binomial(0, 0)[0]  # NaN without trials
+
+
+@pytest.fixture(scope="module")
+def seed_toys():
+    return run_toys(3.1, 0.015, toys=ToyConfig(n=24, seed=5, chunk=16))
+
+
+def test_toy_refit_equals_a_single_fit_on_its_data(seed_toys):
+    likelihood = build_likelihood(("e", "mu", "tau"), ("mass",))
+    arrays = seed_toys["arrays"]
+    truth = list(seed_toys["truth"].values())
+    for k in (0, 17):
+        # Another code path (one point, its own starts), given the toy's truth as a start as the toys are.
+        single = qfdjax.fit(3.1, 0.015, likelihood=likelihood.with_data(arrays["data"][k]),
+                            config=qfdjax.FitConfig(starts=8), start=truth)
+        assert single["chi2"] == pytest.approx(arrays["chi2"][k], abs=1e-9, rel=1e-9)
+    # The data are drawn around the best fit's prediction: the observed chi2 is far out, toys' are O(1).
+    n_valid = seed_toys["n_valid"]
+    assert n_valid >= 20 and seed_toys["p_value"] == 0.0
+    assert seed_toys["p_value_upper_95"] == pytest.approx(1 - 0.05 ** (1 / n_valid))
+    assert seed_toys["ndf"] == 1 and np.median(arrays["chi2"]) < 10
+    assert "sigma_model x measured mass" in seed_toys["sigma_convention"]
+    # Same toys from another chunking.
+    again = run_toys(3.1, 0.015, toys=ToyConfig(n=24, seed=5, chunk=24))
+    np.testing.assert_array_equal(again["arrays"]["data"], arrays["data"])
+    np.testing.assert_allclose(again["arrays"]["chi2"], arrays["chi2"], atol=1e-9)
+
+
+def test_coverage_is_nominal_where_the_model_is_identifiable(tmp_path):
+    """mu.U and tau.U free, everything else fixed at an exact fit: locally linear, Wilks should hold."""
+    space = read_bounds_file(IDENTIFIABLE)
+    record = qfdjax.toys(3.1, 0.015, n=150, seed=1, coverage=("mu.U", "tau.U"), space=space, out=tmp_path / "t")
+    for name in ("mu.U", "tau.U"):
+        c = record["coverage"][name]
+        assert c["n"] == record["n_valid"] >= 140
+        assert abs(c["0.6827"] - 0.6827) < 3 * max(c["0.6827_error"], 0.03), c
+        assert abs(c["0.9545"] - 0.9545) < 3 * max(c["0.9545_error"], 0.015), c
+        assert c["min_dchi2_truth"] >= -1e-6
+    saved = json.loads((tmp_path / "t" / "toys.json").read_text())
+    assert saved["coverage"] == record["coverage"] and saved["n"] == 150 and "versions" in saved
+    with np.load(tmp_path / "t" / "toys.npz") as data:
+        assert data["data"].shape == (150, 3) and data["params"].shape == (150, 9) and data["valid"].shape == (150,)
+    assert (tmp_path / "t" / "toys.png").stat().st_size > 10_000
+    assert (tmp_path / "t" / "toys.csv").read_text().count("\n") == 151
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--n", "0"], "n = 0.0 is out of range"),
+    (["--n", "-5"], "n = -5.0 is out of range"),
+    (["--coverage", "mu.X"], "coverage names 'mu.X'"),
+    (["--coverage", "e.A", "--bounds", IDENTIFIABLE], "coverage of e.A is undefined: it is fixed"),
+    (["--method", "de"], "gradient method only"),
+    (["--n", "100000000"], "n = 100000000.0 is out of range"),
+])
+def test_toys_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "toys"
+    assert main(["toys", "--beta", "3.1", "--w", "0.015", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_truth_outside_the_bounds_is_refused(tmp_path, capsys):
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps({"mu.U": 0.01}))
+    assert main(["toys", "--beta", "3.1", "--w", "0.015", "--truth", str(truth), "--out", str(tmp_path / "t")]) == 2
+    assert "truth mu.U = 0.01 is out of range" in capsys.readouterr().err
+    with pytest.raises(InputError, match="truth names 'mu.x'"):
+        run_toys(3.1, 0.015, toys=ToyConfig(n=2), truth={"mu.x": 1.0})
