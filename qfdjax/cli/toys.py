@@ -24,7 +24,8 @@ def _run_toys(args) -> int:
     import sys
 
     from ..errors import InputError, read_json
-    from ..stats.toys import ToyConfig, run_toys, write_toys
+    from ..stats.toy_output import write_toys
+    from ..stats.toys import ToyConfig, run_toys
 
     if args.method != "gradient":
         raise InputError(f"method = {args.method!r}: toys refit with the gradient method only")

@@ -60,6 +60,10 @@ class AbstractObservable(eqx.Module):
         """This observable comparing with `values` (same layout as `data()`) instead."""
         return self
 
+    def data_size(self) -> int:
+        """len(data()), from shapes only: it is asked while the observable's arrays are being traced."""
+        return 0
+
     def data_count(self) -> int:
         """Measured values this observable adds (its residuals that are not masked out)."""
         return 0
@@ -149,7 +153,7 @@ class Likelihood(eqx.Module):
         mass = eqx.tree_at(lambda m: m.masses, self.mass, values[..., :n])
         extras, start = [], n
         for obs in self.extras:
-            size = int(np.size(obs.data()))
+            size = obs.data_size()
             extras.append(obs.with_data(values[..., start:start + size]))
             start += size
         return Likelihood(mass, tuple(extras))

@@ -91,6 +91,9 @@ class MagneticMoment(AbstractObservable):
     def with_data(self, values) -> "MagneticMoment":
         return eqx.tree_at(lambda o: o.targets, self, values)
 
+    def data_size(self) -> int:
+        return int(np.shape(self.targets)[0])
+
 
 class MagneticMomentWithTau(MagneticMoment):
     """The g term with the tau's Standard-Model g as its third target (see G_TAU_STANDARD_MODEL)."""

@@ -1,0 +1,110 @@
+"""What a toys run leaves in --out: toys.json (the record and its config), toys.npz (per-toy arrays),
+toys.csv (one row per toy) and toys.png (chi^2 of the toys against chi^2(ndf) with the observed value,
+Delta chi^2 at the truth against chi^2(1) for the coverage parameters, how often each parameter ends on
+a bound)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .toys import chi2_pdf
+
+
+def write_toys(record: dict, out_dir) -> dict:
+    """toys.json (everything but the arrays), toys.npz (the arrays), toys.csv (one row per toy), toys.png."""
+    import csv
+    import io as _io
+
+    from ..io import check_output_dir, run_metadata, write_json, write_npz, write_text
+
+    out = check_output_dir(out_dir, "out")
+    arrays = record["arrays"]
+    summary = {k: v for k, v in record.items() if k != "arrays"} | run_metadata()
+    summary["files"] = {"json": str(out / "toys.json"), "npz": str(out / "toys.npz"), "csv": str(out / "toys.csv"),
+                        "figure": str(out / "toys.png")}
+    write_npz(out / "toys.npz", **arrays)
+    text = _io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    names = list(summary["truth"])
+    cover = [k for k in arrays if k.startswith("dchi2_truth_")]
+    writer.writerow(["toy", "valid", "chi2", *summary["data_names"], *names, *cover])
+    for i in range(len(arrays["chi2"])):
+        writer.writerow([i, int(arrays["valid"][i]), repr(float(arrays["chi2"][i])),
+                         *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
+                         *(repr(float(arrays[c][i])) for c in cover)])
+    write_text(out / "toys.csv", text.getvalue())
+    plot_toys(summary, arrays, out / "toys.png")
+    write_json(out / "toys.json", summary)
+    return summary
+
+
+def plot_toys(summary: dict, arrays: dict, path) -> None:
+    """chi^2 of the toys with the chi^2(ndf) density and the observed value; Delta chi^2 at the truth
+    for the coverage parameters against chi^2(1); the fraction of toys on each bound."""
+    # A bare Figure, not pyplot: drawing a file never touches the caller's matplotlib backend.
+    from matplotlib.figure import Figure
+
+    from ..io import save_figure
+
+    valid = np.asarray(arrays["valid"], bool)
+    chi2 = np.asarray(arrays["chi2"], float)[valid]
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
+    ax = axes[0]
+    ndf = summary["ndf"]
+    if chi2.size:
+        top = np.quantile(chi2, 0.995) * 1.2 + 1e-12
+        ax.hist(chi2, bins=40, range=(0, top), density=True, color="0.6", label=f"{chi2.size} valid toys")
+        if ndf >= 1:
+            x = np.linspace(top / 400, top, 400)
+            ax.plot(x, chi2_pdf(x, ndf), "k-", lw=1.5, label=f"χ²({ndf}) density")
+    obs = summary["chi2_observed"]
+    p = summary["p_value"]
+    p_text = (f"p = {p:.3g} ± {summary['p_value_error']:.2g}" if summary["p_value_upper_95"] is None else
+              f"p < {summary['p_value_upper_95']:.2g} (95 % CL; no toy as large)")
+    if ndf <= 0:
+        p_text = "undefined (0 degrees of freedom: every toy fits exactly)"
+    if chi2.size and obs <= ax.get_xlim()[1]:
+        ax.axvline(obs, color="C3", lw=2, label=f"observed χ² = {obs:.4g}")
+    else:
+        ax.text(0.97, 0.95, f"observed χ² = {obs:.4g}\n(off this scale)", transform=ax.transAxes, ha="right",
+                va="top", color="C3", fontsize=9)
+    ax.set_xlabel("χ²_min of a toy")
+    ax.set_ylabel("density")
+    ax.set_title(f"goodness of fit: {p_text}", fontsize=10)
+    ax.legend(fontsize=8, loc="center right")
+    ax = axes[1]
+    cover = [k for k in arrays if k.startswith("dchi2_truth_")]
+    if cover:
+        for n, key in enumerate(cover):
+            d = np.clip(np.asarray(arrays[key], float)[valid], 0.0, None)
+            name = key.removeprefix("dchi2_truth_")
+            c = summary["coverage"][name]
+            ax.hist(d, bins=40, range=(0, 8), density=True, histtype="step", lw=1.5, color=f"C{n}",
+                    label=f"{name}: covered {100 * c['0.6827']:.1f} ± {100 * c['0.6827_error']:.1f} % at Δχ² ≤ 1")
+        x = np.linspace(0.02, 8, 400)
+        ax.plot(x, chi2_pdf(x, 1), "k--", lw=1.2, label="χ²(1) (Wilks)")
+        ax.axvline(1.0, color="0.4", lw=0.8, ls=":")
+        ax.axvline(4.0, color="0.4", lw=0.8, ls=":")
+        ax.set_xlabel("Δχ² at the true value (other parameters refitted)")
+        ax.set_ylabel("density")
+        ax.set_ylim(0, 1.5)
+        ax.legend(fontsize=7)
+        ax.set_title("coverage of the Δχ² intervals", fontsize=10)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no coverage requested\n(--coverage NAMES)", ha="center", va="center")
+    ax = axes[2]
+    names = list(summary["fraction_on_bound"])
+    fractions = [summary["fraction_on_bound"][n] for n in names]
+    ax.barh(range(len(names)), fractions, color="0.5")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of valid toys with the parameter on a bound")
+    ax.set_ylabel("free parameters")
+    ax.set_title("bounds at the toys' optima", fontsize=10)
+    fig.suptitle(f"{summary['n']} toys at β = {summary['beta']:g}, w = {summary['w']:g} "
+                 f"({summary['n_valid']} certified); data ~ N(prediction, σ)", fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.85, wspace=0.35)
+    save_figure(fig, path, dpi=100)
