@@ -65,6 +65,7 @@ _PUBLIC = {
     # statistics
     "toys": "stats.toys",
     "ToyConfig": "stats.toys",
+    "forecast": "stats.forecast",
     # commands
     "evaluate_cases": "evaluate",
 }

@@ -109,3 +109,28 @@ def test_truth_outside_the_bounds_is_refused(tmp_path, capsys):
     assert "truth mu.U = 0.01 is out of range" in capsys.readouterr().err
     with pytest.raises(InputError, match="truth names 'mu.x'"):
         run_toys(3.1, 0.015, toys=ToyConfig(n=2), truth={"mu.x": 1.0})
+
+
+def test_fisher_and_asimov_agree_where_the_profile_is_quadratic(tmp_path, capsys):
+    """Masses + g_tau at seed bounds: below the truth the bounds stay active and the Asimov profile is the
+    Fisher parabola (its Delta chi2 = 1 crossing at sigma_beta); above, bounds release and it is not."""
+    out = tmp_path / "F.json"
+    assert main(["forecast", "--beta", "3.1", "--w", "0.015", "--observables", "mass,g_tau", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["asimov_chi2_at_truth"] < 1e-12 and r["asimov_converged"][0]
+    assert r["asimov_distances"][0] == pytest.approx(r["sigma_beta"], rel=0.01)
+    assert r["sigma_beta"] == pytest.approx(0.0853, rel=0.02)
+    assert "Fisher" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--sigma", "g_tau"], "give TERM=VALUE"),
+    (["--sigma", "g_tau=-1"], "sigma g_tau = -1.0 is out of range"),
+    (["--sigma", "g=1e-6"], "sigma for 'g': not among the observables"),
+])
+def test_forecast_bad_input(tmp_path, capsys, argv, fragment):
+    assert main(["forecast", "--beta", "3.1", "--w", "0.015", "--observables", "mass,g_tau", *argv,
+                 "--out", str(tmp_path / "F.json")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1, err
+    assert not (tmp_path / "F.json").exists()

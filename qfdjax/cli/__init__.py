@@ -1,4 +1,4 @@
-"""Command line: `qfdjax energy | fit | relax | scan | report | merge | toys | sensitivity | bench`.
+"""Command line: `qfdjax energy | fit | relax | scan | report | merge | toys | forecast | sensitivity | bench`.
 
 A thin layer over functions of the same names in the package; every command's
 output is also a Python return value.  Bad input exits with status 2 and a
@@ -41,11 +41,13 @@ from .fit import add_fit  # noqa: E402
 from .relax import add_relax  # noqa: E402
 from .scan import add_merge, add_report, add_scan  # noqa: E402
 from .studies import add_bench, add_sensitivity  # noqa: E402
+from .forecast import add_forecast  # noqa: E402
 from .toys import add_toys  # noqa: E402
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
-COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_toys, add_sensitivity, add_bench)
+COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_toys, add_forecast, add_sensitivity,
+            add_bench)
 EXTRA_COMMANDS: list = []
 
 
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Where each command writes: checked before any work, so a bad --out never costs a fit.
 OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file", "scan": "dir", "merge": "dir",
-                "sensitivity": "dir", "toys": "dir"}
+                "sensitivity": "dir", "toys": "dir", "forecast": "file"}
 
 
 def _check_output(args) -> None:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..errors import InputError
+from ..errors import InputError, check_range
 from .likelihood import AbstractObservable, Likelihood, ModelState
 
 # Measured g-factors (CODATA/PDG values as used by the project's design).
@@ -108,8 +108,19 @@ class MagneticMomentWithTau(MagneticMoment):
 OBSERVABLES = {"g": MagneticMoment, "g_tau": MagneticMomentWithTau}
 
 
-def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=None) -> Likelihood:
-    """The mass term plus the named extra observables for these leptons."""
+def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=None, sigmas=None) -> Likelihood:
+    """The mass term plus the named extra observables for these leptons.
+
+    sigmas: {term: sigma} overriding a term's sigma -- "mass": sigma_model (relative), "g" or "g_tau":
+    sigma_g (absolute) -- for forecasts ("how well would g_tau have to be known?").
+    """
+    sigmas = dict(sigmas or {})
+    for term, value in sigmas.items():
+        if term not in observables:
+            raise InputError(f"sigma for {term!r}: not among the observables {', '.join(observables)}")
+        check_range(f"sigma {term}", value, lower=0.0, lower_open=True, upper=1e30)
+    if "mass" in sigmas:
+        sigma_model = float(sigmas["mass"])
     if isinstance(observables, str) or not all(isinstance(o, str) for o in observables):
         raise InputError(f"observables = {observables!r} is invalid: must be a list of names such as ['mass', 'g']")
     observables = tuple(observables)
@@ -123,5 +134,6 @@ def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=No
                          f"available: mass, {', '.join(OBSERVABLES)}")
     kwargs = {} if sigma_model is None else {"sigma_model": sigma_model}
     base = Likelihood.masses_only(leptons, masses=masses, **kwargs)
-    extras = tuple(OBSERVABLES[o].for_leptons(leptons) for o in observables if o != "mass")
+    extras = tuple(OBSERVABLES[o].for_leptons(leptons, **({"sigma_g": float(sigmas[o])} if o in sigmas else {}))
+                   for o in observables if o != "mass")
     return Likelihood(base.mass, extras)
