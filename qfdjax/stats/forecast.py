@@ -120,7 +120,7 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
             break
         step *= 2.0
         trial = np.array([beta0 - step, beta0 + step])
-    ends, ok = [None, None], True
+    ends = [None, None]
     if None in outer:
         # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open.
         return ends, [False, False]
