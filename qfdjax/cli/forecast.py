@@ -43,13 +43,14 @@ def forecast_table(r: dict) -> str:
         lines.append(f"    held on bounds at the truth: {', '.join(r['active_bounds'])}")
     wp = r["sigma_beta_w_profiled"]
     lines.append("  Fisher with w profiled too: " + (f"sigma_beta = {wp:.4g}" if wp else "beta not constrained"))
-    lo, hi = r["asimov_interval"]
     ok = r["asimov_converged"]
-    if lo is None:
-        lines.append("  Asimov profile: Delta chi2 never reaches 1 within 256 Fisher errors on at least one side: "
-                     "beta is not constrained once the bounds may move")
-    else:
-        lines.append(f"  Asimov profile Delta chi2 = 1: [{lo:.6g}, {hi:.6g}] (distances {r['asimov_distances'][0]:.4g} / "
-                     f"{r['asimov_distances'][1]:.4g}; converged lower {ok[0]}, upper {ok[1]})"
-                     + (f"; sigma_beta_asimov = {r['sigma_beta_asimov']:.4g}" if r["sigma_beta_asimov"] else ""))
+    sides = []
+    for k, side in enumerate(("lower", "upper")):
+        end, distance = r["asimov_interval"][k], r["asimov_distances"][k]
+        if end is None:
+            sides.append(f"{side}: never reaches Delta chi2 = 1 within 256 Fisher errors (open)")
+        else:
+            sides.append(f"{side}: {end:.6g} (distance {distance:.4g}{'' if ok[k] else ', NOT converged'})")
+    lines.append("  Asimov profile, Delta chi2 = 1 ends -- " + "; ".join(sides)
+                 + (f"; sigma_beta_asimov = {r['sigma_beta_asimov']:.4g}" if r["sigma_beta_asimov"] else ""))
     return "\n".join(lines)

@@ -121,14 +121,14 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
         step *= 2.0
         trial = np.array([beta0 - step, beta0 + step])
     ends = [None, None]
-    if None in outer:
-        # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open.
+    # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open (None).
+    done = [outer[s] is None for s in (0, 1)]
+    if all(done):
         return ends, [False, False]
     a = [(inner[s], f_inner[s]) for s in (0, 1)]
-    b = list(outer)
+    b = [outer[s] if outer[s] is not None else (inner[s], f_inner[s] + 1.0) for s in (0, 1)]
     last = [None, None]
-    done = [False, False]
-    certified = [True, True]
+    certified = [outer[s] is not None for s in (0, 1)]
     for _ in range(CROSSING_ROUNDS):
         # Illinois regula falsi: the end that did not move last time counts half, so neither side stalls.
         x = np.empty(2)
@@ -151,7 +151,7 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
                 b[s], last[s] = (float(x[s]), float(f[s])), "b"
         if all(done):
             break
-    return ends, [d and c for d, c in zip(done, certified)]
+    return ends, [d and c and e is not None for d, c, e in zip(done, certified, ends)]
 
 
 def check_sigmas(pairs) -> dict:

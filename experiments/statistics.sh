@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Statistics past Wilks (issue 21): goodness of fit and coverage from toys, and sigma_beta forecasts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QFDJAX=${QFDJAX:-.venv/bin/qfdjax}
+out=experiments/results
+rm -rf "$out/toys_seed_bounds" "$out/toys_identifiable" "$out/forecast"
+"$QFDJAX" toys --beta 3.1 --w 0.015 --n 1000 --coverage e.R_c,mu.U,tau.U --out "$out/toys_seed_bounds" \
+  | tee "$out/toys_seed_bounds.txt"
+"$QFDJAX" toys --beta 3.1 --w 0.015 --n 1000 --bounds experiments/configs/identifiable_mu_tau_U.toml \
+  --coverage mu.U,tau.U --out "$out/toys_identifiable" | tee "$out/toys_identifiable.txt"
+mkdir -p "$out/forecast"
+: > "$out/forecast.txt"
+for case in "mass" "mass,g" "mass,g_tau" "mass,g_tau g_tau=1e-4" "mass,g_tau g_tau=1e-5" "mass,g_tau g_tau=1e-6"; do
+  set -- $case
+  observables=$1
+  name=${observables//,/_}
+  sigma=()
+  if [ $# -gt 1 ]; then sigma=(--sigma "$2"); name="${name}_${2//=/}"; fi
+  "$QFDJAX" forecast --beta 3.1 --w 0.015 --observables "$observables" "${sigma[@]}" \
+    --out "$out/forecast/$name.json" | tee -a "$out/forecast.txt"
+done
