@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .model.constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
-from .model.energy import lepton_energies
+from .model.energy import energy_table
 from .errors import InputError, check_energy_inputs, check_range
 from .model.numerics import Exact, check_numerics_name, reference_numerics
 from .model.quadrature import SeedGridSpec
@@ -25,10 +25,7 @@ OPTIONAL_FIELDS = ("num_theta", "r_min", "r_max", "eta") + GRID_KNOBS
 OUTPUT_FIELDS = ("E_total", "E_circ", "E_stab", "E_grad")
 
 
-@eqx.filter_jit
-def _energies_chunk(numerics, beta, w, lam, R_c, U, A):
-    e = lepton_energies(beta, w, lam, R_c, U, A, numerics=numerics)
-    return jnp.stack([e.total, e.E_circ, e.E_stab, e.E_grad])
+_energies_chunk = energy_table
 
 
 def _normalise_cases(cases: Iterable[Mapping]) -> list[dict]:

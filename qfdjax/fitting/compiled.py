@@ -197,12 +197,29 @@ def _lower(exported, dynamic):
         _LOWERING.lapack_free = False
 
 
+# When a list, every kernel call is also recorded here as (name, fn, args): `fitting/lowering.py`
+# re-exports exactly the kernels the commands run, for another platform.
+RECORDER: list | None = None
+
+
+def flat_function(fn, leaves, mask, treedef):
+    """fn over the dynamic (array) leaves only, the static ones closed over: what is exported."""
+    def flat(*dynamic_leaves):
+        it = iter(dynamic_leaves)
+        full = [next(it) if m else x for x, m in zip(leaves, mask)]
+        return fn(*jax.tree_util.tree_unflatten(treedef, full))
+
+    return flat
+
+
 def call_compiled(name: str, fn, *args):
     """fn(*args), compiled once per key and (with the compile cache on) kept on disk.
 
     `args` may mix arrays with static structure (equinox modules, Python
     numbers); fn must return a dict or tuple of arrays.
     """
+    if RECORDER is not None:
+        RECORDER.append((name, fn, args))
     key, leaves, mask, treedef, dynamic = _split(name, args)
     call = _LOADED.get(key)
     if call is None:
@@ -251,12 +268,7 @@ def _exported(key, fn, leaves, mask, treedef, dynamic):
         except Exception:  # noqa: BLE001 - a damaged artifact is rebuilt, never trusted
             pass
 
-    def flat(*dynamic_leaves):
-        it = iter(dynamic_leaves)
-        full = [next(it) if m else x for x, m in zip(leaves, mask)]
-        return fn(*jax.tree_util.tree_unflatten(treedef, full))
-
-    exported = jax.export.export(jax.jit(flat))(*_specs(dynamic))
+    exported = jax.export.export(jax.jit(flat_function(fn, leaves, mask, treedef)))(*_specs(dynamic))
     if path is not None:
         try:
             atomic_write_bytes(path, bytes(exported.serialize()))

@@ -12,6 +12,7 @@ integrals are done is the `numerics` strategy's business (see model/numerics.py)
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from .types import Energies
@@ -47,8 +48,15 @@ def lepton_energies_and_derivatives(
     return numerics.energies_and_derivatives(profile, *_common_shape(beta, w, lam, R_c, U, A))
 
 
+@eqx.filter_jit
+def energy_table(numerics, beta, w, lam, R_c, U, A):
+    """(4, n) rows E_total, E_circ, E_stab, E_grad: the energy command's compiled kernel."""
+    e = lepton_energies(beta, w, lam, R_c, U, A, numerics=numerics)
+    return jnp.stack([e.total, e.E_circ, e.E_stab, e.E_grad])
+
+
 def _common_shape(*args):
     return jnp.broadcast_arrays(*(jnp.asarray(x, dtype=jnp.float64) for x in args))
 
 
-__all__ = ["Energies", "lepton_energies", "lepton_energies_and_derivatives"]
+__all__ = ["Energies", "energy_table", "lepton_energies", "lepton_energies_and_derivatives"]
