@@ -2,7 +2,7 @@
 # The GPU checks of one lent device session, as one prepared command that fits a
 # 10-minute call: the GPU tests (tests/test_gpu.py: energies, a fit and the 16x10
 # scan against the committed CPU numbers), the quick bench, scan scaling up to
-# 1024x1024, and whole-process timings.  Every result lands in $OUT (the device
+# 1024x1024, whole-process timings and 1000 toys.  Every result lands in $OUT (the device
 # tool brings back at most 8 files), named by device.
 #
 #   device run:  bash benchmarks/gpu_session.sh        (timeout_s 600)
@@ -25,8 +25,10 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, log, never stop
   echo "=== $name: exit ${PIPESTATUS[0]}" | tee -a "$LOG"
 }
 step 30 devices bash -c "nvidia-smi -L; $PY -c 'import jax; print(jax.__version__, jax.devices())'"
-step 150 gpu-tests "$PY" -m pytest -q -m gpu tests/test_gpu.py
-step 100 quick-bench "$PY" -m qfdjax bench --quick --device gpu --out "$OUT/quick-gpu.json"
-step 200 scan-scaling "$PY" benchmarks/run_benchmarks.py --device gpu --max-grid 1024 --out-dir "$OUT"
-step 100 whole-process "$PY" benchmarks/whole_process.py --skip-peer-scan --out "$OUT/whole-process-gpu.json"
+step 130 gpu-tests "$PY" -m pytest -q -m gpu tests/test_gpu.py
+step 90 quick-bench "$PY" -m qfdjax bench --quick --device gpu --out "$OUT/quick-gpu.json"
+step 190 scan-scaling "$PY" benchmarks/run_benchmarks.py --device gpu --max-grid 1024 --out-dir "$OUT"
+step 90 whole-process "$PY" benchmarks/whole_process.py --skip-peer-scan --out "$OUT/whole-process-gpu.json"
+# 1000 toys as lanes (the peer loop is CPU-bound: 5 toys only, extrapolated).
+step 60 toys "$PY" benchmarks/toys_bench.py --n 1000 --peer-n 5 --warm-runs 1 --out "$OUT/toys-gpu.json"
 ls -la "$OUT" | tee -a "$LOG"
