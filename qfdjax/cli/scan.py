@@ -40,6 +40,8 @@ def add_scan(sub):
     team.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (or $QFDJAX_PROCESS_ID)")
     team.add_argument("--distributed", action="store_true",
                       help="take coordinator, N and I from the cluster (Slurm srun, Open MPI mpirun)")
+    p.add_argument("--fc", type=int, metavar="N",
+                   help="after the scan, Feldman-Cousins regions with N toys per grid point (as report --fc)")
     team.add_argument("--connect-timeout", type=int, metavar="S",
                       help="seconds to wait for every process to arrive (default 120, or $QFDJAX_CONNECT_TIMEOUT)")
     p.set_defaults(run=_run_scan)
@@ -79,6 +81,13 @@ def _run_scan(args) -> int:
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
                              args.connect_timeout)
     config = scan_config_from_args(args)
+    if args.fc is not None:
+        from ..errors import check_range
+
+        check_range("fc", args.fc, lower=1, upper=100_000, integer=True)
+        if args.points or settings.enabled:
+            raise InputError("--fc runs after a whole scan in one process: run it with qfdjax report DIR --fc N "
+                             "once the parts are merged")
     point_range = None
     if args.points:
         try:
@@ -113,6 +122,10 @@ def _run_scan(args) -> int:
         return 0
     print(scan_summary(record))
     print(f"  results: {out}/scan.json, {out}/scan.npz, {out}/scan.csv; plots: " + ", ".join(f"{out}/{f}" for f in record["plots"].values()))
+    if args.fc is not None:
+        import argparse
+
+        return _run_report(argparse.Namespace(dir=out, refit_intervals=False, fc=args.fc, fc_seed=args.seed or 0))
     return 0
 
 
@@ -122,6 +135,10 @@ def add_report(sub):
     p.add_argument("--refit-intervals", action="store_true",
                    help="(re)find the Delta chi2 = 1 and 4 profile ends by refitting (loads JAX; scans written "
                         "before interval refits had interpolated ends)")
+    p.add_argument("--fc", type=int, metavar="N",
+                   help="Feldman-Cousins regions with N toys per grid point (loads JAX; resumable: finished points "
+                        "are kept in DIR/fc/)")
+    p.add_argument("--fc-seed", type=int, default=0, help="seed of the Feldman-Cousins toys (default 0)")
     p.set_defaults(run=_run_report)
 
 
@@ -151,11 +168,29 @@ def _run_report(args) -> int:
         summary = {k: arrays[k] for k in ("chi2", "dchi2_dbeta", "dchi2_dw", "u")}
         record["profile_intervals"] = refit_profile_intervals(ScanConfig.from_dict(record["config"]),
                                                               record["beta"], record["w"], summary)
+    if args.fc is not None:
+        from ..stats.fc import fc_summary, plot_fc, run_fc
+
+        progress = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(record["beta"]) * len(record["w"]), unit="point", desc="FC", leave=False)
+
+            def progress(done, total):
+                bar.update(done - bar.n)
+
+        record["fc"] = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress)
     record["analysis"] = analyse_scan(record)
     record["verdict"] = record["analysis"]["verdict"]
     record["plots"] = plot_scan(record, args.dir)
+    if "fc" in record:
+        plot_fc(record, Path(args.dir) / "fc_map.png")
+        record["plots"]["fc_map"] = "fc_map.png"
     write_json(path, record)
     print(scan_summary(record))
+    if "fc" in record:
+        print(fc_summary(record["fc"]))
     return 0
 
 

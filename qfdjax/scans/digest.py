@@ -10,8 +10,8 @@ two files, a refusal naming what does not match.
 What is digested in scan.json: every key that the scan wrote and that `report`
 never rewrites — the grid, χ², parameters, convergence evidence, config and
 fingerprint, metadata — in canonical JSON (sorted keys, the values exactly as
-stored).  `analysis`, `verdict`, `plots`, `profile_intervals` and `timings`
-are derived or rewritten by `report` and are left out.
+stored).  `analysis`, `verdict`, `plots`, `profile_intervals`, `timings` and
+`fc` are derived or rewritten by `report` and are left out.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..errors import InputError
 
 DIGEST_KEY = "integrity"
 # Keys that `report` (re)derives from the digested numbers, or that grow as a scan finishes.
-DERIVED_KEYS = frozenset({DIGEST_KEY, "analysis", "verdict", "plots", "profile_intervals", "timings"})
+DERIVED_KEYS = frozenset({DIGEST_KEY, "analysis", "verdict", "plots", "profile_intervals", "timings", "fc"})
 
 
 def record_digest(record: dict) -> str:

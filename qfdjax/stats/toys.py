@@ -212,19 +212,23 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     return record
 
 
-def _prediction_at(params, beta, w, lam, numerics, space, likelihood) -> np.ndarray:
+def _prediction_at(params, beta, w, lam, numerics, space, likelihood, profile=None) -> np.ndarray:
+    """The model's prediction (the likelihood's data layout) at natural parameters: one point, or many
+    (params (P, n) with beta, w, lam (P,)) in one batched diagnostics call."""
     from ..fitting.diagnostics import point_diagnostics
     from ..fitting.problem import Problem, make_numerics
     from ..model.profiles import BoundaryLayer
 
-    problem = Problem.build(space, likelihood, BoundaryLayer())
-    num = make_numerics(numerics, np.asarray([w], float))
-    diag = point_diagnostics(problem, num, np.array([beta]), np.array([w]), np.array([lam]),
-                             space.to_unit(params)[None])
-    prediction = np.asarray(diag["prediction"][0], float)
+    params = np.asarray(params, float)
+    single = params.ndim == 1
+    P = np.atleast_2d(params)
+    beta, w, lam = (np.broadcast_to(np.asarray(v, float), (P.shape[0],)).copy() for v in (beta, w, lam))
+    problem = Problem.build(space, likelihood, profile or BoundaryLayer())
+    diag = point_diagnostics(problem, make_numerics(numerics, w), beta, w, lam, space.to_unit(P))
+    prediction = np.asarray(diag["prediction"], float)
     if not np.all(np.isfinite(prediction)):
-        raise InputError(f"the model's prediction at the truth is not finite: {prediction.tolist()}")
-    return prediction
+        raise InputError("the model's prediction at the truth is not finite")
+    return prediction[0] if single else prediction
 
 
 def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, coverage) -> dict:

@@ -1,0 +1,257 @@
+"""Feldman-Cousins confidence regions on a finished (beta, w) scan, with toys at every grid point.
+
+The test statistic is the profile-likelihood ratio of Feldman & Cousins (1998):
+t(beta, w) = chi^2_min(beta, w) - chi^2_min over the scan's range.  At each grid
+point toys are drawn from that point's best fit (N(prediction, sigma), as in
+toys.py, counter-based: toy k of point p is id p * n + k), and each toy's t is
+refitted: chi^2_min at the point, and the range's minimum as the least of the toy's
+fits at the point, one projected Newton step in (beta, w) from it (the toy's own
+profile slopes and Hessian), and the data's refitted minimum -- refits, not grid
+nodes, but a local search: the toy's true minimum could lie lower elsewhere, which
+would make its t (and the critical value) smaller.  The critical value t_alpha at
+each CL is the toys' quantile; the point is accepted when the data's
+t_obs <= t_alpha.  Wilks' region (t_obs <= 2.30 / 6.18 for two parameters) is
+reported beside it.  The 1-D intervals are the projections of the 2-D regions onto
+each axis (conservative for one parameter), one-sided where a region touches the
+range's edge.
+
+Points are fitted in chunks, each written atomically to DIR/fc/ with the run's
+fingerprint: an interrupted run resumes with the points it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, check_range
+
+LEVELS = (0.6827, 0.9545)
+WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
+METHOD_VERSION = 1
+
+
+def newton_steps(g, H) -> np.ndarray:
+    """-H^-1 g for a batch of 2 x 2 profile Hessians; zero where H is not positive definite (or not finite)."""
+    det = H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] * H[:, 1, 0]
+    ok = np.isfinite(det) & (H[:, 0, 0] > 0) & (det > 0) & np.all(np.isfinite(g), axis=1)
+    safe = np.where(ok, det, 1.0)
+    step = -np.stack([H[:, 1, 1] * g[:, 0] - H[:, 0, 1] * g[:, 1],
+                      -H[:, 1, 0] * g[:, 0] + H[:, 0, 0] * g[:, 1]], -1) / safe[:, None]
+    return np.where(ok[:, None], step, 0.0)
+
+
+def critical_values(t_toys, valid, levels=LEVELS) -> dict:
+    """Per point, the CL quantile of the toys' t ('higher': never below a toy's value; NaN without toys)."""
+    t = np.where(valid, t_toys, np.nan)
+    out = {}
+    for cl in levels:
+        with np.errstate(all="ignore"):
+            q = np.array([np.nanquantile(row, cl, method="higher") if np.any(np.isfinite(row)) else np.nan
+                          for row in t])
+        out[f"{cl:g}"] = q
+    return out
+
+
+def projected_interval(axis, accepted) -> dict:
+    """The accepted region's extent along one axis, and which ends are the range's own (one-sided there)."""
+    axis = np.asarray(axis, float)
+    if not np.any(accepted):
+        return {"lower": None, "upper": None, "lower_is_edge": False, "upper_is_edge": False, "empty": True}
+    idx = np.flatnonzero(accepted)
+    lo, hi = int(idx.min()), int(idx.max())
+    return {"lower": float(axis[lo]), "upper": float(axis[hi]), "lower_is_edge": lo == 0,
+            "upper_is_edge": hi == axis.size - 1, "empty": False}
+
+
+def describe_interval(name: str, interval: dict, cl: float) -> str:
+    if interval["empty"]:
+        return f"{name}: no grid point accepted at {100 * cl:.4g} % CL"
+    lo, hi = interval["lower"], interval["upper"]
+    if lo == hi and (interval["lower_is_edge"] or interval["upper_is_edge"]):
+        side = ">=" if interval["upper_is_edge"] else "<="
+        return (f"{name} {side} {lo:.6g} at {100 * cl:.4g} % CL (only the range's edge is accepted: the region "
+                f"would continue past it)")
+    if interval["lower_is_edge"] and interval["upper_is_edge"]:
+        return f"{name}: every value of the range accepted at {100 * cl:.4g} % CL"
+    if interval["lower_is_edge"]:
+        return f"{name} < {hi:.6g} at {100 * cl:.4g} % CL (the region reaches the range's lower edge)"
+    if interval["upper_is_edge"]:
+        return f"{name} > {lo:.6g} at {100 * cl:.4g} % CL (the region reaches the range's upper edge)"
+    return f"{name} in [{lo:.6g}, {hi:.6g}] at {100 * cl:.4g} % CL"
+
+
+def _fingerprint(record: dict, n: int, seed: int) -> str:
+    text = json.dumps({"scan": record["fingerprint"], "n": n, "seed": seed, "method": METHOD_VERSION},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress=None) -> dict:
+    """Feldman-Cousins regions of a finished scan directory; returns the scan record's "fc" entry."""
+    from ..fitting.fit import fit_points
+    from ..fitting.resources import check_fit_memory
+    from ..io import safe_mkdir, write_npz
+    from ..model.constants import lambda_from_eta
+    from ..scans.config import ScanConfig
+    from ..scans.result import read_scan_arrays, read_scan_record
+    from .toys import _prediction_at, toy_data
+
+    for name, value in (("fc", n), ("fc seed", seed), ("points per chunk", points_per_chunk)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+    check_range("fc", n, lower=1, upper=100_000, integer=True)
+    check_range("fc seed", seed, lower=0, upper=2**63 - 1, integer=True)
+    check_range("points per chunk", points_per_chunk, lower=1, upper=4096, integer=True)
+    record = read_scan_record(directory)
+    nb, nw = len(record["beta"]), len(record["w"])
+    if record.get("points") != [0, nb * nw]:
+        raise InputError(f"dir = {str(directory)!r} holds a partial scan (points {record.get('points')}): merge first")
+    arrays = read_scan_arrays(directory, record)
+    config = ScanConfig.from_dict(record["config"])
+    if config.fingerprint() != record["fingerprint"]:
+        raise InputError(f"dir = {str(directory)!r} was written by another qfdjax version (config fingerprint differs)")
+    fit_config = config.fit
+    if fit_config.method != "gradient":
+        from ..fitting.fit import FitConfig
+
+        fit_config = FitConfig(starts=4, seed=fit_config.seed)
+    starts = max(fit_config.gradient_starts, 1) + 1
+    check_fit_memory("fc", points_per_chunk * n, starts, config.space().size, numerics=config.numerics)
+    space, likelihood, profile = config.space(), config.likelihood(), config.make_profile()
+    beta_axis, w_axis = config.axes()
+    B, W = (a.ravel() for a in np.meshgrid(beta_axis, w_axis, indexing="ij"))
+    lam = lambda_from_eta(B, config.eta)
+    params = np.asarray(arrays["params"], float)
+    chi2 = np.asarray(arrays["chi2"], float)
+    minimum = (record.get("profile_intervals") or {}).get("minimum")
+    if minimum:
+        b_star, w_star, chi2_star = float(minimum["beta"]), float(minimum["w"]), float(minimum["chi2"])
+    else:
+        k = int(np.nanargmin(chi2))
+        b_star, w_star, chi2_star = float(B[k]), float(W[k]), float(chi2[k])
+    chi2_star = min(chi2_star, float(np.nanmin(chi2)))
+    u_star = params[int(np.nanargmin(chi2))]
+    sigma = likelihood.data_sigma()
+    fingerprint = _fingerprint(record, n, seed)
+    folder = Path(directory) / "fc"
+    safe_mkdir(folder)
+    t_all = np.full((B.size, n), np.nan)
+    valid_all = np.zeros((B.size, n), bool)
+    done = np.zeros(B.size, bool)
+    for path in sorted(folder.glob("fc_*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if str(saved["fingerprint"]) != fingerprint:
+                    continue
+                ids = saved["points"]
+                t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
+        except Exception:  # noqa: BLE001 - an unreadable chunk is refitted, never trusted
+            continue
+    t0 = time.perf_counter()
+    fit_kwargs = dict(numerics=config.numerics, config=fit_config, space=space, likelihood=likelihood,
+                      profile=profile)
+    todo = np.flatnonzero(~done)
+    box = np.array([[beta_axis[0], beta_axis[-1]], [w_axis[0], w_axis[-1]]])
+    for start in range(0, todo.size, points_per_chunk):
+        points = todo[start:start + points_per_chunk]
+        rep = np.repeat(points, n)
+        toy_ids = rep * n + np.tile(np.arange(n), points.size)
+        predictions = _prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
+                                     likelihood, profile)
+        data = np.concatenate([toy_data(predictions[j], sigma, seed, toy_ids[j * n:(j + 1) * n])
+                               for j in range(points.size)])
+        at_point = fit_points(B[rep], W[rep], lam[rep], data=data, point_ids=toy_ids, extra_starts=params[rep],
+                              **fit_kwargs)
+        # One projected Newton step in (beta, w) on each toy's own profile, inside the scan's box.
+        step = newton_steps(np.stack([at_point["dchi2_dbeta"], at_point["dchi2_dw"]], -1),
+                            np.asarray(at_point["profile_hessian"], float))
+        z = np.clip(np.stack([B[rep], W[rep]], -1) + step, box[:, 0], box[:, 1])
+        newton = fit_points(z[:, 0], z[:, 1], lambda_from_eta(z[:, 0], config.eta), data=data, point_ids=toy_ids,
+                            extra_starts=at_point["params"], **fit_kwargs)
+        at_star = fit_points(np.full(rep.size, b_star), np.full(rep.size, w_star),
+                             np.full(rep.size, lambda_from_eta(b_star, config.eta)), data=data, point_ids=toy_ids,
+                             extra_starts=np.repeat(u_star[None], rep.size, axis=0), **fit_kwargs)
+        lowest = np.minimum(at_point["chi2"], np.minimum(np.where(np.isfinite(newton["chi2"]), newton["chi2"], np.inf),
+                                                         np.where(np.isfinite(at_star["chi2"]), at_star["chi2"],
+                                                                  np.inf)))
+        t = (at_point["chi2"] - lowest).reshape(points.size, n)
+        valid = np.asarray(at_point["converged"], bool).reshape(points.size, n)
+        write_npz(folder / f"fc_{int(points[0]):06d}_{int(points[-1]):06d}.npz", fingerprint=np.array(fingerprint),
+                  points=points, t=t, valid=valid)
+        t_all[points], valid_all[points], done[points] = t, valid, True
+        if progress is not None:
+            progress(int(done.sum()), B.size)
+    t_obs = np.clip(chi2 - chi2_star, 0.0, None)
+    critical = critical_values(t_all, valid_all)
+    shape = (nb, nw)
+    out = {"cl": list(LEVELS), "toys": n, "seed": seed, "fingerprint": fingerprint,
+           "t_observed": t_obs.reshape(shape).tolist(), "t_critical": {}, "accepted": {}, "wilks_accepted": {},
+           "intervals": {}, "valid_toys": valid_all.sum(axis=1).reshape(shape).tolist(),
+           "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0,
+           "method": "toys at each grid point from its best fit; t = chi2_min(point) - the least of the toy's fits at "
+                     "the point, one projected Newton step in (beta, w) and the data's refitted minimum; 1-D "
+                     "intervals are projections of the 2-D regions (conservative for one parameter)"}
+    for cl in LEVELS:
+        key = f"{cl:g}"
+        crit = critical[key]
+        accepted = (t_obs <= crit) & np.isfinite(crit)
+        wilks = t_obs <= WILKS_2D[cl]
+        out["t_critical"][key] = crit.reshape(shape).tolist()
+        out["accepted"][key] = accepted.reshape(shape).tolist()
+        out["wilks_accepted"][key] = wilks.reshape(shape).tolist()
+        grid = accepted.reshape(shape)
+        out["intervals"][key] = {"beta": projected_interval(beta_axis, grid.any(axis=1)),
+                                 "w": projected_interval(w_axis, grid.any(axis=0))}
+    return out
+
+
+def fc_summary(fc: dict) -> str:
+    lines = [f"  Feldman-Cousins ({fc['toys']} toys per grid point, seed {fc['seed']}): {fc['method']}"]
+    for key, intervals in fc["intervals"].items():
+        accepted = int(np.sum(fc["accepted"][key]))
+        wilks = int(np.sum(fc["wilks_accepted"][key]))
+        cl = float(key)
+        lines.append(f"    {100 * cl:.4g} % CL: {accepted} grid points accepted (Wilks, t <= "
+                     f"{WILKS_2D[cl]:g}: {wilks}); " + "; ".join(describe_interval(n, i, cl)
+                                                                  for n, i in intervals.items()))
+    return "\n".join(lines)
+
+
+def plot_fc(record: dict, path) -> None:
+    """t_obs over the grid with the Feldman-Cousins regions (filled) and Wilks' (outlined) at both CLs."""
+    from matplotlib.figure import Figure
+
+    from ..io import save_figure
+
+    fc = record["fc"]
+    beta, w = np.asarray(record["beta"], float), np.asarray(record["w"], float)
+    t_obs = np.asarray(fc["t_observed"], float)
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    for ax, key in zip(axes, fc["accepted"]):
+        fcr = np.asarray(fc["accepted"][key], bool)
+        wilks = np.asarray(fc["wilks_accepted"][key], bool)
+        B, W = np.meshgrid(beta, w, indexing="ij")
+        ax.scatter(B[~fcr], W[~fcr], s=14, c="0.75", marker="s", label="rejected (FC)")
+        ax.scatter(B[fcr], W[fcr], s=70, c="C0", marker="s", clip_on=False, zorder=3,
+                   label=f"accepted (FC, {fc['toys']} toys/point)")
+        ax.scatter(B[wilks], W[wilks], s=150, facecolors="none", edgecolors="C3", linewidths=1.4, clip_on=False,
+                   zorder=4, label=f"Wilks: t_obs ≤ {WILKS_2D[float(key)]:g}")
+        k = np.unravel_index(np.nanargmin(t_obs), t_obs.shape)
+        ax.plot(beta[k[0]], w[k[1]], "w*", ms=6, mec="k", mew=0.5, clip_on=False, zorder=5, label="best grid point")
+        crit = np.asarray(fc["t_critical"][key], float)
+        ax.set_xlabel("β")
+        ax.set_ylabel("w")
+        if record.get("config", {}).get("w_spacing", "log") == "log":
+            ax.set_yscale("log")
+        ax.set_title(f"{100 * float(key):.4g} % CL: {int(fcr.sum())} points (FC) vs {int(wilks.sum())} (Wilks); "
+                     f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    fig.suptitle("Feldman–Cousins regions on the scan grid (t = χ²_min(β, w) − χ²_min over the range)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.27, top=0.87, wspace=0.25)
+    save_figure(fig, path, dpi=110)
