@@ -20,3 +20,5 @@ for case in "mass" "mass,g" "mass,g_tau" "mass,g_tau g_tau=1e-4" "mass,g_tau g_t
   "$QFDJAX" forecast --beta 3.1 --w 0.015 --observables "$observables" "${sigma[@]}" \
     --out "$out/forecast/$name.json" | tee -a "$out/forecast.txt"
 done
+# Feldman-Cousins on finished scans (run_all.sh and what_it_takes.sh write them): resumable, DIR/fc/.
+"$QFDJAX" report "$out/full_16x10" --fc 200 | tail -3 | tee "$out/fc_full_16x10.txt"

@@ -300,3 +300,24 @@ def test_sigterm_while_starting_is_one_line_and_status_143(tmp_path):
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=20)
     assert child.returncode == 143 and err.strip() == "qfdjax: terminated while starting (SIGTERM)", err
+
+
+@pytest.mark.parametrize("delay", [0.5, 4.0])
+def test_ctrl_c_is_one_line_and_status_130(tmp_path, delay):
+    """Ctrl-C while starting or mid-scan: one line, status 130, no leaked-semaphore warning after it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "qfdjax", "scan", "--beta", "2.95", "3.25", "64", "--w", "0.005", "0.05", "64",
+            "--no-progress", "--out", str(tmp_path / "s")]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    if child.returncode == 0:
+        pytest.skip("the scan finished before the signal")
+    assert child.returncode == 130 and err.count("\n") == 1 and "interrupted" in err, err
+    assert "leaked" not in err and "Traceback" not in err

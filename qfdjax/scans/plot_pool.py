@@ -102,7 +102,9 @@ class PlotPool:
 
     def __exit__(self, *exc):
         if self.executor is not None:
-            self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+            # Waited for even on Ctrl-C: a pool left behind at exit leaks its semaphores (the resource tracker
+            # then prints a warning after the one-line message).  Its workers end within a figure.
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
     def start(self, record: dict, out_dir, names=ORDER) -> list:
         """Begin drawing `names` now (the scan may still be finishing other work); [] without workers."""
