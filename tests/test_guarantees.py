@@ -302,7 +302,7 @@ def test_sigterm_while_starting_is_one_line_and_status_143(tmp_path):
     assert child.returncode == 143 and err.strip() == "qfdjax: terminated while starting (SIGTERM)", err
 
 
-@pytest.mark.parametrize("delay", [0.5, 4.0])
+@pytest.mark.parametrize("delay", [0.5, 3.0])
 def test_ctrl_c_is_one_line_and_status_130(tmp_path, delay):
     """Ctrl-C while starting or mid-scan: one line, status 130, no leaked-semaphore warning after it."""
     import signal
@@ -310,10 +310,10 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, delay):
     import sys
     import time
 
-    argv = [sys.executable, "-m", "qfdjax", "scan", "--beta", "2.95", "3.25", "64", "--w", "0.005", "0.05", "64",
+    argv = [sys.executable, "-m", "qfdjax", "scan", "--beta", "2.95", "3.25", "128", "--w", "0.005", "0.05", "128",
             "--no-progress", "--out", str(tmp_path / "s")]
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # exec gives the child the default SIGINT action unless this process ignores it (pytest does not).
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
