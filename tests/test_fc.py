@@ -99,3 +99,17 @@ def test_fc_on_a_scan_is_resumable_and_reported(tmp_path, capsys):
     # Bad requests: one line, exit 2.
     assert main(["report", str(out), "--fc", "0"]) == 2
     assert "fc = 0.0 is out of range" in capsys.readouterr().err
+
+
+def test_without_a_boundary_fc_is_the_wilks_region():
+    """A Gaussian mean with no boundary (Wilks exact): t = (x - mu)^2 is chi2(1) at every mu, so the toys'
+    critical values are 1.00 and 4.00 within their sampling error and FC accepts what Wilks accepts."""
+    n = 20_000
+    mu = np.linspace(-3, 3, 61)
+    z = standard_normals(3, np.arange(mu.size * n), 1)[:, 0].reshape(mu.size, n)
+    crit = critical_values(z**2, np.ones_like(z, bool), levels=(0.6827, 0.9545))
+    assert np.all(np.abs(crit["0.6827"] - 1.0) < 0.05) and np.all(np.abs(crit["0.9545"] - 4.0) < 0.25)
+    x0 = 0.37
+    fc = projected_interval(mu, (x0 - mu) ** 2 <= crit["0.6827"])
+    wilks = projected_interval(mu, (x0 - mu) ** 2 <= 1.0)
+    assert fc["lower"] == pytest.approx(wilks["lower"], abs=0.11) and fc["upper"] == pytest.approx(wilks["upper"], abs=0.11)
