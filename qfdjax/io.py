@@ -101,6 +101,8 @@ def open_nofollow(path, flags: int, mode: int = 0o666):
 
 
 def _to_jsonable(obj):
+    if not isinstance(obj, dict) and callable(getattr(obj, "to_dict", None)):
+        obj = obj.to_dict()  # a FitResult: its JSON record
     if isinstance(obj, dict):
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

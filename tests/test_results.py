@@ -38,3 +38,40 @@ def test_scan_result_shapes_and_load(tmp_path):
     except ImportError:
         return
     assert len(frame) == 6 and frame["chi2"].min() == pytest.approx(s.chi2.min())
+
+
+def test_fit_result_in_iminuit_idiom(tmp_path):
+    """values/errors/covariance/correlation by name, minos() at any CL, a readable repr and an HTML table;
+    not a dict, so `values` is the parameters and nothing mistakes it for a mapping."""
+    from qfdjax.fitting.bounds_file import read_bounds_file
+
+    r = qfdjax.fit(3.1, 0.015, space=read_bounds_file("experiments/configs/identifiable_mu_tau_U.toml"))
+    assert not isinstance(r, dict) and r.valid
+    assert r.values["mu.U"] == pytest.approx(0.0368) and set(r.errors) == {"mu.U", "tau.U"}
+    cov, corr = r.covariance, r.correlation
+    assert cov["mu.U", "mu.U"] == pytest.approx(r.errors["mu.U"] ** 2, rel=1e-12)
+    assert cov["mu.U", "tau.U"] == cov[4, 7] and corr["mu.U", "mu.U"] == pytest.approx(1.0)
+    assert -1 < corr["mu.U", "tau.U"] < 1 and np.isnan(corr["e.A", "mu.U"])
+    one = r.minos()
+    assert set(one) == {"mu.U", "tau.U"}
+    assert -one["mu.U"][0] == pytest.approx(r.errors["mu.U"], rel=1e-3) and one["mu.U"][1] > 0
+    two = r.minos(["mu.U"], cl=0.9545)  # Delta chi2 = 4: twice as wide on this quadratic profile
+    assert two["mu.U"][1] == pytest.approx(2 * one["mu.U"][1], rel=2e-3)
+    assert json.loads(json.dumps(r.to_dict()))["minos"]["mu.U"] == list(two["mu.U"])
+    assert "mu.U     0.0368 +- 2.57e-06" in repr(r) and "(fixed)" in repr(r)
+    assert "<table>" in r._repr_html_() and "HESSE error" in r._repr_html_()
+    assert qfdjax.fit(3.1, 0.015).correlation is None  # singular: undefined, not zeros
+
+
+def test_cli_minos_without_names_takes_every_free_parameter(tmp_path, capsys):
+    from qfdjax.cli import main
+
+    out = tmp_path / "f.json"
+    assert main(["fit", "--beta", "3.1", "--w", "0.015", "--bounds", "experiments/configs/identifiable_mu_tau_U.toml",
+                 "--minos", "--cl", "0.9545", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert set(record["minos"]) == {"mu.U", "tau.U"} and record["minos_cl"] == 0.9545
+    assert record["minos"]["mu.U"][1] == pytest.approx(2 * record["errors"]["mu.U"], rel=2e-3)
+    capsys.readouterr()
+    assert main(["fit", "--beta", "3.1", "--w", "0.015", "--minos", "mu.X"]) == 2
+    assert "minos parameter 'mu.X' is unknown" in capsys.readouterr().err

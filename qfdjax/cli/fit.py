@@ -19,13 +19,15 @@ def add_fit(sub):
                    help="bounds of beta with --free beta (default 2.5 4.5)")
     p.add_argument("--w-bounds", nargs=2, type=float, default=(0.005, 0.05), metavar=("LO", "HI"),
                    help="bounds of w with --free w (default 0.005 0.05)")
-    p.add_argument("--minos", help="comma-separated parameters to get MINOS-style asymmetric errors for "
-                   "(profiled by refitting; e.g. mu.U,tau.U)")
+    p.add_argument("--minos", nargs="?", const="*", metavar="NAMES",
+                   help="MINOS-style asymmetric errors by refitting, at --cl: every free parameter, or the "
+                        "comma-separated NAMES (e.g. mu.U,tau.U)")
     p.add_argument("--param-profile", metavar="NAME[,NAME2]",
                    help="refitted Delta chi2 profile of one parameter, or the confidence contour of a pair "
                         "(written as JSON, CSV and PNG beside --out)")
     p.add_argument("--cl", type=float, default=ONE_SIGMA,
-                   help="confidence level of --param-profile (default 0.6827, one sigma: Delta chi2 = 1 for one parameter)")
+                   help="confidence level of --minos and --param-profile (default 0.6827, one sigma: Delta chi2 = 1 "
+                        "for one parameter)")
     p.add_argument("--profile-points", type=int, default=21,
                    help="refits per parameter axis of --param-profile (default 21; a pair takes the square)")
     p.add_argument("--profile-span", type=float, default=3.0,
@@ -50,6 +52,19 @@ def _run_fit(args) -> int:
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     kwargs = dict(eta=args.eta, numerics=args.numerics, config=config, space=space, spec=spec,
                   observables=observables, profile=make_profile(args.profile, args.power_s))
+    from ..errors import check_range
+
+    check_range("cl", args.cl, lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    minos_names = None
+    if args.minos is not None and args.minos != "*":
+        from ..errors import InputError
+
+        minos_names = [x.strip() for x in args.minos.split(",") if x.strip()]
+        for name in minos_names:
+            if name not in space.names:
+                raise InputError(f"minos parameter {name!r} is unknown: parameters are {', '.join(space.names)}")
+            if space.fixed[space.names.index(name)]:
+                raise InputError(f"minos parameter {name} is fixed (or a shared follower): no interval to profile")
     if args.free:
         from ..errors import InputError
         from ..fitting.profile_fit import fit_profile
@@ -63,13 +78,16 @@ def _run_fit(args) -> int:
         record = fit(args.beta, args.w, args.lam, **kwargs)
     # MINOS and parameter profiles refit with the same settings, in their own spaces.
     refit_kwargs = {k: v for k, v in kwargs.items() if k != "space"}
-    if args.minos:
+    if args.minos is not None:
         from ..fitting.minos import minos
+        from ..fitting.result import delta_chi2_for
 
-        names = [x.strip() for x in args.minos.split(",") if x.strip()]
-        details = minos(record, names, space, **refit_kwargs)
+        names = minos_names or [n for n, f in zip(space.names, space.fixed)
+                                if not f and n not in record["at_bounds"]]
+        details = minos(record, names, space, level=delta_chi2_for(args.cl), **refit_kwargs)
         record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
         record["minos_details"] = details
+        record["minos_cl"] = args.cl
     if args.param_profile:
         from ..fitting.param_profile import parameter_profile, write_profile
 

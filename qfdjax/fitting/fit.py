@@ -147,6 +147,10 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
                      profile=profile, spec=spec, extra_starts=extra)
     elapsed = time.perf_counter() - t0
+    # Refits pass this fit's lam explicitly (so eta is not repeated).
+    refit = dict(numerics=numerics, config=config, spec=spec, profile=profile,
+                 observables=observables if likelihood is None or not likelihood.extras else
+                 tuple(["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras]))
     return FitResult(point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
         "eta": None if eta is None and lam_given else (ETA_DEFAULT if eta is None else float(eta)),
@@ -154,7 +158,7 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
         "profile": profile_name(profile),
         "config": dataclasses.asdict(config), "bounds": space.as_dict(),
         "shared": space.shared_groups(), "timings": {"fit_s": elapsed},
-    })
+    }, context={"space": space, "refit": refit})
 
 
 def _start_vector(space: ParameterSpace, start) -> np.ndarray:

@@ -1,60 +1,205 @@
-"""The result of one fit as an object a fitter's user expects (iminuit-style), still a plain dict.
+"""The result of one fit, in iminuit's idiom: values, errors, covariance and correlation by parameter name.
 
-`FitResult` *is* the JSON-ready record (a dict: every key of the fit JSON,
-so `json.dump(result, ...)` and `result["chi2"]` work as before) with
-attributes on top: `valid`, `chi2`, `values`, `errors`, `covariance`,
-`at_bounds`, `minos`.  Note that `values` is the parameters by name, as in
-iminuit, not `dict.values()`; use `to_dict()` for a plain dict.
+`FitResult` holds the fit's JSON record (`to_dict()`; `result["chi2"]` reads a
+key of it) with attributes on top: `valid`, `chi2`, `values` and `errors` by
+name, `covariance` and `correlation` as matrices indexable by names, `at_bounds`,
+`minos` (asymmetric errors found by refitting), `to_pandas()`, and an HTML table
+in Jupyter.  It is deliberately not a dict: `values` is the parameters, as in
+iminuit, and `pandas.Series`/`dict()` are not confused by it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
-class FitResult(dict):
+def delta_chi2_for(cl: float) -> float:
+    """Delta chi^2 of a one-parameter interval at confidence level cl (1 at 0.6827, 4 at 0.9545)."""
+    from ..errors import check_range
+
+    check_range("cl", cl, lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    lo, hi = 0.0, 40.0  # z with erf(z / sqrt 2) = cl, by bisection (NumPy has no erfinv)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if math.erf(mid / math.sqrt(2.0)) < cl else (lo, mid)
+    return (0.5 * (lo + hi)) ** 2
+
+
+class LabelledMatrix(np.ndarray):
+    """A square matrix whose rows and columns are named: m["mu.U", "tau.U"] as well as m[4, 7]."""
+
+    def __new__(cls, values, names):
+        obj = np.asarray(values, dtype=np.float64).view(cls)
+        obj.names = tuple(names)
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.names = getattr(obj, "names", ())
+
+    def _index(self, key):
+        if isinstance(key, str):
+            return self.names.index(key)
+        return key
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            key = tuple(self._index(k) for k in key)
+        else:
+            key = self._index(key)
+        return np.asarray(self)[key]
+
+
+class FitResult:
+    """One fit: the JSON record and its iminuit-style views (see the module docstring)."""
+
+    __slots__ = ("_record", "_context")
+
+    def __init__(self, record: dict, context: dict | None = None):
+        self._record = dict(record)
+        # How to refit this fit (its space and fit settings), for minos() and profile().
+        self._context = dict(context or {})
+
+    # --- the record ---
+    def __getitem__(self, key):
+        return self._record[key]
+
+    def __setitem__(self, key, value):
+        self._record[key] = value
+
+    def __contains__(self, key) -> bool:
+        return key in self._record
+
+    def __ior__(self, other: dict) -> "FitResult":
+        self._record.update(other)
+        return self
+
+    def get(self, key, default=None):
+        return self._record.get(key, default)
+
+    def to_dict(self) -> dict:
+        """The fit's JSON record (what `qfdjax fit --out` writes)."""
+        return dict(self._record)
+
+    # --- iminuit-style views ---
     @property
     def valid(self) -> bool:
         """Certified converged: the optimiser stopped, small projected gradient, starts agree, finite results;
         with `--free`, the outer search over beta/w converged too."""
-        free = self.get("free_globals")
-        return bool(self["convergence"]["converged"]) and (free is None or bool(free.get("converged")))
+        free = self._record.get("free_globals")
+        return bool(self._record["convergence"]["converged"]) and (free is None or bool(free.get("converged")))
 
     @property
     def chi2(self) -> float:
-        return float(self["chi2"])
+        return float(self._record["chi2"])
 
     @property
-    def values(self) -> dict:  # noqa: D401 - iminuit's name, deliberately shadowing dict.values
-        return dict(zip(self["param_names"], self["params"]))
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(self._record["param_names"])
+
+    @property
+    def values(self) -> dict:
+        """{name: value} of every parameter (fixed ones included)."""
+        return dict(zip(self._record["param_names"], self._record["params"]))
 
     @property
     def errors(self) -> dict:
         """HESSE errors of the free, off-bound parameters ({} when their Hessian is singular)."""
-        return dict(self.get("errors", {}))
+        return dict(self._record.get("errors", {}))
 
     @property
-    def covariance(self) -> np.ndarray | None:
-        """Covariance over `param_names` (zero rows for fixed or on-bound parameters).
+    def covariance(self) -> LabelledMatrix | None:
+        """Covariance over `parameters` (zero rows for fixed or on-bound parameters), indexable by names.
 
         None where it is undefined: no free parameter, or a singular Hessian (flat directions).
         """
-        value = self.get("covariance")
-        return None if value is None else np.asarray(value, float)
+        value = self._record.get("covariance")
+        return None if value is None else LabelledMatrix(value, self.parameters)
+
+    @property
+    def correlation(self) -> LabelledMatrix | None:
+        """Correlation coefficients (NaN rows for parameters without an error); None with no covariance."""
+        cov = self.covariance
+        if cov is None:
+            return None
+        sd = np.sqrt(np.clip(np.diag(np.asarray(cov)), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.asarray(cov) / np.outer(sd, sd)
+        corr[sd == 0, :] = np.nan
+        corr[:, sd == 0] = np.nan
+        return LabelledMatrix(corr, self.parameters)
 
     @property
     def at_bounds(self) -> dict:
         """{name: "lower" | "upper"} for parameters on a bound."""
-        return dict(self.get("bound_side", {}))
+        return dict(self._record.get("bound_side", {}))
 
-    @property
-    def minos(self) -> dict:
-        """{name: (lower, upper)} from `fit --minos` (lower negative, upper positive)."""
-        return {k: tuple(v) for k, v in self.get("minos", {}).items()}
+    def minos(self, names=None, cl: float = 0.6827) -> dict:
+        """{name: (lower, upper)} asymmetric errors by refitting (profile likelihood), at confidence level `cl`.
 
-    def to_dict(self) -> dict:
-        return dict(self.items())
+        names: parameters (default every free, off-bound one).  The results are also kept in the record
+        ("minos", "minos_details").
+        """
+        from .minos import minos
+
+        space = self._context.get("space")
+        if space is None:
+            from ..errors import InputError
+
+            raise InputError("this FitResult was not made by qfdjax.fit: it cannot refit itself")
+        if names is None:
+            names = [n for n, f in zip(space.names, space.fixed) if not f and n not in self.at_bounds]
+        elif isinstance(names, str):
+            names = [names]
+        details = minos(self, list(names), space, level=delta_chi2_for(cl), **self._context.get("refit", {}))
+        self._record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
+        self._record["minos_details"] = details
+        return {n: (d["lower"], d["upper"]) for n, d in details.items()}
+
+    def to_pandas(self):
+        """One row per parameter: value, HESSE error, bounds, the side of an active bound, MINOS errors."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("FitResult.to_pandas needs pandas: pip install pandas") from None
+        return pd.DataFrame(self._rows()).set_index("name")
+
+    def _rows(self) -> list[dict]:
+        bounds = self._record.get("bounds", {})
+        minos = self._record.get("minos", {})
+        rows = []
+        for name, value in self.values.items():
+            lo, hi = bounds.get(name, (math.nan, math.nan))
+            m = minos.get(name, (None, None))
+            rows.append({"name": name, "value": value, "error": self.errors.get(name), "minos_lower": m[0],
+                         "minos_upper": m[1], "lower": lo, "upper": hi, "fixed": lo == hi,
+                         "at_bound": self.at_bounds.get(name)})
+        return rows
 
     def __repr__(self) -> str:
         state = "valid" if self.valid else "NOT valid"
-        return f"FitResult(chi2={self.chi2:.10g}, {state}, at (beta, w) = ({self['beta']:g}, {self['w']:g}))"
+        head = (f"FitResult(chi2={self.chi2:.10g}, {state}, at (beta, w) = ({self._record['beta']:g}, "
+                f"{self._record['w']:g}))")
+        lines = [head]
+        for row in self._rows():
+            error = "" if row["error"] is None else f" +- {row['error']:.3g}"
+            note = " (fixed)" if row["fixed"] else f" (on its {row['at_bound']} bound)" if row["at_bound"] else ""
+            lines.append(f"  {row['name']:<8} {row['value']:.8g}{error}{note}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A parameter table for Jupyter, as iminuit shows one."""
+        def number(value, fmt):
+            return "" if value is None else format(value, fmt)
+
+        state = "valid" if self.valid else "<b>NOT valid</b>"
+        cells = []
+        for r in self._rows():
+            minos = "" if r["minos_lower"] is None else f"{r['minos_lower']:+.3g} / {r['minos_upper']:+.3g}"
+            bound = "fixed" if r["fixed"] else (r["at_bound"] or "")
+            cells.append(f"<tr><td>{r['name']}</td><td>{r['value']:.8g}</td><td>{number(r['error'], '.3g')}</td>"
+                         f"<td>{minos}</td><td>{r['lower']:g}</td><td>{r['upper']:g}</td><td>{bound}</td></tr>")
+        return (f"<table><caption>χ² = {self.chi2:.10g} ({state}) at β = {self._record['beta']:g}, "
+                f"w = {self._record['w']:g}</caption><tr><th>parameter</th><th>value</th><th>HESSE error</th>"
+                f"<th>MINOS</th><th>lower</th><th>upper</th><th>bound</th></tr>{''.join(cells)}</table>")
