@@ -50,6 +50,7 @@ _PUBLIC = {
     "OBSERVABLES": "fitting.observables",
     "build_likelihood": "fitting.observables",
     "ParameterSpace": "fitting.params",
+    "read_bounds": "fitting.bounds_file",
     "FitConfig": "fitting.fit",
     "fit": "fitting.fit",
     "fit_points": "fitting.fit",

@@ -75,3 +75,25 @@ def test_cli_minos_without_names_takes_every_free_parameter(tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", "--beta", "3.1", "--w", "0.015", "--minos", "mu.X"]) == 2
     assert "minos parameter 'mu.X' is unknown" in capsys.readouterr().err
+
+
+def test_plots_never_switch_the_callers_matplotlib_backend(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import qfdjax.scans.plots, qfdjax.fitting.param_profile, "
+            "qfdjax.stats.toy_output, qfdjax.stats.fc; "
+            "from qfdjax.scans.plots import _subplots; fig, ax = _subplots(1, 2, figsize=(4, 3)); "
+            "from qfdjax.io import save_figure; save_figure(fig, sys.argv[1]); "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
+    subprocess.run([sys.executable, "-c", "import sys; " + code, str(tmp_path / "f.png")], check=True)
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_energies_print_numbers_and_bounds_read_publicly():
+    e = qfdjax.lepton_energies(3.1, 0.015, 0.0021, np.array([0.5, 0.2]), 0.1, 0.9)
+    text = repr(e)
+    assert text.startswith("Energies(E_total=[") and "E_stab=" in text and "shape" not in text
+    assert f"{float(e.total[0]):.6f}"[:6] in text
+    space = qfdjax.read_bounds("experiments/configs/identifiable_mu_tau_U.toml")
+    assert isinstance(space, qfdjax.ParameterSpace) and not space.fixed[space.names.index("mu.U")]

@@ -80,3 +80,9 @@ def read_bounds_file(path, leptons: Sequence[str] = LEPTONS) -> ParameterSpace:
     if unknown:
         raise InputError(f"bounds = {str(path)!r} has unknown tables {unknown}: allowed are {list(TABLES)}")
     return parse_bounds_tables(data, ParameterSpace.seed(leptons))
+
+
+def read_bounds(path, leptons: Sequence[str] = LEPTONS) -> ParameterSpace:
+    """The parameter space of a bounds TOML file (`[bounds.mu]`, `[fixed]`, `[shared]`), ready for
+    `qfdjax.fit(..., space=...)`: the seed's bounds for `leptons` with the file's overrides."""
+    return read_bounds_file(path, leptons)

@@ -115,7 +115,7 @@ def resolve_lambda(beta, lam=None, eta=None):
 def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",
         config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
         likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
-        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",), start=None) -> dict:
+        spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",), start=None) -> FitResult:
     """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence.
 
     `observables` names the likelihood's terms ("mass", "g") unless `likelihood` is given.

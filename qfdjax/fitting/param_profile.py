@@ -116,14 +116,13 @@ def write_profile(record: dict, stem) -> list[str]:
 
 
 def _plot(record, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: writing a file never switches the caller's matplotlib backend.
+    from matplotlib.figure import Figure
 
     names = record["parameters"]
     delta = np.asarray(record["delta_chi2"])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     label = f"Δχ² = {record['level']:.3g} ({100 * record['cl']:.1f} % CL, {len(names)} parameter{'s' * (len(names) - 1)})"
     if len(names) == 1:
         x = np.asarray(record["axes"][names[0]])
@@ -154,4 +153,3 @@ def _plot(record, path):
     ax.set_title(f"profile at β = {record['beta']:.6g}, w = {record['w']:.6g}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)

@@ -24,6 +24,18 @@ class Energies(eqx.Module):
     def total(self):
         return self.E_circ - self.E_stab + self.E_grad
 
+    def __repr__(self) -> str:
+        # The numbers, not equinox's shapes: print(qfdjax.lepton_energies(...)) is read by people.
+        import numpy as np
+
+        try:
+            parts = {k: np.asarray(v) for k, v in (("E_total", self.total), ("E_circ", self.E_circ),
+                                                    ("E_stab", self.E_stab), ("E_grad", self.E_grad))}
+        except Exception:  # noqa: BLE001 - inside a trace there are no numbers to show
+            return super().__repr__()
+        with np.printoptions(precision=10, threshold=20):
+            return "Energies(" + ", ".join(f"{k}={v}" for k, v in parts.items()) + ")"
+
 
 class UnitIntegrals(eqx.Module):
     """A lepton's energy integrals at unit speed U and unit depth A.

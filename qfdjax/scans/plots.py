@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+# A bare Figure, not pyplot: drawing to a file never switches (or needs) the caller's backend.
+# Labels are plain Unicode, not mathtext: parsing TeX-like strings was a third of the plotting
+# time of a small scan.
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-# Plain Unicode labels instead of mathtext: parsing TeX-like strings was a
-# third of the plotting time of a small scan.
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..io import save_figure
+from ..model.constants import GOLDEN_LOOP_BETA
+from .analysis import CONTOUR_LEVELS
 
-from .analysis import CONTOUR_LEVELS  # noqa: E402
-from ..io import save_figure  # noqa: E402
-from ..model.constants import GOLDEN_LOOP_BETA  # noqa: E402
+
+def _subplots(*args, **kwargs):
+    """pyplot.subplots' signature on a bare Figure: drawing to a file never touches the caller's backend."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _axes_setup(ax, log_w, w=None):
@@ -57,7 +61,7 @@ def plot_chi2_map(record, path):
     a = record["analysis"]
     delta = chi2 - a["chi2_min"]
     log_w = record["config"].get("w_spacing", "log") == "log"
-    fig, ax = plt.subplots(figsize=(7.5, 5.6))
+    fig, ax = _subplots(figsize=(7.5, 5.6))
     drawn = []
     positive = delta[np.isfinite(delta) & (delta > 0)]
     if beta.size > 1 and w.size > 1 and positive.size:
@@ -92,7 +96,6 @@ def plot_chi2_map(record, path):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
 
 
 def plot_profiles(record, path):
@@ -102,7 +105,7 @@ def plot_profiles(record, path):
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
     panels = [(axis, prof, label) for axis, prof, label in ((beta, a["profile_beta"], "β"), (w, a["profile_w"], "w"))
               if axis.size > 1]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
+    fig, axes = _subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
     for ax, (axis, prof, label) in zip(axes[0], panels):
         d = np.asarray(prof["delta_chi2"])
         ax.plot(axis, d, "o-", ms=4, label="Δχ² profile at the grid nodes (refitted over the other axis)"
@@ -141,7 +144,6 @@ def plot_profiles(record, path):
     # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.91, wspace=0.28)
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
 
 
 def _bound_side(values, lower, upper):
@@ -163,7 +165,7 @@ def plot_parameter_maps(record, path):
     rows = int(np.ceil(len(panels) / cols))
     # Shared axes and a fixed layout: tick and layout passes over ten log-scale
     # panels otherwise dominate a small scan's wall time.
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
+    fig, axes = _subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.9, wspace=0.32, hspace=0.38)
     log_w = record["config"].get("w_spacing", "log") == "log"
     for ax, (title, values, pname) in zip(axes.ravel(), panels):
@@ -196,7 +198,6 @@ def plot_parameter_maps(record, path):
         ax.axis("off")
     fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)")
     save_figure(fig, path, dpi=90)
-    plt.close(fig)
 
 
 def plot_identifiability(record, path):
@@ -206,7 +207,7 @@ def plot_identifiability(record, path):
 
     ident = record["analysis"]["identifiability"]
     beta = np.asarray(ident["beta"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = _subplots(1, 2, figsize=(11, 4.4))
     fig.subplots_adjust(left=0.08, right=0.92, bottom=0.27, top=0.9, wspace=0.4)
     handles = axes[0].plot(beta, ident["S"], "o-", label=f"S* (coefficient of variation {ident.get('cv_S', 0):.2g})")
     axes[0].set_ylabel("S*")
@@ -239,7 +240,6 @@ def plot_identifiability(record, path):
     axes[1].set_xlabel("β")
     axes[1].set_title("β curvature (> 0: β constrained there)", fontsize=10)
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
 
 
 
@@ -255,7 +255,7 @@ def plot_scan(record, out_dir) -> dict:
 
 
 def plot_sensitivity(result, path):
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = _subplots(1, 3, figsize=(15, 4))
     for numerics, style in (("exact", "o-"), ("reference", "s--")):
         b = result["sweeps"][numerics]["beta"]
         chi2 = np.asarray(b["chi2"])
@@ -280,4 +280,3 @@ def plot_sensitivity(result, path):
     fig.suptitle("Sensitivity at (β, w) = (3.1, 0.015)")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)

@@ -103,7 +103,7 @@ def _point_range(point_range, total: int) -> tuple[int, int]:
 
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
-             point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None) -> dict:
+             point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None) -> ScanResult:
     """Run (or resume) a scan into out_dir; returns the scan record (also saved as scan.json).
 
     point_range=(start, stop) fits only those flat point indices (row-major over
