@@ -97,3 +97,16 @@ def test_energies_print_numbers_and_bounds_read_publicly():
     assert f"{float(e.total[0]):.6f}"[:6] in text
     space = qfdjax.read_bounds("experiments/configs/identifiable_mu_tau_U.toml")
     assert isinstance(space, qfdjax.ParameterSpace) and not space.fixed[space.names.index("mu.U")]
+
+
+def test_scan_profile_draws_into_the_callers_axes(tmp_path):
+    from matplotlib.figure import Figure
+
+    config = ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.02, 2), fit=FitConfig(starts=3))
+    s = run_scan(config, tmp_path, progress=False)
+    fig = Figure()
+    ax = fig.subplots()
+    assert s.plot_profile("beta", ax=ax) is ax
+    assert ax.get_xlabel() == "β" and ax.get_legend() is not None and len(ax.lines) >= 2
+    with pytest.raises(qfdjax.errors.InputError, match="must be beta or w"):
+        s.plot_profile("gamma", ax=ax)

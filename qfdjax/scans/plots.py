@@ -98,47 +98,60 @@ def plot_chi2_map(record, path):
     save_figure(fig, path, dpi=110)
 
 
+def draw_profile(ax, record, name: str = "beta"):
+    """One 1-D profile (name "beta" or "w") of an analysed scan record into the Axes `ax`; returns `ax`.
+
+    chi^2_min - min on a linear axis, the minimum, the Delta chi^2 = 1 and 4 levels and their ends."""
+    a = record["analysis"]
+    if name not in ("beta", "w"):
+        from ..errors import InputError
+
+        raise InputError(f"profile = {name!r} is unknown: must be beta or w")
+    axis = np.asarray(record[name], float)
+    prof = a[f"profile_{name}"]
+    label = "β" if name == "beta" else "w"
+    d = np.asarray(prof["delta_chi2"])
+    ax.plot(axis, d, "o-", ms=4, label="Δχ² profile at the grid nodes (refitted over the other axis)"
+            if prof.get("min_refined_method") == "refit" else "Δχ² profile (min over the other axis)")
+    k = int(np.nanargmin(d))
+    if prof.get("min_refined_method") == "refit":
+        ax.plot(prof["min_refined"], 0.0, "*", color="C3", ms=12, clip_on=False, zorder=5,
+                label=f"refitted minimum at {label} = {prof['min_refined']:.5g}")
+    else:
+        ax.plot(axis[k], d[k], "*", color="C3", ms=12, clip_on=False, zorder=5,
+                label=f"minimum at {label} = {axis[k]:.4g}")
+    how = "refitted" if prof.get("interval_method") == "refit" else "interpolated"
+    for level, key, colour in ((1.0, "interval", "C1"), (4.0, "interval_4", "C2")):
+        ends = [e for e in prof.get(key, [None, None]) if e is not None]
+        if level > np.nanmax(d) and not ends:
+            continue  # a level the profile never reaches is not drawn, nor named
+        ax.axhline(level, color=colour, ls=":", lw=1, label=f"Δχ² = {level:g}")
+        for n, edge in enumerate(ends):
+            ax.axvline(edge, color=colour, ls="--", lw=1,
+                       label=f"Δχ² = {level:g} crossing ({how})" if n == 0 else None)
+    if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
+        ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
+    ax.set_xlabel(label)
+    ax.set_ylabel("χ²_min − min  (linear scale)")
+    ax.set_ylim(bottom=min(0.0, np.nanmin(d)))
+    note = "Δχ² = 1 interval closed" if prof["closed"] else "Δχ² = 1 interval open"
+    if prof["edge"]:
+        note += f"; minimum on the {prof['edge']} edge"
+    ax.set_title(note, fontsize=9)
+    if label == "w" and record["config"].get("w_spacing", "log") == "log":
+        _log_w_axis(ax, axis, which="x")
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
 def plot_profiles(record, path):
     """1-D profiles chi^2_min - min on a linear y axis, with the minimum and the Delta chi^2 = 1 ends in the legend;
     an axis with a single grid value gets no panel."""
-    a = record["analysis"]
-    beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
-    panels = [(axis, prof, label) for axis, prof, label in ((beta, a["profile_beta"], "β"), (w, a["profile_w"], "w"))
-              if axis.size > 1]
-    fig, axes = _subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
-    for ax, (axis, prof, label) in zip(axes[0], panels):
-        d = np.asarray(prof["delta_chi2"])
-        ax.plot(axis, d, "o-", ms=4, label="Δχ² profile at the grid nodes (refitted over the other axis)"
-                if prof.get("min_refined_method") == "refit" else "Δχ² profile (min over the other axis)")
-        k = int(np.nanargmin(d))
-        if prof.get("min_refined_method") == "refit":
-            ax.plot(prof["min_refined"], 0.0, "*", color="C3", ms=12, clip_on=False, zorder=5,
-                    label=f"refitted minimum at {label} = {prof['min_refined']:.5g}")
-        else:
-            ax.plot(axis[k], d[k], "*", color="C3", ms=12, clip_on=False, zorder=5,
-                    label=f"minimum at {label} = {axis[k]:.4g}")
-        how = "refitted" if prof.get("interval_method") == "refit" else "interpolated"
-        for level, key, colour in ((1.0, "interval", "C1"), (4.0, "interval_4", "C2")):
-            ends = [e for e in prof.get(key, [None, None]) if e is not None]
-            if level > np.nanmax(d) and not ends:
-                continue  # a level the profile never reaches is not drawn, nor named
-            ax.axhline(level, color=colour, ls=":", lw=1, label=f"Δχ² = {level:g}")
-            for n, edge in enumerate(ends):
-                ax.axvline(edge, color=colour, ls="--", lw=1,
-                           label=f"Δχ² = {level:g} crossing ({how})" if n == 0 else None)
-        if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
-            ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
-        ax.set_xlabel(label)
-        ax.set_ylabel("χ²_min − min  (linear scale)")
-        ax.set_ylim(bottom=min(0.0, np.nanmin(d)))
-        note = "Δχ² = 1 interval closed" if prof["closed"] else "Δχ² = 1 interval open"
-        if prof["edge"]:
-            note += f"; minimum on the {prof['edge']} edge"
-        ax.set_title(note, fontsize=9)
-        if label == "w" and record["config"].get("w_spacing", "log") == "log":
-            _log_w_axis(ax, axis, which="x")
-        ax.legend(fontsize=7, loc="best")
-    if not panels:
+    names = [n for n in ("beta", "w") if len(record[n]) > 1]
+    fig, axes = _subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        draw_profile(ax, record, name)
+    if not names:
         axes[0][0].axis("off")
         axes[0][0].text(0.5, 0.5, "a single grid point: no profile to draw", ha="center", va="center")
     # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).

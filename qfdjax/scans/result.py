@@ -95,6 +95,19 @@ class ScanResult(dict):
     def to_dict(self) -> dict:
         return dict(self.items())
 
+    def plot_profile(self, name: str = "beta", ax=None):
+        """The 1-D profile of beta or w with its minimum and Delta chi^2 = 1 and 4 ends, drawn into the
+        caller's Axes (the current pyplot Axes when `ax` is None); returns the Axes."""
+        from .plots import draw_profile
+
+        if "analysis" not in self:
+            raise InputError("this scan has no analysis (a partial scan, or run with analyse=False): nothing to draw")
+        if ax is None:
+            import matplotlib.pyplot as plt  # only here: the caller asked for pyplot's current Axes
+
+            ax = plt.gca()
+        return draw_profile(ax, self, name)
+
     def to_pandas(self):
         """One row per grid point: beta, w, chi2, S, converged and the parameters."""
         try:
