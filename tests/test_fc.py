@@ -79,7 +79,7 @@ def test_fc_on_a_scan_is_resumable_and_reported(tmp_path, capsys):
     assert main(["scan", "--beta", "3.0", "3.2", "3", "--w", "0.01", "0.03", "2", "--starts", "3", "--no-progress",
                  "--out", str(out)]) == 0
     capsys.readouterr()
-    assert main(["report", str(out), "--fc", "12"]) == 0
+    assert main(["report", str(out), "--fc", "12", "--fc-chunk", "2"]) == 0
     text = capsys.readouterr().out
     assert "Feldman-Cousins (12 toys per grid point" in text
     record = json.loads((out / "scan.json").read_text())
@@ -93,10 +93,26 @@ def test_fc_on_a_scan_is_resumable_and_reported(tmp_path, capsys):
     chunks = {p.name: p.stat().st_mtime_ns for p in (out / "fc").iterdir()}
     assert chunks
     # Rerun: every point comes from its verified chunk, nothing is refitted; same numbers.
-    assert main(["report", str(out), "--fc", "12"]) == 0
+    assert main(["report", str(out), "--fc", "12", "--fc-chunk", "2"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "fc").iterdir()} == chunks
     assert json.loads((out / "scan.json").read_text())["fc"]["t_critical"] == fc["t_critical"]
+    # Split across hosts sharing the directory: parts write chunks only, the last report combines them.
+    split = tmp_path / "split"
+    assert main(["scan", "--beta", "3.0", "3.2", "3", "--w", "0.01", "0.03", "2", "--starts", "3", "--no-progress",
+                 "--out", str(split)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(split), "--fc", "12", "--fc-chunk", "2", "--fc-points", "0:4"]) == 0
+    assert "once every part is done" in capsys.readouterr().out and "fc" not in json.loads(
+        (split / "scan.json").read_text())
+    assert main(["report", str(split), "--fc", "12", "--fc-chunk", "2", "--fc-points", "4:6"]) == 0
+    assert main(["report", str(split), "--fc", "12", "--fc-chunk", "2"]) == 0
+    combined = json.loads((split / "scan.json").read_text())["fc"]
+    assert combined["t_critical"] == fc["t_critical"] and combined["accepted"] == fc["accepted"]
     # Bad requests: one line, exit 2.
+    assert main(["report", str(out), "--fc", "12", "--fc-points", "4:99"]) == 2
+    assert "fc points = 4:99 is out of range" in capsys.readouterr().err
+    assert main(["report", str(out), "--fc", "12", "--fc-chunk", "2", "--fc-points", "1:4"]) == 2
+    assert "multiples of the FC chunk" in capsys.readouterr().err
     assert main(["report", str(out), "--fc", "0"]) == 2
     assert "fc = 0.0 is out of range" in capsys.readouterr().err
 

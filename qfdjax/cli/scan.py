@@ -125,7 +125,8 @@ def _run_scan(args) -> int:
     if args.fc is not None:
         import argparse
 
-        return _run_report(argparse.Namespace(dir=out, refit_intervals=False, fc=args.fc, fc_seed=args.seed or 0))
+        return _run_report(argparse.Namespace(dir=out, refit_intervals=False, fc=args.fc, fc_seed=args.seed or 0,
+                                              fc_points=None, fc_chunk=8))
     return 0
 
 
@@ -139,6 +140,12 @@ def add_report(sub):
                    help="Feldman-Cousins regions with N toys per grid point (loads JAX; resumable: finished points "
                         "are kept in DIR/fc/)")
     p.add_argument("--fc-seed", type=int, default=0, help="seed of the Feldman-Cousins toys (default 0)")
+    p.add_argument("--fc-chunk", type=int, default=8,
+                   help="grid points whose toys are fitted in one batch (default 8; the same value gives the same "
+                        "numbers however the work is split or resumed)")
+    p.add_argument("--fc-points", metavar="START:STOP",
+                   help="with --fc: only these grid points' toys (split the work across hosts sharing DIR); a "
+                        "final report DIR --fc N combines every host's points")
     p.set_defaults(run=_run_report)
 
 
@@ -180,7 +187,20 @@ def _run_report(args) -> int:
             def progress(done, total):
                 bar.update(done - bar.n)
 
-        record["fc"] = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress)
+        fc_points = None
+        if getattr(args, "fc_points", None):
+            try:
+                fc_points = tuple(int(x) for x in args.fc_points.split(":"))
+                assert len(fc_points) == 2
+            except (ValueError, AssertionError):
+                raise InputError(f"fc points = {args.fc_points!r} is invalid: must be START:STOP (integers)") from None
+        fc = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress, point_range=fc_points,
+                    points_per_chunk=args.fc_chunk)
+        if fc is None:
+            print(f"fitted the Feldman-Cousins toys of points {fc_points[0]}:{fc_points[1]} into {args.dir}/fc; "
+                  f"run qfdjax report {args.dir} --fc {args.fc} once every part is done")
+            return 0
+        record["fc"] = fc
     record["analysis"] = analyse_scan(record)
     record["verdict"] = record["analysis"]["verdict"]
     record["plots"] = plot_scan(record, args.dir)

@@ -91,8 +91,12 @@ def _fingerprint(record: dict, n: int, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress=None) -> dict:
-    """Feldman-Cousins regions of a finished scan directory; returns the scan record's "fc" entry."""
+def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress=None,
+           point_range: tuple[int, int] | None = None) -> dict | None:
+    """Feldman-Cousins regions of a finished scan directory; returns the scan record's "fc" entry.
+
+    point_range=(start, stop): fit only those grid points' toys (for splitting the work across hosts that
+    share the directory) and return None; a later run without it combines every host's chunks."""
     from ..fitting.fit import fit_points
     from ..fitting.resources import check_fit_memory
     from ..io import safe_mkdir, write_npz
@@ -155,10 +159,21 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     t0 = time.perf_counter()
     fit_kwargs = dict(numerics=config.numerics, config=fit_config, space=space, likelihood=likelihood,
                       profile=profile)
-    todo = np.flatnonzero(~done)
+    # Points go in fixed groups of points_per_chunk (group g: points g*size .. (g+1)*size - 1), whatever is
+    # done already or which part a host takes: a batch's composition, and with it every refit's rounding,
+    # is then the same in a split, resumed or whole run.
+    groups = [np.arange(g, min(g + points_per_chunk, B.size)) for g in range(0, B.size, points_per_chunk)]
+    if point_range is not None:
+        lo, hi = point_range
+        if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= B.size):
+            raise InputError(f"fc points = {lo}:{hi} is out of range: must satisfy 0 <= START < STOP <= {B.size}")
+        if lo % points_per_chunk or (hi % points_per_chunk and hi != B.size):
+            raise InputError(f"fc points = {lo}:{hi} must start and end on multiples of the FC chunk "
+                             f"({points_per_chunk} points) or at the grid's end ({B.size})")
+        groups = [g for g in groups if lo <= g[0] < hi]
+    todo_groups = [g for g in groups if not np.all(done[g])]
     box = np.array([[beta_axis[0], beta_axis[-1]], [w_axis[0], w_axis[-1]]])
-    for start in range(0, todo.size, points_per_chunk):
-        points = todo[start:start + points_per_chunk]
+    for points in todo_groups:
         rep = np.repeat(points, n)
         toy_ids = rep * n + np.tile(np.arange(n), points.size)
         predictions = _prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
@@ -186,6 +201,8 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         t_all[points], valid_all[points], done[points] = t, valid, True
         if progress is not None:
             progress(int(done.sum()), B.size)
+    if point_range is not None:
+        return None
     t_obs = np.clip(chi2 - chi2_star, 0.0, None)
     critical = critical_values(t_all, valid_all)
     shape = (nb, nw)
