@@ -179,7 +179,7 @@ def _run_report(args) -> int:
         from ..stats.fc import fc_summary, plot_fc, run_fc
 
         progress = None
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() or "ipykernel" in sys.modules:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(record["beta"]) * len(record["w"]), unit="point", desc="FC", leave=False)

@@ -34,7 +34,7 @@ def _run_toys(args) -> int:
     truth = read_json(args.truth, "truth") if args.truth else None
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     progress = None
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() or "ipykernel" in sys.modules:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=toys.n, unit="toy", leave=False)

@@ -43,9 +43,10 @@ class _Progress:
         self.total, self.done = total, done
         self.name = "scan" if team.size == 1 else f"scan [{team.label()}]"
         self.t0 = self.last = time.perf_counter()
-        # Carriage returns of a bar are noise in a log file.
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+        # Carriage returns of a bar are noise in a log file; in a Jupyter kernel (no terminal) tqdm.auto
+        # draws a widget instead.
+        if enabled and (sys.stderr.isatty() or "ipykernel" in sys.modules):
+            from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=done, unit="pt", desc=self.name, file=sys.stderr,
                             dynamic_ncols=True, smoothing=0.3)
