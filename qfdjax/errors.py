@@ -62,6 +62,15 @@ def check_number(name: str, value) -> float:
     return float(value)
 
 
+def check_integer(name: str, value) -> int:
+    """`value` if it is an integer (a Python or NumPy int, never a bool), else an InputError."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+    return int(value)
+
+
 def check_type(name: str, value, kind, allowed: str):
     """`value` if it is an instance of `kind`, else an InputError saying what is allowed."""
     if not isinstance(value, kind):

@@ -65,9 +65,7 @@ def _check_target(path: Path) -> None:
 
 def _atomic_write(path, write):
     path = Path(path)
-    safe_mkdir(path.parent)
-    if os.path.islink(path.parent):
-        _refuse(f"{str(path.parent)!r} is a symbolic link: qfdjax does not write through links inside its output")
+    safe_mkdir(path.parent)  # refuses the parent itself being a link, too
     _check_target(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -119,12 +117,10 @@ def _to_jsonable(obj):
 
 
 def _check_name_lengths(path: Path, what: str) -> None:
-    import errno as _errno
-
     try:
         os.lstat(path)
     except OSError as err:
-        if err.errno == _errno.ENAMETOOLONG:
+        if err.errno == errno.ENAMETOOLONG:
             _refuse(f"{what} = {str(path)[:60]!r}... is too long a path for this filesystem: give a shorter name")
 
 
@@ -137,13 +133,13 @@ def _nearest_existing(path: Path, what: str) -> Path:
     return parent
 
 
-def _prove_writable(directory: Path, path: Path, what: str) -> None:
+def _prove_writable(directory: Path, path: Path, what: str, hint: str = "") -> None:
     """Create and remove a file in `directory`: the only test that a write will really succeed
     (os.access misjudges root, read-only mounts, /proc and ACLs)."""
     try:
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".qfdjax-probe.", suffix=".tmp")
     except OSError as err:
-        _refuse(f"{what} = {str(path)!r} cannot be written: {str(directory)!r}: {err.strerror}")
+        _refuse(f"{what} = {str(path)!r} cannot be written: {str(directory)!r}: {err.strerror}" + hint)
     os.close(fd)
     os.unlink(probe)
 
@@ -188,12 +184,7 @@ def check_cache_dir(path) -> None:
     parent = _nearest_existing(path, what)
     if not os.path.isdir(parent):
         raise InputError(f"{what} = {str(path)!r} cannot be created: {str(parent)!r} is a file; {hint}")
-    try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".qfdjax-probe.", suffix=".tmp")
-    except OSError as err:
-        raise InputError(f"{what} = {str(path)!r} cannot be written ({err.strerror}): {hint}") from None
-    os.close(fd)
-    os.unlink(probe)
+    _prove_writable(parent, path, what, f"; {hint}")
 
 
 def check_output_file(path, what: str = "out") -> Path:
@@ -209,10 +200,10 @@ def check_output_file(path, what: str = "out") -> Path:
     _check_name_lengths(path, what)
     if path.is_dir():
         raise InputError(f"{what} = {str(path)!r} is a directory: give a file name")
-    if os.path.lexists(path) and not os.path.islink(path) and not path.is_file():
-        raise InputError(f"{what} = {str(path)!r} is not a regular file (a FIFO, socket or device): give a file name")
     if os.path.islink(path):
         raise InputError(f"{what} = {str(path)!r} is a symbolic link: give the file itself")
+    if os.path.lexists(path) and not path.is_file():
+        raise InputError(f"{what} = {str(path)!r} is not a regular file (a FIFO, socket or device): give a file name")
     check_output_dir(path.parent if str(path.parent) else Path("."), what)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{what} = {str(path)!r} cannot be written (no permission)")

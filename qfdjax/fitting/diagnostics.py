@@ -19,7 +19,7 @@ from ..model.energy import lepton_energies
 from ..model.numerics import AbstractNumerics
 from .kernel import point_data, run_padded
 from .problem import Problem
-from .spectra import CANCEL_RTOL, FLAT_RTOL, hessian_spectra, newton_polish  # noqa: F401 - re-exported
+from .spectra import hessian_spectra, newton_polish
 
 # Two fits agree when their chi^2 differ by at most this (the criterion).
 AGREEMENT_DCHI2 = 0.1

@@ -15,7 +15,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import InputError, check_globals, check_number, check_range, check_type
+from ..errors import InputError, check_globals, check_integer, check_number, check_range, check_type
 from ..model.constants import ETA_DEFAULT, lambda_from_eta
 from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
@@ -47,9 +47,7 @@ class FitConfig:
 
     def __post_init__(self):
         for name in ("starts", "seed", "max_steps", "de_maxiter", "de_popsize"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+            check_integer(name, getattr(self, name))
         if isinstance(self.de_tol, bool) or not isinstance(self.de_tol, (int, float)):
             raise InputError(f"de_tol = {self.de_tol!r} is invalid: must be a number")
         if not isinstance(self.method, str) or self.method not in FIT_METHODS:
@@ -147,10 +145,8 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
     out = fit_points(beta, w, lam, numerics=numerics, config=config, space=space, likelihood=likelihood,
                      profile=profile, spec=spec, extra_starts=extra)
     elapsed = time.perf_counter() - t0
-    # Refits pass this fit's lam explicitly (so eta is not repeated).
-    refit = dict(numerics=numerics, config=config, spec=spec, profile=profile,
-                 observables=observables if likelihood is None or not likelihood.extras else
-                 tuple(["mass"] + [getattr(o, "name", type(o).__name__) for o in likelihood.extras]))
+    # Refits (minos) use this fit's own likelihood -- its data too -- and pass its lam explicitly.
+    refit = dict(numerics=numerics, config=config, spec=spec, profile=profile, likelihood=likelihood)
     return FitResult(point_record(out, 0, space) | {
         "beta": float(beta), "w": float(w), "lam": float(lam), "numerics": numerics,
         "eta": None if eta is None and lam_given else (ETA_DEFAULT if eta is None else float(eta)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnostics import FLAT_RTOL
+from .spectra import FLAT_RTOL
 from .params import ParameterSpace
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, check_range
+from ..errors import InputError, check_integer, check_range
 
 LEVELS = (0.6827, 0.9545)
 WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
@@ -103,11 +103,10 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     from ..model.constants import lambda_from_eta
     from ..scans.config import ScanConfig
     from ..scans.result import read_scan_arrays, read_scan_record
-    from .toys import _prediction_at, toy_data
+    from .toys import prediction_at, toy_data
 
     for name, value in (("fc", n), ("fc seed", seed), ("points per chunk", points_per_chunk)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+        check_integer(name, value)
     check_range("fc", n, lower=1, upper=100_000, integer=True)
     check_range("fc seed", seed, lower=0, upper=2**63 - 1, integer=True)
     check_range("points per chunk", points_per_chunk, lower=1, upper=4096, integer=True)
@@ -139,7 +138,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         k = int(np.nanargmin(chi2))
         b_star, w_star, chi2_star = float(B[k]), float(W[k]), float(chi2[k])
     chi2_star = min(chi2_star, float(np.nanmin(chi2)))
-    u_star = params[int(np.nanargmin(chi2))]
+    params_star = params[int(np.nanargmin(chi2))]
     sigma = likelihood.data_sigma()
     fingerprint = _fingerprint(record, n, seed)
     folder = Path(directory) / "fc"
@@ -176,7 +175,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     for points in todo_groups:
         rep = np.repeat(points, n)
         toy_ids = rep * n + np.tile(np.arange(n), points.size)
-        predictions = _prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
+        predictions = prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
                                      likelihood, profile)
         data = np.concatenate([toy_data(predictions[j], sigma, seed, toy_ids[j * n:(j + 1) * n])
                                for j in range(points.size)])
@@ -190,7 +189,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
                             extra_starts=at_point["params"], **fit_kwargs)
         at_star = fit_points(np.full(rep.size, b_star), np.full(rep.size, w_star),
                              np.full(rep.size, lambda_from_eta(b_star, config.eta)), data=data, point_ids=toy_ids,
-                             extra_starts=np.repeat(u_star[None], rep.size, axis=0), **fit_kwargs)
+                             extra_starts=np.repeat(params_star[None], rep.size, axis=0), **fit_kwargs)
         lowest = np.minimum(at_point["chi2"], np.minimum(np.where(np.isfinite(newton["chi2"]), newton["chi2"], np.inf),
                                                          np.where(np.isfinite(at_star["chi2"]), at_star["chi2"],
                                                                   np.inf)))

@@ -41,7 +41,7 @@ def forecast(beta: float, w: float, *, observables=("mass",), sigmas: dict | Non
     """
     from ..fitting.observables import build_likelihood
     from ..fitting.params import ParameterSpace
-    from .toys import _prediction_at
+    from .toys import prediction_at
 
     space = space or ParameterSpace.seed()
     lam = resolve_lambda(beta, None, eta)
@@ -52,7 +52,7 @@ def forecast(beta: float, w: float, *, observables=("mass",), sigmas: dict | Non
                              observables=observables)
     params = np.asarray(truth["params"], float)
     plain = build_likelihood(space.leptons, observables)
-    asimov = _prediction_at(params, beta, w, lam, numerics, space, plain)
+    asimov = prediction_at(params, beta, w, lam, numerics, space, plain)
     asimov_likelihood = likelihood.with_data(asimov)
     at = fit(beta, w, eta=eta, numerics=numerics, config=config, space=space, likelihood=asimov_likelihood,
              start=params)

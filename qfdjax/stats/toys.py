@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ..errors import InputError, check_range
+from ..errors import InputError, check_integer, check_range
 from ..fitting.fit import FitConfig, check_point, fit_points, resolve_lambda
 from ..fitting.optimize.starts import uniform_for_points
 from ..fitting.resources import check_fit_memory
@@ -84,9 +84,7 @@ class ToyConfig:
 
     def __post_init__(self):
         for name in ("n", "seed", "chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InputError(f"{name} = {value!r} is invalid: must be an integer")
+            check_integer(name, getattr(self, name))
         check_range("n", self.n, lower=1, upper=MAX_TOYS, integer=True)
         check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
         check_range("chunk", self.chunk, lower=1, upper=65536, integer=True)
@@ -160,7 +158,7 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     observed = fit(beta, w, lam, eta=eta, numerics=numerics, config=config, space=space, observables=observables)
     truth_params = _truth_params(space, observed["params"], truth)
     # The prediction at the truth itself (not at a refit of it): the diagnostics at the start we gave.
-    prediction = _prediction_at(truth_params, beta, w, lam_value, numerics, space, likelihood)
+    prediction = prediction_at(truth_params, beta, w, lam_value, numerics, space, likelihood)
     sigma = likelihood.data_sigma()
     names = likelihood.data_names(space.leptons)
 
@@ -212,7 +210,7 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     return record
 
 
-def _prediction_at(params, beta, w, lam, numerics, space, likelihood, profile=None) -> np.ndarray:
+def prediction_at(params, beta, w, lam, numerics, space, likelihood, profile=None) -> np.ndarray:
     """The model's prediction (the likelihood's data layout) at natural parameters: one point, or many
     (params (P, n) with beta, w, lam (P,)) in one batched diagnostics call."""
     from ..fitting.diagnostics import point_diagnostics
