@@ -76,3 +76,28 @@ def test_readme_fit_example_runs_and_prints_what_the_readme_shows(tmp_path, caps
     for line in block.splitlines():
         if line.strip().startswith(("HESSE", "MINOS")):
             assert line.strip() in printed, line
+
+
+def test_readme_toys_example_runs_and_prints_what_the_readme_shows(tmp_path, capsys):
+    """The toys example of "Statistics past Wilks", verbatim but for --out (the committed result stays)."""
+    import os
+    import shlex
+
+    from qfdjax.cli import main
+
+    block = next(b for b in re.findall(r"```\n(\$ qfdjax toys .*?)```", README, flags=re.S))
+    command = block.split("\ntoys at")[0].replace("\\\n", " ").removeprefix("$ ")
+    argv = shlex.split(command)[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "toys")
+    root = Path(__file__).resolve().parents[1]
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(argv) == 0
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    shown = [line.strip() for line in block.splitlines() if line.strip().startswith(("coverage of", "goodness"))]
+    assert len(shown) == 3
+    for line in shown:
+        assert line in printed, line
