@@ -50,7 +50,7 @@ def run_team(grid: int, processes: int, out: Path, starts: int, chunk: int) -> d
                  for rank in range(processes)]
     outputs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
-    for p, (_, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         if p.returncode != 0:
             raise RuntimeError(f"a process failed ({p.returncode}):\n{err[-2000:]}")
     record = json.loads((out / "scan.json").read_text())

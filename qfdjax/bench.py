@@ -51,7 +51,7 @@ def bench_exact_energies(batches, repeats=5):
     energy = jax.jit(lambda *a: lepton_energies(*a).total)
     for n in batches:
         args = [jnp.asarray(a) for a in _random_cases(n)]
-        compile_s, t = _timed(lambda: energy(*args), repeats)
+        compile_s, t = _timed(lambda args=args: energy(*args), repeats)
         rows.append({"batch": n, "seconds": t, "energies_per_s": n / t, "compile_s": compile_s})
     return rows
 
@@ -61,7 +61,7 @@ def bench_reference_energies(n, repeats=3):
     # Scans use a handful of distinct w; so does this benchmark.
     cases[1] = np.geomspace(0.005, 0.05, 10)[np.arange(n) % 10]
     numerics = reference_numerics(cases[1])
-    energy = jax.jit(lambda num, *a: lepton_energies(*a, numerics=num).total)
+    energy = jax.jit(lambda num, beta, w, lam, R_c, U, A: lepton_energies(beta, w, lam, R_c, U, A, numerics=num).total)
     args = [jnp.asarray(a) for a in cases]
     compile_s, t = _timed(lambda: energy(numerics, *args), repeats)
     return {"batch": n, "seconds": t, "energies_per_s": n / t, "compile_s": compile_s,

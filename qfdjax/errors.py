@@ -100,14 +100,14 @@ def check_energy_inputs(beta, w, lam, R_c, U, A, r_min=None, r_max=None, num_the
         check_range("r_min", r_min, lower=0.0)
         # The core panel is [r_min, R_c]: an r_min at or past R_c drops the core from every integral.
         r_min_b, core = np.broadcast_arrays(np.asarray(r_min, float), np.asarray(R_c, float))
-        for i, (v, bound) in enumerate(zip(np.ravel(r_min_b), np.ravel(core))):
+        for i, (v, bound) in enumerate(zip(np.ravel(r_min_b), np.ravel(core), strict=True)):
             if not v < bound:
                 index = None if np.ndim(r_min_b) == 0 else i
                 raise InputError(f"r_min = {_describe(v, index)} is out of range: must be < R_c = {bound:g}")
     if r_max is not None:
         R = np.broadcast_arrays(np.asarray(R_c, float) + np.asarray(w, float), np.asarray(r_max, float))
         outer, r_max_b = R
-        for i, (v, bound) in enumerate(zip(np.ravel(r_max_b), np.ravel(outer))):
+        for i, (v, bound) in enumerate(zip(np.ravel(r_max_b), np.ravel(outer), strict=True)):
             if not (math.isfinite(v) and bound < v <= MAX_MAGNITUDE):
                 index = None if np.ndim(r_max_b) == 0 else i
                 raise InputError(

@@ -71,7 +71,7 @@ MAX_REFERENCE_GRID_POINTS = 2_000_000
 
 
 def _check_reference_grid_sizes(specs, r_min, r_max) -> None:
-    for i, (spec, lo, hi) in enumerate(zip(specs, r_min, r_max)):
+    for i, (spec, lo, hi) in enumerate(zip(specs, r_min, r_max, strict=True)):
         points = (hi - lo) / spec.dr_coarse
         if points > MAX_REFERENCE_GRID_POINTS:
             raise InputError(f"r_max = {hi:g} (case {i}) with dr_coarse = {spec.dr_coarse:g} needs a seed grid of "
@@ -82,7 +82,7 @@ def _check_reference_grid_sizes(specs, r_min, r_max) -> None:
 def _spec_for(case: Mapping) -> SeedGridSpec:
     knobs = {k: (tuple(case[k]) if k == "guesses" else case[k]) for k in GRID_KNOBS if k in case}
     try:
-        return SeedGridSpec(**knobs)
+        return SeedGridSpec(**knobs)  # type: ignore[arg-type]  # knob types are checked by SeedGridSpec itself
     except ValueError as err:
         raise InputError(str(err)) from None
 
@@ -112,7 +112,7 @@ def evaluate_cases(cases: Iterable[Mapping], numerics: str = "exact", chunk_size
         values[:] = _chunked(lambda sl: Exact(r_min=r_min[sl], r_max=r_max[sl]), columns, len(cases), chunk_size)
     else:
         groups: dict[SeedGridSpec, list[int]] = {}
-        for i, spec in enumerate(specs):
+        for i, spec in enumerate(specs or ()):
             groups.setdefault(spec, []).append(i)
         for spec, members in groups.items():
             idx = np.array(members)

@@ -83,6 +83,16 @@ def _atomic_write(path, write):
         raise
 
 
+def load_npz(path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read at once; the file is closed whatever happens.
+
+    np.load(path) leaves its file open when the archive is damaged (it raises before returning
+    the object that would close it), so the file is opened here and handed over.
+    """
+    with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
 def open_nofollow(path, flags: int, mode: int = 0o666):
     """os.open that refuses a symbolic link at `path` (O_NOFOLLOW) and a non-regular file."""
     try:
@@ -250,9 +260,9 @@ def run_metadata() -> dict:
     import jax
 
     versions = {"qfdjax": _version("qfdjax"), "python": sys.version.split()[0], "numpy": np.__version__}
-    # Read from the installed metadata: importing optax, optimistix or SciPy
-    # just to print their versions costs a second of start-up.
-    for name in ("jax", "jaxlib", "equinox", "optimistix", "optax", "scipy"):
+    # Read from the installed metadata: importing SciPy just to print its version
+    # costs a second of start-up.
+    for name in ("jax", "jaxlib", "equinox", "jaxtyping", "scipy"):
         found = _version(name)
         if found is not None:
             versions[name] = found
@@ -265,7 +275,7 @@ def run_metadata() -> dict:
             "count": len(devices),
         },
         "host": {"machine": platform.machine(), "cpu_count": os.cpu_count(), "system": platform.system()},
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(jax.config.read("jax_enable_x64")),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

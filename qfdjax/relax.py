@@ -19,12 +19,13 @@ how many refits it took and every move it made, so the answer can be checked.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .errors import check_range
 from .fitting.fit import FitConfig, fit
+from .fitting.result import FitResult
 from .fitting.params import ParameterSpace
 from .model.quadrature import SeedGridSpec
 
@@ -61,14 +62,14 @@ def relax(beta: float, w: float, *, target: float = 1.0, max_moves: int = 3, spa
     start_bounds = space.as_dict()
     fits = 0
 
-    def refit(candidate: ParameterSpace) -> dict:
+    def refit(candidate: ParameterSpace) -> FitResult:
         nonlocal fits
         fits += 1
         return fit(beta, w, eta=eta, numerics=numerics, config=config, space=candidate, spec=spec,
                    observables=observables)
 
     record = refit(space)
-    moved = []
+    moved: list[dict[str, Any]] = []
     tried: set[str] = set()
     while record["chi2"] > target and len(moved) < max_moves:
         costs = {k: v for k, v in record["bound_costs"].items() if k not in tried}

@@ -23,7 +23,7 @@ def cache_dir() -> str | None:
 
 def configure_jax() -> None:
     """float64 always; the persistent compile cache unless QFDJAX_CACHE_DIR=0 or the user set one."""
-    settings = {"jax_enable_x64": True}
+    settings: dict[str, bool | float | int] = {"jax_enable_x64": True}
     path = cache_dir()
     if path is not None:
         settings["jax_persistent_cache_min_compile_time_secs"] = 0.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def w_sweep(numerics: str, spec: SeedGridSpec, config: FitConfig, eta: float = 0
 
 def optimizer_budget(numerics: str, spec: SeedGridSpec, seed: int, starts: int, budgets=DE_BUDGETS):
     lam = lambda_from_eta(BETA_REF)
-    rows = []
+    rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     grad = fit_points(BETA_REF, W_REF, lam, numerics=numerics, config=FitConfig(starts=starts, seed=seed),
                       spec=spec)
@@ -75,9 +76,9 @@ def optimizer_budget(numerics: str, spec: SeedGridSpec, seed: int, starts: int, 
                         config=FitConfig(method="de", de_maxiter=budget, de_tol=0.0, seed=seed))
         rows.append({"method": "de", "max_iter": budget, "chi2": float(de["chi2"][0]),
                      "generations": int(de["de_generations"][0]), "time_s": time.perf_counter() - t0})
-    best = min(r["chi2"] for r in rows)
+    best = min(float(r["chi2"]) for r in rows)
     for r in rows:
-        r["delta_chi2"] = r["chi2"] - best
+        r["delta_chi2"] = float(r["chi2"]) - best
     return rows
 
 
@@ -115,9 +116,9 @@ def run_sensitivity(starts: int = 8, seed: int = 0, progress=print, budgets=DE_B
         rows = []
         for value in values:
             spec = dataclasses.replace(base, **{knob: value})
-            numerics = ["reference"] + (["exact"] if knob == "r_max" else [])
+            kinds = ["reference"] + (["exact"] if knob == "r_max" else [])
             row = {"value": value}
-            for name in numerics:
+            for name in kinds:
                 sweep = ref if (name == "reference" and getattr(base, knob) == value) else \
                     beta_sweep(name, spec, config)
                 row[name] = {"beta_min": sweep["beta_min"], "edge": sweep["edge"], "chi2": sweep["chi2"]}

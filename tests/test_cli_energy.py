@@ -25,7 +25,7 @@ def test_batch_matches_reference_file(tmp_path, energy_cases):
         assert code == 0
         results = json.loads(out.read_text())
         assert len(results) == len(energy_cases)
-        for got, case in zip(results, energy_cases):
+        for got, case in zip(results, energy_cases, strict=True):
             assert got["beta"] == case["beta"] and got["R_c"] == case["R_c"]
             assert got["E_total"] == pytest.approx(pick(case), rel=1e-9)
             assert got["E_total"] == pytest.approx(got["E_circ"] - got["E_stab"] + got["E_grad"], rel=1e-12)

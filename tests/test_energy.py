@@ -199,7 +199,7 @@ def test_energy_derivatives_match_forward_mode(numerics):
         tangent[:, k] = 1.0
         _, want = jax.jvp(lambda v: lepton_energies(*args, v[:, 0], v[:, 1], v[:, 2], numerics=num),
                           (jnp.asarray(x),), (jnp.asarray(tangent),))
-        for got, ref in zip(jax.tree_util.tree_leaves(d), jax.tree_util.tree_leaves(want)):
+        for got, ref in zip(jax.tree_util.tree_leaves(d), jax.tree_util.tree_leaves(want), strict=True):
             np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-12, atol=1e-14)
 
 

@@ -14,7 +14,7 @@ WIDE = {"mu.U": [0.01, 0.2], "tau.U": [0.01, 0.3]}
 def identifiable():
     """All parameters fixed at an exact fit except mu.U and tau.U: two parameters, two informative masses."""
     exact = qfdjax.fit(3.1, 0.015, space=ParameterSpace.seed().with_overrides({"mu.U": [0.0368, 0.2]}))
-    values = dict(zip(exact["param_names"], exact["params"]))
+    values = dict(zip(exact["param_names"], exact["params"], strict=True))
     fixed = {k: v for k, v in values.items() if k not in WIDE}
     fit = qfdjax.fit(3.1, 0.015, space=ParameterSpace.seed().with_overrides(WIDE, fixed=fixed))
     return fit, fixed
@@ -23,7 +23,7 @@ def identifiable():
 def test_errors_match_the_refitted_profile(identifiable):
     fit, fixed = identifiable
     assert not fit["hessian_singular"] and set(fit["errors"]) == set(WIDE)
-    values = dict(zip(fit["param_names"], fit["params"]))
+    values = dict(zip(fit["param_names"], fit["params"], strict=True))
     for name in WIDE:
         sigma = fit["errors"][name]
         for sign in (+1, -1):

@@ -56,7 +56,7 @@ def test_recovers_synthetic_parameters():
     lam = float(qfdjax.lambda_from_eta(beta))
     E = np.asarray(qfdjax.lepton_energies(beta, w, lam, truth[0::3], truth[1::3], truth[2::3]).total)
     masses = 7.0 * E
-    fixed = {n: v for n, v in zip(ParameterSpace.seed().names, truth) if n not in ("mu.U", "tau.U")}
+    fixed = {n: v for n, v in zip(ParameterSpace.seed().names, truth, strict=True) if n not in ("mu.U", "tau.U")}
     space = ParameterSpace.seed().with_overrides(fixed=fixed)
     likelihood = Likelihood.masses_only(masses=masses)
     r = fit(beta, w, lam, config=FitConfig(starts=4), space=space, likelihood=likelihood)
@@ -72,7 +72,7 @@ def test_recovers_synthetic_parameters():
 def test_de_and_gradient_agree():
     # A 3-parameter problem where DE can converge tightly in a short test.
     names = ParameterSpace.seed().names
-    start = {n: v for n, v in zip(names, [0.9, 0.05, 0.85, 0.2, 0.1, 0.9, 0.5, 0.08, 0.8])}
+    start = {n: v for n, v in zip(names, [0.9, 0.05, 0.85, 0.2, 0.1, 0.9, 0.5, 0.08, 0.8], strict=True)}
     fixed = {n: v for n, v in start.items() if n not in ("e.U", "mu.U", "tau.U")}
     space = ParameterSpace.seed().with_overrides(fixed=fixed)
     grad = fit(3.1, 0.015, config=FitConfig(starts=4), space=space)

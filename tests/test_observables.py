@@ -96,13 +96,13 @@ def test_synthetic_recovery_with_g_term():
     g = C_true * x
     likelihood = build_likelihood(leptons, ("mass", "g"), masses=masses)
     likelihood = qfdjax.Likelihood(
-        likelihood.mass, (type(likelihood.extras[0]).for_leptons(leptons, targets=dict(zip(leptons, g))),))
+        likelihood.mass, (type(likelihood.extras[0]).for_leptons(leptons, targets=dict(zip(leptons, g, strict=True))),))
     names = ParameterSpace.seed(leptons).names
     # Two free parameters for two constraints (the mass ratio and the g ratio;
     # S and C_g absorb the scales): identifiable.
     free = ("e.U", "mu.U")
     space = ParameterSpace.seed(leptons).with_overrides(
-        fixed={n: v for n, v in zip(names, truth) if n not in free})
+        fixed={n: v for n, v in zip(names, truth, strict=True) if n not in free})
     r = fit(beta, w, lam, config=FitConfig(starts=6), space=space, likelihood=likelihood)
     assert r["chi2"] < 1e-10
     np.testing.assert_allclose(r["params"], truth, rtol=1e-6)

@@ -44,7 +44,8 @@ def test_scan_csv_round_trips(tmp_path):
 
     record = run_scan(ScanConfig(beta=(3.0, 3.2, 2), w=(0.01, 0.02, 2), fit=FitConfig(starts=3)), tmp_path,
                       progress=False)
-    rows = list(csv.DictReader((tmp_path / "scan.csv").open()))
+    with (tmp_path / "scan.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 4 and list(rows[0])[:6] == ["point", "beta", "w", "chi2", "S", "converged"]
     chi2 = np.array([float(r["chi2"]) for r in rows]).reshape(2, 2)
     np.testing.assert_array_equal(chi2, np.array(record["chi2"]))

@@ -50,7 +50,8 @@ def solo_scan(tmp_path_factory):
     # optimiser stops at along the flat direction depends on the device split (chi2 does not).
     out = tmp_path_factory.mktemp("solo") / "scan"
     proc = _start([*GRID, "--out", str(out)], devices=2)
-    assert proc.wait(timeout=240) == 0, proc.communicate()[1]
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
     return json.loads((out / "scan.json").read_text()), dict(np.load(out / "scan.npz"))
 
 
@@ -58,7 +59,7 @@ def test_two_processes_give_the_one_process_numbers(tmp_path, solo_scan):
     solo, solo_arrays = solo_scan
     out = tmp_path / "team"
     results = _team(out, _free_port(), devices=2)
-    for rank, (status, stdout, stderr) in enumerate(results):
+    for rank, (status, _stdout, stderr) in enumerate(results):
         assert status == 0, f"process {rank}: {stderr}"
     assert "process 1 of 2: fitted" in results[1][1]
     team = json.loads((out / "scan.json").read_text())
@@ -118,6 +119,7 @@ def test_a_process_that_dies_stops_the_team(tmp_path):
     while not list((out / "chunks").glob("chunk_*.npz")) and time.time() < deadline:
         time.sleep(0.1)
     os.killpg(procs[1].pid, signal.SIGKILL)
+    procs[1].communicate()
     t0 = time.perf_counter()
     status = procs[0].wait(timeout=90)
     _, stderr = procs[0].communicate()
@@ -172,7 +174,8 @@ def test_distributed_flag_joins_a_slurm_job(tmp_path, solo_scan):
                                        "--distributed"], env=env, text=True, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE))
     for proc in procs:
-        assert proc.wait(timeout=240) == 0, proc.communicate()[1]
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
     record = json.loads((tmp_path / "s" / "scan.json").read_text())
     assert record["processes"]["count"] == 2
     np.testing.assert_allclose(np.array(record["chi2"]), np.array(solo_scan[0]["chi2"]), rtol=1e-9, atol=0)

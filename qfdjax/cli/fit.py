@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 import math
 
 from .common import add_model_options, emit, fit_config_from_args, space_from_args, spec_from_args
@@ -72,7 +73,7 @@ def _run_fit(args) -> int:
         if args.lam is not None:
             raise InputError("--lam cannot be combined with --free: lambda follows beta through --eta")
         free = tuple(x.strip() for x in args.free.split(",") if x.strip())
-        record = fit_profile(args.beta, args.w, free, beta_bounds=tuple(args.beta_bounds),
+        record: Any = fit_profile(args.beta, args.w, free, beta_bounds=tuple(args.beta_bounds),
                              w_bounds=tuple(args.w_bounds), **kwargs)
     else:
         record = fit(args.beta, args.w, args.lam, **kwargs)
@@ -82,7 +83,7 @@ def _run_fit(args) -> int:
         from ..fitting.minos import minos
         from ..fitting.result import delta_chi2_for
 
-        names = minos_names or [n for n, f in zip(space.names, space.fixed)
+        names = minos_names or [n for n, f in zip(space.names, space.fixed, strict=True)
                                 if not f and n not in record["at_bounds"]]
         details = minos(record, names, space, level=delta_chi2_for(args.cl), **refit_kwargs)
         record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}

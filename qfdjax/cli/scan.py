@@ -187,16 +187,16 @@ def _run_report(args) -> int:
             def progress(done, total):
                 bar.update(done - bar.n)
 
-        fc_points = None
+        fc_points: tuple[int, int] | None = None
         if getattr(args, "fc_points", None):
             try:
-                fc_points = tuple(int(x) for x in args.fc_points.split(":"))
-                assert len(fc_points) == 2
+                first, last = (int(x) for x in args.fc_points.split(":"))
+                fc_points = (first, last)
             except (ValueError, AssertionError):
                 raise InputError(f"fc points = {args.fc_points!r} is invalid: must be START:STOP (integers)") from None
         fc = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress, point_range=fc_points,
                     points_per_chunk=args.fc_chunk)
-        if fc is None:
+        if fc is None and fc_points is not None:
             print(f"fitted the Feldman-Cousins toys of points {fc_points[0]}:{fc_points[1]} into {args.dir}/fc; "
                   f"run qfdjax report {args.dir} --fc {args.fc} once every part is done")
             return 0

@@ -76,7 +76,7 @@ def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int
     said_why = [False]
 
     def relay():
-        for line in child.stderr:
+        for line in child.stderr or ():
             ours = line.startswith("qfdjax")
             said_why[0] |= ours and ": error: " in line
             if (runtime_lines and not ours) or _RUNTIME_LINE.match(line):
@@ -99,6 +99,8 @@ def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int
         except (ProcessLookupError, PermissionError):
             pass
         reader.join(timeout=1.0)
+        if child.stderr is not None and not reader.is_alive():
+            child.stderr.close()
     if not runtime_lines:
         return status
     log = "".join(runtime_lines)

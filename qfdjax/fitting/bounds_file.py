@@ -14,7 +14,7 @@ every way a file can be wrong is answered here, by name, before any work.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import InputError, read_toml
 from ..model.constants import LEPTONS, PARAMS_PER_LEPTON
@@ -37,7 +37,8 @@ def parse_bounds_tables(data: Mapping, space: ParameterSpace) -> ParameterSpace:
     bounds_table = data.get("bounds", {})
     if not isinstance(bounds_table, Mapping):
         raise InputError(f"bounds = {bounds_table!r} must be tables like [bounds.mu]")
-    bounds, unused = {}, {}
+    bounds: dict[str, Any] = {}
+    unused: dict[str, Any] = {}
     for lep, entries in bounds_table.items():
         if lep not in LEPTONS:
             raise InputError(f"[bounds.{lep}] names an unknown lepton: must be one of {', '.join(LEPTONS)}")
@@ -83,6 +84,19 @@ def read_bounds_file(path, leptons: Sequence[str] = LEPTONS) -> ParameterSpace:
 
 
 def read_bounds(path, leptons: Sequence[str] = LEPTONS) -> ParameterSpace:
-    """The parameter space of a bounds TOML file (`[bounds.mu]`, `[fixed]`, `[shared]`), ready for
-    `qfdjax.fit(..., space=...)`: the seed's bounds for `leptons` with the file's overrides."""
+    """The parameter space of a bounds TOML file, ready for `qfdjax.fit(..., space=...)`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TOML file with `[bounds.LEPTON]` tables (name = [lower, upper]), `[fixed]`
+        (name = value) and `[shared]` (parameters tied to one value).
+    leptons : sequence of str
+        The leptons fitted (default e, mu, tau).
+
+    Returns
+    -------
+    ParameterSpace
+        The seed's bounds for `leptons` with the file's overrides.
+    """
     return read_bounds_file(path, leptons)

@@ -97,8 +97,8 @@ def _batch(dynamic) -> int:
 def _split(name: str, args):
     leaves, treedef = jax.tree_util.tree_flatten(args)
     mask = [_is_array(x) for x in leaves]
-    dynamic = [x for x, m in zip(leaves, mask) if m]
-    static_leaves = [x for x, m in zip(leaves, mask) if not m]
+    dynamic = [x for x, m in zip(leaves, mask, strict=True) if m]
+    static_leaves = [x for x, m in zip(leaves, mask, strict=True) if not m]
     return _key(name, treedef, static_leaves, dynamic), leaves, mask, treedef, dynamic
 
 
@@ -206,7 +206,7 @@ def flat_function(fn, leaves, mask, treedef):
     """fn over the dynamic (array) leaves only, the static ones closed over: what is exported."""
     def flat(*dynamic_leaves):
         it = iter(dynamic_leaves)
-        full = [next(it) if m else x for x, m in zip(leaves, mask)]
+        full = [next(it) if m else x for x, m in zip(leaves, mask, strict=True)]
         return fn(*jax.tree_util.tree_unflatten(treedef, full))
 
     return flat

@@ -101,9 +101,9 @@ def _diagnostics_body(numerics, beta, w, lam, data, u_best, base: Problem) -> di
         hess_eff = v_z.T @ hess_v @ v_z + jnp.einsum("k,kzy->zy", grad_v[n + 2:], E_zz)
         grad_eff = v_z.T @ grad_v
         # Shared followers take their leader's value: a leader's derivative is its whole group's.
-        q = np.eye(n + 2)
-        q[:n, :n] = 0.0
-        q = jnp.asarray(q).at[jnp.arange(n), problem.box.leader].set(1.0)
+        q_host = np.eye(n + 2)
+        q_host[:n, :n] = 0.0
+        q = jnp.asarray(q_host).at[jnp.arange(n), problem.box.leader].set(1.0)
         hess_aug = q.T @ hess_eff @ q
         hess_aug = 0.5 * (hess_aug + hess_aug.T)  # symmetric to the last bit, as downstream solvers assume
         grad_aug = q.T @ grad_eff

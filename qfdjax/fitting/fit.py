@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
@@ -67,13 +68,15 @@ class FitConfig:
 def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = FitConfig(),
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
-               data=None, point_ids=None, extra_starts=None) -> dict:
+               data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None) -> dict:
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays.
 
     data (P, k): each point's own data in the likelihood's layout (`Likelihood.data()`), for
     pseudo-experiments; default the likelihood's.  point_ids: the ids that seed each point's
     Latin-hypercube starts (default 0..P-1).  extra_starts (P, n): natural parameters tried as one
-    more start per point (a toy's truth, say).
+    more start per point (a toy's truth, say).  pinned {name: (P,) values}: those parameters held at
+    each point's own value inside their bounds -- a profile's or MINOS's refits as lanes of one call
+    (the box's fixed mask is an array input, so this compiles nothing new).
     """
     beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
     space = space or ParameterSpace.seed()
@@ -86,6 +89,10 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     starts, keys = initial_starts(space, config.gradient_starts, ids, config.seed)
     if extra_starts is not None:
         starts = np.concatenate([space.to_unit(np.asarray(extra_starts, float))[:, None], starts], axis=1)
+    if pinned:
+        if config.method != "gradient":
+            raise InputError(f"method = {config.method!r} cannot hold parameters at per-point values: use gradient")
+        problem, starts = _pin(problem, space, starts, pinned, len(beta))
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
     prepare_diagnostics(problem, num, beta, w, lam)
@@ -94,6 +101,27 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())
     return out
+
+
+def _pin(problem: Problem, space: ParameterSpace, starts: np.ndarray, pinned: Mapping[str, np.ndarray], count: int):
+    """The problem with `pinned` marked fixed (bounds kept) and every start moved onto each point's values."""
+    lo, span = space.arrays()
+    fixed = np.asarray(problem.box.fixed).copy()
+    starts = starts.copy()
+    for name, values in pinned.items():
+        if name not in space.names:
+            raise InputError(f"pinned parameter {name!r} is unknown: parameters are {', '.join(space.names)}")
+        k = space.names.index(name)
+        values = np.broadcast_to(np.asarray(values, dtype=np.float64), (count,))
+        if fixed[k] or span[k] <= 0:
+            raise InputError(f"pinned parameter {name} is fixed or shared: it has no range to profile")
+        outside = (values < lo[k]) | (values > lo[k] + span[k]) | ~np.isfinite(values)
+        if outside.any():
+            raise InputError(f"pinned {name} = {values[outside][0]!r} is outside its bounds "
+                             f"[{lo[k]}, {lo[k] + span[k]}]")
+        fixed[k] = True
+        starts[..., k] = ((values - lo[k]) / span[k])[:, None]
+    return eqx.tree_at(lambda p: p.box.fixed, problem, fixed), starts
 
 
 def check_point(beta, w, lam):
@@ -114,11 +142,45 @@ def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = 
         config: FitConfig = FitConfig(), space: ParameterSpace | None = None,
         likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
         spec: SeedGridSpec = SeedGridSpec(), observables: Sequence[str] = ("mass",), start=None) -> FitResult:
-    """Fit one (beta, w) point; returns a JSON-ready dict with convergence evidence.
+    """Fit the lepton parameters at one (beta, w), with the evidence that the fit converged.
 
-    `observables` names the likelihood's terms ("mass", "g") unless `likelihood` is given.
-    `start`: natural parameters ({name: value} over the defaults' midpoints, or a full vector) tried as
-    one more start beside the Latin-hypercube ones.
+    Parameters
+    ----------
+    beta, w : float
+        Vacuum stiffness (> 0) and boundary-layer thickness (> 0).
+    lam : float, optional
+        Gradient coefficient (>= 0); default from `eta` through lambda = eta beta R_ref^2 / 11.
+    eta : float, optional
+        Calibration of lambda when `lam` is not given (default 0.03, the seed's).
+    numerics : {"exact", "reference"}
+        Converged quadrature, or the seed's grid and rules.
+    config : FitConfig
+        Method (gradient, de, de+gradient), starts, seed and step limits.
+    space : ParameterSpace, optional
+        Bounds, fixed values and shared parameters (`qfdjax.read_bounds(path)`); default the seed's.
+    likelihood : Likelihood, optional
+        The data terms; default built from `observables`.
+    profile : AbstractProfile
+        The density-deficit profile (default the boundary layer).
+    spec : SeedGridSpec
+        The reference numerics' grid knobs (and r_min, r_max for both numerics).
+    observables : sequence of str
+        Likelihood terms when `likelihood` is not given: "mass", "g", "g_tau".
+    start : dict or array, optional
+        Natural parameters ({name: value} over the defaults' midpoints, or a full vector) tried as
+        one more start beside the Latin-hypercube ones.
+
+    Returns
+    -------
+    FitResult
+        Values, HESSE errors, covariance and correlation (labelled), chi^2, active bounds, bound
+        costs, profile slopes in beta and w, identifiability, and `valid` (converged by every
+        criterion); `minos()` and `profile()` refit from it.
+
+    Raises
+    ------
+    qfdjax.errors.InputError
+        A value outside its allowed range, named with the range, before any work.
     """
     from .observables import build_likelihood
 

@@ -86,9 +86,9 @@ class MassTerm(eqx.Module):
     `masses` by its toy data and keeps sigma, so every toy is judged with the data's own errors.
     """
 
-    masses: Float[Array, " n"]
+    masses: Float[Array | np.ndarray, " n"]
     sigma_model: float = SIGMA_MODEL
-    reference: Float[Array, " n"] | None = None
+    reference: Float[Array | np.ndarray, " n"] | None = None
 
     @property
     def sigma(self):
@@ -109,7 +109,7 @@ class Likelihood(eqx.Module):
 
     @classmethod
     def masses_only(cls, leptons=LEPTONS, sigma_model: float = SIGMA_MODEL, masses=None) -> "Likelihood":
-        all_masses = dict(zip(LEPTONS, MASSES_MEV))
+        all_masses = dict(zip(LEPTONS, MASSES_MEV, strict=True))
         m = masses if masses is not None else [all_masses[lep] for lep in leptons]
         # NumPy, not jnp: building a likelihood on the host must not dispatch to a device.
         m = np.asarray(m, dtype=np.float64)

@@ -13,6 +13,7 @@ measurement.
 
 from __future__ import annotations
 
+from typing import Any
 import re
 import time
 
@@ -57,7 +58,7 @@ def record_kernels() -> list[tuple]:
         fit_points(*(np.repeat(v, 4) for v in one), likelihood=likelihood, config=FitConfig(starts=2),
                    data=data)                                                          # toys: per-lane data
         problem = Problem.build(space, build_likelihood(space.leptons), compiled_profile())
-        chi2_at(problem, make_numerics("exact", many[1], SeedGridSpec()), *many, np.full((16, 9), 0.5))
+        chi2_at(problem, make_numerics("exact", many[1], SeedGridSpec()), many[0], many[1], many[2], np.full((16, 9), 0.5))
     finally:
         compiled.RECORDER = None
     seen, unique = set(), []
@@ -98,7 +99,7 @@ def lower_kernel(name: str, fn, args, platform: str = "cuda") -> dict:
     flat = compiled.flat_function(fn, leaves, mask, treedef)
     specs = compiled._specs(dynamic)
     numerics = [type(a).__name__ for a in args if type(a).__name__ in ("Exact", "Reference")]
-    row = {"name": name, "numerics": numerics[0] if numerics else None, "batch": compiled._batch(dynamic),
+    row: dict[str, Any] = {"name": name, "numerics": numerics[0] if numerics else None, "batch": compiled._batch(dynamic),
            "platforms": [platform], "lowered": False,
            "custom_calls": [], "cpu_only_calls": [], "host_callbacks": [], "error": None}
     try:

@@ -10,21 +10,80 @@ side reports the distance to that bound and says the bound cut the interval.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 
 from ..errors import InputError
-from .fit import fit
 from .params import ParameterSpace
 
 
-def _profile_at(name: str, value: float, best: dict, space: ParameterSpace, fit_kwargs: dict) -> float:
-    fixed_space = space.with_overrides(fixed={name: value})
-    return fit(best["beta"], best["w"], best["lam"], space=fixed_space, **fit_kwargs)["chi2"]
+class _Side:
+    """The search for one side's crossing, one refit at a time: `trial()` proposes, `record()` learns."""
+
+    def __init__(self, x0: float, chi2_best: float, target: float, sign: float, limit: float, step0: float,
+                 rtol: float, max_refits: int):
+        self.x0, self.best, self.target, self.sign, self.limit = x0, chi2_best, target, sign, limit
+        self.rtol, self.max_refits = rtol, max_refits
+        self.inside = (x0, chi2_best)
+        self.outside: tuple[float, float] | None = None
+        self.next = x0 + sign * step0
+        self.refits, self.cut, self.failed, self.done = 0, False, False, False
+
+    def trial(self) -> float:
+        if self.outside is None:
+            past = (self.sign < 0 and self.next <= self.limit) or (self.sign > 0 and self.next >= self.limit)
+            return self.limit if past else self.next
+        (a, fa), (b, fb) = self.inside, self.outside
+        mid = a + (self.target - fa) * (b - a) / (fb - fa)
+        mid = min(max(mid, min(a, b)), max(a, b))
+        if abs(mid - a) < 0.05 * abs(b - a) or abs(mid - b) < 0.05 * abs(b - a):
+            mid = 0.5 * (a + b)
+        return mid
+
+    def record(self, trial: float, value: float) -> None:
+        self.refits += 1
+        if not math.isfinite(value):
+            # A refit without a guarantee cannot place the crossing: the side is reported as failed.
+            self.failed = self.done = True
+            return
+        if value >= self.target:
+            self.outside = (trial, value)
+        else:
+            self.inside = (trial, value)
+            if self.outside is None and trial == self.limit:
+                self.cut = self.done = True
+                return
+            if self.outside is None:
+                # Secant towards the crossing from the best fit (or double the step).
+                slope = (value - self.best) / (trial - self.x0)
+                guess = (self.x0 + (self.target - self.best) / slope if slope * self.sign > 0
+                         else trial + 2 * (trial - self.x0))
+                self.next = guess if (guess - trial) * self.sign > 0 else trial + (trial - self.x0)
+        if self.outside is not None and abs(self.outside[0] - self.inside[0]) <= self.rtol * abs(self.outside[0] - self.x0):
+            self.done = True
+        if self.refits >= self.max_refits:
+            self.done = True
+
+    def error(self) -> float | None:
+        if self.failed:
+            return None
+        if self.outside is None:
+            return self.inside[0] - self.x0
+        (a, fa), (b, fb) = self.inside, self.outside
+        return a + (self.target - fa) * (b - a) / (fb - fa) - self.x0
 
 
-def minos(best: dict, names, space: ParameterSpace, level: float = 1.0, rtol: float = 1e-3,
+def minos(best: Any, names, space: ParameterSpace, level: float = 1.0, rtol: float = 1e-3,
           max_refits: int = 30, **fit_kwargs) -> dict:
-    """{name: {"lower": -d, "upper": +d, "lower_cut_by_bound": bool, "upper_cut_by_bound": bool}}."""
-    values = dict(zip(best["param_names"], best["params"]))
+    """{name: {"lower": -d, "upper": +d, "lower_cut_by_bound": bool, "upper_cut_by_bound": bool}}.
+
+    Both sides of a parameter are refitted together, as two lanes of one fit call per round.
+    """
+    from .param_profile import pinned_chi2
+
+    values = dict(zip(best["param_names"], best["params"], strict=True))
     bounds = space.as_dict()
     out = {}
     for name in names:
@@ -35,47 +94,22 @@ def minos(best: dict, names, space: ParameterSpace, level: float = 1.0, rtol: fl
             raise InputError(f"minos parameter {name} is fixed or on a bound at the best fit: no interval to profile")
         x0 = values[name]
         step0 = best.get("errors", {}).get(name) or 0.01 * (hi - lo)
-        entry = {}
-        for side, sign, limit in (("lower", -1.0, lo), ("upper", 1.0, hi)):
-            target = best["chi2"] + level
-            inside, inside_val = x0, best["chi2"]
-            trial = x0 + sign * step0
-            crossing, cut = None, False
-            refits = 0
-            outside = None
-            while refits < max_refits:
-                if (sign < 0 and trial <= limit) or (sign > 0 and trial >= limit):
-                    trial = limit
-                value = _profile_at(name, trial, best, space, fit_kwargs)
-                refits += 1
-                if value >= target:
-                    outside = (trial, value)
-                    break
-                inside, inside_val = trial, value
-                if trial == limit:
-                    cut = True
-                    break
-                # Secant towards the crossing from the last two inside points (or double the step).
-                slope = (value - best["chi2"]) / (trial - x0)
-                guess = x0 + (target - best["chi2"]) / slope if slope * sign > 0 else trial + 2 * (trial - x0)
-                trial = guess if (guess - trial) * sign > 0 else trial + (trial - x0)
-            if outside is not None:
-                a, fa = inside, inside_val
-                b, fb = outside
-                while refits < max_refits and abs(b - a) > rtol * abs(b - x0):
-                    mid = a + (target - fa) * (b - a) / (fb - fa)
-                    mid = min(max(mid, min(a, b)), max(a, b))
-                    if abs(mid - a) < 0.05 * abs(b - a) or abs(mid - b) < 0.05 * abs(b - a):
-                        mid = 0.5 * (a + b)
-                    fm = _profile_at(name, mid, best, space, fit_kwargs)
-                    refits += 1
-                    if fm >= target:
-                        b, fb = mid, fm
-                    else:
-                        a, fa = mid, fm
-                crossing = a + (target - fa) * (b - a) / (fb - fa)
-            entry[side] = (crossing if crossing is not None else inside) - x0
-            entry[f"{side}_cut_by_bound"] = cut
-            entry[f"{side}_refits"] = refits
+        sides = {side: _Side(x0, best["chi2"], best["chi2"] + level, sign, limit, step0, rtol, max_refits)
+                 for side, sign, limit in (("lower", -1.0, lo), ("upper", 1.0, hi))}
+        while True:
+            active = [s for s in sides.values() if not s.done]
+            if not active:
+                break
+            trials = [s.trial() for s in active]
+            chi2 = pinned_chi2(best, space, {name: np.array(trials)}, **fit_kwargs)
+            for s, t, v in zip(active, trials, chi2, strict=True):
+                s.record(t, float(v))
+        entry: dict[str, Any] = {}
+        for side, s in sides.items():
+            entry[side] = s.error()
+            entry[f"{side}_cut_by_bound"] = s.cut
+            entry[f"{side}_refits"] = s.refits
+            if s.failed:
+                entry[f"{side}_failed"] = "a refit was not certified converged"
         out[name] = entry
     return out

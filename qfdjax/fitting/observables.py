@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
+from typing import Self
+
 import numpy as np
 from jaxtyping import Array, Float
 
@@ -34,8 +36,8 @@ class MagneticMoment(AbstractObservable):
     Leptons without a target (tau) are masked out.
     """
 
-    targets: Float[Array, " n"]
-    used: Float[Array, " n"]  # 1 where the lepton has a g target
+    targets: Float[Array | np.ndarray, " n"]
+    used: Float[Array | np.ndarray, " n"]  # 1 where the lepton has a g target
     k: float = 0.2
     charge: float = 1.0
     electron_mass: float = 0.511
@@ -43,7 +45,7 @@ class MagneticMoment(AbstractObservable):
     name: str = eqx.field(static=True, default="g")
 
     @classmethod
-    def for_leptons(cls, leptons, targets=None, **constants) -> "MagneticMoment":
+    def for_leptons(cls, leptons, targets=None, **constants) -> Self:
         table = dict(G_TARGETS, **(targets or {}))
         if not any(lep in table for lep in leptons):
             raise InputError(f"observable g needs a lepton with a g target ({', '.join(table)}); got "
@@ -101,7 +103,7 @@ class MagneticMomentWithTau(MagneticMoment):
     name: str = eqx.field(static=True, default="g_tau")
 
     @classmethod
-    def for_leptons(cls, leptons, targets=None, **constants) -> "MagneticMomentWithTau":
+    def for_leptons(cls, leptons, targets=None, **constants) -> Self:
         return super().for_leptons(leptons, dict({"tau": G_TAU_STANDARD_MODEL}, **(targets or {})), **constants)
 
 

@@ -16,12 +16,13 @@ compiled call.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, check_range
 from ..io import save_figure
-from .fit import fit
+from .fit import FitConfig, fit_points
 from .levels import level_brackets
 from .params import ParameterSpace
 
@@ -38,8 +39,8 @@ def delta_chi2_for(cl: float, parameters: int) -> float:
     return (0.5 * (lo + hi)) ** 2
 
 
-def _axis(best: dict, name: str, bounds: dict, points: int, span: float) -> np.ndarray:
-    values = dict(zip(best["param_names"], best["params"]))
+def _axis(best: Any, name: str, bounds: dict, points: int, span: float) -> np.ndarray:
+    values = dict(zip(best["param_names"], best["params"], strict=True))
     if name not in values:
         raise InputError(f"profile parameter {name!r} is unknown: parameters are {', '.join(values)}")
     lo, hi = bounds[name]
@@ -50,7 +51,7 @@ def _axis(best: dict, name: str, bounds: dict, points: int, span: float) -> np.n
     return np.linspace(max(lo, x0 - span * sigma), min(hi, x0 + span * sigma), points)
 
 
-def parameter_profile(best: dict, names, space: ParameterSpace, *, cl: float = math.erf(1 / math.sqrt(2)), points: int = 21,
+def parameter_profile(best: Any, names, space: ParameterSpace, *, cl: float = math.erf(1 / math.sqrt(2)), points: int = 21,
                       span: float = 3.0, **fit_kwargs) -> dict:
     """Refitted Delta chi^2 along one parameter, or over a pair with its contour at `cl`."""
     names = tuple(names)
@@ -62,16 +63,13 @@ def parameter_profile(best: dict, names, space: ParameterSpace, *, cl: float = m
     axes = [_axis(best, n, bounds, int(points), span) for n in names]
     level = delta_chi2_for(cl, len(names))
 
-    def refit(values):
-        fixed = dict(zip(names, (float(v) for v in values)))
-        return fit(best["beta"], best["w"], best["lam"], space=space.with_overrides(fixed=fixed), **fit_kwargs)["chi2"]
-
     grid = np.meshgrid(*axes, indexing="ij")
-    chi2 = np.array([refit(v) for v in zip(*(g.ravel() for g in grid))]).reshape(grid[0].shape)
+    chi2 = pinned_chi2(best, space, {n: g.ravel() for n, g in zip(names, grid, strict=True)},
+                       **fit_kwargs).reshape(grid[0].shape)
     delta = chi2 - best["chi2"]
     record = {"parameters": list(names), "cl": cl, "level": level, "beta": best["beta"], "w": best["w"],
-              "best": {n: float(dict(zip(best["param_names"], best["params"]))[n]) for n in names},
-              "axes": {n: a.tolist() for n, a in zip(names, axes)}, "delta_chi2": delta.tolist(),
+              "best": {n: float(dict(zip(best["param_names"], best["params"], strict=True))[n]) for n in names},
+              "axes": {n: a.tolist() for n, a in zip(names, axes, strict=True)}, "delta_chi2": delta.tolist(),
               "refits": int(delta.size)}
     if len(names) == 1:
         record["interval"] = _crossings(axes[0], delta, level, record["best"][names[0]])
@@ -81,8 +79,30 @@ def parameter_profile(best: dict, names, space: ParameterSpace, *, cl: float = m
         lines = contourpy.contour_generator(axes[1], axes[0], delta).lines(level)
         # contourpy works in (x = second axis, y = first axis); stored as (first, second) pairs.
         record["contour"] = [np.asarray(line)[:, ::-1].tolist() for line in lines]
-        record["contour_closed"] = bool(lines) and all(np.allclose(line[0], line[-1]) for line in lines)
+        record["contour_closed"] = bool(lines) and all(np.allclose(np.asarray(line)[0], np.asarray(line)[-1]) for line in lines)
     return record
+
+
+def pinned_chi2(best: Any, space: ParameterSpace, pinned: dict, *, config: FitConfig = FitConfig(),
+                observables=("mass",), likelihood=None, eta=None, **fit_kwargs) -> np.ndarray:
+    """chi^2_min with the named parameters held at each of K values (every other free one refitted),
+    as K lanes of one fit call from the same starts plus the best fit itself.
+
+    pinned {name: (K,) values}.  A refit that is not certified converged is NaN: a profile point
+    without a guarantee is not drawn or used.
+    """
+    from .observables import build_likelihood
+
+    del eta  # the best fit's own lam is used: the refits are at its (beta, w, lam)
+    likelihood = likelihood if likelihood is not None else build_likelihood(space.leptons, tuple(observables))
+    count = len(next(iter(pinned.values())))
+    start = np.repeat(np.asarray(best["params"], dtype=np.float64)[None], count, axis=0)
+    for name, values in pinned.items():
+        start[:, space.names.index(name)] = values
+    beta, w, lam = (np.full(count, float(best[k])) for k in ("beta", "w", "lam"))
+    out = fit_points(beta, w, lam, space=space, config=config, point_ids=np.zeros(count, np.int64),
+                     extra_starts=start, pinned=pinned, likelihood=likelihood, **fit_kwargs)
+    return np.where(out["converged"], out["chi2"], np.nan)
 
 
 def _crossings(axis, delta, level, x0):
@@ -119,37 +139,66 @@ def _plot(record, path):
     # A bare Figure, not pyplot: writing a file never switches the caller's matplotlib backend.
     from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(6, 4.5))
+    draw_parameter_profile(fig.subplots(), record)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+SYMBOLS = {"R_c": "R_c", "U": "U", "A": "A"}
+LEPTON_SYMBOLS = {"e": "e", "mu": "μ", "tau": "τ"}
+
+
+def parameter_label(name: str) -> str:
+    """mu.U -> $U_{μ}$: the symbol a paper prints, from qfdjax's parameter name."""
+    lepton, _, param = name.partition(".")
+    if not param or lepton not in LEPTON_SYMBOLS:
+        return name
+    base, _, sub = param.partition("_")
+    index = LEPTON_SYMBOLS[lepton] if not sub else f"{sub},{LEPTON_SYMBOLS[lepton]}"
+    return f"${base}_{{{index}}}$"
+
+
+def draw_parameter_profile(ax, record: dict, colorbar: bool = True):
+    """Draw a `parameter_profile` record into `ax` (1-D curve with its crossings, or the 2-D map with
+    its contour); returns `ax`."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
     names = record["parameters"]
     delta = np.asarray(record["delta_chi2"])
-    fig = Figure(figsize=(6, 4.5))
-    ax = fig.subplots()
     label = f"Δχ² = {record['level']:.3g} ({100 * record['cl']:.1f} % CL, {len(names)} parameter{'s' * (len(names) - 1)})"
     if len(names) == 1:
         x = np.asarray(record["axes"][names[0]])
-        ax.plot(x, delta, "o-", ms=3, label="refitted profile")
-        ax.axhline(record["level"], color="C1", ls=":", label=label)
-        for n, end in enumerate(e for e in record["interval"] if e is not None):
-            ax.axvline(end, color="C1", ls="--", lw=1, label="crossing" if n == 0 else None)
-        ax.set_xlabel(names[0])
-        ax.set_ylabel("Δχ² (linear scale)")
+        ax.plot(x, delta, "o-", color="C0", ms=3, label="refitted profile")
+        ax.axhline(record["level"], color="k", ls=":", lw=1.2, label=label)
+        ends = [e for e in record["interval"] if e is not None]
+        for n, end in enumerate(ends):
+            ax.axvline(end, color="k", ls="--", lw=1, label="interval ends" if n == 0 else None)
+        ax.set_xlabel(parameter_label(names[0]))
+        ax.set_ylabel("Δχ²")
+        ax.set_ylim(bottom=min(0.0, float(np.nanmin(delta))) - 0.05 * max(float(np.nanmax(delta)), 1.0))
     else:
         x, y = (np.asarray(record["axes"][n]) for n in names)
-        mesh = ax.pcolormesh(x, y, delta.T, shading="nearest", cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="Δχ²")
+        mesh = ax.pcolormesh(x, y, delta.T, shading="nearest", cmap="Greys_r")
+        if colorbar:
+            ax.figure.colorbar(mesh, ax=ax, label="Δχ²")
         for n, line in enumerate(record["contour"]):
             line = np.asarray(line)
-            ax.plot(line[:, 0], line[:, 1], color="w", lw=2, label=label if n == 0 else None)
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
+            # Drawn in a colour that stands out on a grey map and in greyscale print (dashed).
+            ax.plot(line[:, 0], line[:, 1], color="C1", ls="--", lw=2, label=label if n == 0 else None)
+        ax.set_xlabel(parameter_label(names[0]))
+        ax.set_ylabel(parameter_label(names[1]))
     best = [record["best"][n] for n in names]
-    ax.plot(best[0], best[1] if len(names) == 2 else 0.0, "*", color="C3", ms=12, label="best fit")
-    from matplotlib.ticker import MaxNLocator, ScalarFormatter
-
+    ax.plot(best[0], best[1] if len(names) == 2 else 0.0, "*", color="C3", mec="k", ms=12, label="best fit",
+            clip_on=False, zorder=5)
     # Full values on the ticks: an offset label ("1e-5+1.5e-1") hides what is plotted.
     for axis in (ax.xaxis, ax.yaxis) if len(names) == 2 else (ax.xaxis,):
         axis.set_major_formatter(ScalarFormatter(useOffset=False))
         axis.set_major_locator(MaxNLocator(4))
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
-    ax.set_title(f"profile at β = {record['beta']:.6g}, w = {record['w']:.6g}", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    title = f"profile at β = {record['beta']:.6g}, w = {record['w']:.6g}"
+    if len(names) == 1:
+        shown = " .. ".join(f"{e:.6g}" if e is not None else "open" for e in record["interval"])
+        title += f"\n{parameter_label(names[0])} ∈ [{shown}] at {100 * record['cl']:.1f} % CL"
+    ax.set_title(title, fontsize=10)
+    return ax

@@ -53,7 +53,7 @@ class ParameterSpace:
         n = len(self.leptons) * len(PARAMS_PER_LEPTON)
         if len(self.lower) != n or len(self.upper) != n:
             raise InputError(f"bounds have {len(self.lower)}/{len(self.upper)} entries: need {n}")
-        for name, lo, hi in zip(self.names, self.lower, self.upper):
+        for name, lo, hi in zip(self.names, self.lower, self.upper, strict=True):
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise InputError(f"bounds of {name} = [{lo}, {hi}] are invalid: must be finite")
             if lo > hi:
@@ -134,7 +134,7 @@ class ParameterSpace:
 
     def check_domain(self, r_max: float, w_max: float) -> None:
         """The energy domain must contain every lepton the bounds allow: r_max > R_c + w."""
-        largest = max(hi for name, hi in zip(self.names, self.upper) if name.endswith("R_c")) + w_max
+        largest = max(hi for name, hi in zip(self.names, self.upper, strict=True) if name.endswith("R_c")) + w_max
         if not r_max > largest:
             raise InputError(f"r_max = {r_max} is out of range: must be > largest R_c + w = {largest:g}")
 
@@ -143,12 +143,12 @@ class ParameterSpace:
         if x.shape[-1] != self.size:
             raise InputError(f"{what} has {x.shape[-1]} parameters: need {self.size} ({', '.join(self.names)})")
         for row in x.reshape(-1, self.size):
-            for name, v, lo, hi in zip(self.names, row, self.lower, self.upper):
+            for name, v, lo, hi in zip(self.names, row, self.lower, self.upper, strict=True):
                 if not (math.isfinite(v) and lo <= v <= hi):
                     raise InputError(f"{what} {name} = {float(v)!r} is out of range: must be in [{lo}, {hi}]")
 
     def as_dict(self) -> dict:
-        return {n: [lo, hi] for n, lo, hi in zip(self.names, self.lower, self.upper)}
+        return {n: [lo, hi] for n, lo, hi in zip(self.names, self.lower, self.upper, strict=True)}
 
     def shared_groups(self) -> list[list[str]]:
         groups: dict[int, list[str]] = {}

@@ -29,10 +29,10 @@ from .params import ParameterSpace
 class Box(eqx.Module):
     """x = lower + clip(u, 0, 1) * span, then shared followers copy their leader."""
 
-    lower: Float[Array, " n"]
-    span: Float[Array, " n"]
-    fixed: Bool[Array, " n"]
-    leader: Int[Array, " n"]
+    lower: Float[Array | np.ndarray, " n"]
+    span: Float[Array | np.ndarray, " n"]
+    fixed: Bool[Array | np.ndarray, " n"]
+    leader: Int[Array | np.ndarray, " n"]
 
     @classmethod
     def from_space(cls, space: ParameterSpace) -> "Box":
@@ -100,7 +100,7 @@ class Problem(eqx.Module):
         dE_du = jax.tree_util.tree_map(lambda d: jnp.einsum("kl,lkn->ln", d, dx_du), dE)
         J = jnp.einsum("rlk,lkn->rn", dr_dx, dx_du)
         J = J + sum(jnp.einsum("rl,ln->rn", a, b) for a, b in zip(jax.tree_util.tree_leaves(dr_dE),
-                                                                  jax.tree_util.tree_leaves(dE_du)))
+                                                                  jax.tree_util.tree_leaves(dE_du), strict=True))
         return r, J
 
 

@@ -33,8 +33,8 @@ def fit_profile(beta: float, w: float, free=("beta",), *, beta_bounds=(2.5, 4.5)
     beta, w = check_number("beta", beta), check_number("w", w)
     check_range("max_iterations", max_iterations, lower=1, upper=10_000, integer=True)
     check_range("gtol", gtol, lower=0.0, lower_open=True, upper=1.0)
-    bounds = np.array([_pair(f"{g}_bounds", b) for g, b in zip(GLOBALS, (beta_bounds, w_bounds))])
-    for name, (lo, hi) in zip(GLOBALS, bounds):
+    bounds = np.array([_pair(f"{g}_bounds", b) for g, b in zip(GLOBALS, (beta_bounds, w_bounds), strict=True)])
+    for name, (lo, hi) in zip(GLOBALS, bounds, strict=True):
         check_range(f"{name} bounds lower", lo, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
         check_range(f"{name} bounds upper", hi, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
         if not hi > lo:
@@ -73,7 +73,7 @@ def fit_profile(beta: float, w: float, free=("beta",), *, beta_bounds=(2.5, 4.5)
         slope = _projected_slope(record, z, bounds, mask)
         history.append({"beta": float(z[0]), "w": float(z[1]), "chi2": record["chi2"]})
     sides = {}
-    for name, value, (lo, hi), m in zip(GLOBALS, z, bounds, mask):
+    for name, value, (lo, hi), m in zip(GLOBALS, z, bounds, mask, strict=True):
         if m and value <= lo + 1e-12 * span.max():
             sides[name] = "lower"
         elif m and value >= hi - 1e-12 * span.max():
@@ -85,7 +85,7 @@ def fit_profile(beta: float, w: float, free=("beta",), *, beta_bounds=(2.5, 4.5)
         "converged": converged, "stop": stop, "gtol": gtol,
         # dchi2_min/d(global) where it can still move (zero where a bound holds it): the stationarity
         # evidence; |slope| x range <= gtol x chi2 for every free global is the criterion.
-        "projected_slope": {name: float(v) for name, v, m in zip(GLOBALS, slope, mask) if m},
+        "projected_slope": {name: float(v) for name, v, m in zip(GLOBALS, slope, mask, strict=True) if m},
     }
     return record
 

@@ -3,6 +3,7 @@ HESSE errors as plain Python values (fit.py runs the fit; this turns its host ar
 
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 
 from .spectra import FLAT_RTOL
@@ -13,14 +14,14 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
     """One point's results as plain Python values (JSON-ready)."""
     names = space.names
     eig = out["hessian_eigenvalues"][i]
-    record = {
+    record: dict[str, Any] = {
         "chi2": float(out["chi2"][i]),
         "params": [float(v) for v in out["params"][i]],
         "param_names": list(names),
         "S": float(out["S"][i]),
-        "at_bounds": [n for n, lo, hi in zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi],
+        "at_bounds": [n for n, lo, hi in zip(names, out["at_lower"][i], out["at_upper"][i], strict=True) if lo or hi],
         "bound_side": {n: ("lower" if lo else "upper") for n, lo, hi in
-                       zip(names, out["at_lower"][i], out["at_upper"][i]) if lo or hi},
+                       zip(names, out["at_lower"][i], out["at_upper"][i], strict=True) if lo or hi},
         "energies": {k: [float(v) for v in out[k][i]] for k in ("E_total", "E_circ", "E_stab", "E_grad")},
         "masses": [float(v) for v in out["masses"][i]],
         "pulls": [float(v) for v in out["pulls"][i]],
@@ -50,7 +51,7 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
     record["bound_costs"] = bound_costs(out, i, names)
     record["dchi2_dbeta"] = float(out["dchi2_dbeta"][i])
     record["dchi2_dw"] = float(out["dchi2_dw"][i])
-    record["identifiability"] |= identifiability_record(out, i, names)
+    record["identifiability"].update(identifiability_record(out, i, names))
     record |= hesse_errors(out["hessian"][i], ~(out["at_lower"][i] | out["at_upper"][i]), space)
     if "C_g" in out:
         record["C_g"] = float(out["C_g"][i])
@@ -81,7 +82,7 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
     idx = np.flatnonzero(free)
     covariance = np.zeros((n, n))
     # An undefined covariance is null, not zeros: a program reading zeros would see no uncertainty.
-    out = {"errors": {}, "covariance": None, "hessian_singular": False, "flat_combinations": []}
+    out: dict[str, Any] = {"errors": {}, "covariance": None, "hessian_singular": False, "flat_combinations": []}
     if idx.size == 0:
         return out
     # In unit-box coordinates (each parameter in its own range), as the diagnostics cut flat directions.
@@ -111,7 +112,7 @@ def bound_costs(out: dict, i, names) -> dict:
     """{"tau.U.upper": dchi2_min/d(bound), ...} for the bounds active at point i, in natural units."""
     costs = {}
     for side in ("lower", "upper"):
-        for name, value in zip(names, out[f"bound_cost_{side}"][i]):
+        for name, value in zip(names, out[f"bound_cost_{side}"][i], strict=True):
             if np.isfinite(value):
                 costs[f"{name}.{side}"] = float(value)
     return costs

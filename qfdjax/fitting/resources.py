@@ -40,7 +40,7 @@ def fit_memory_bytes(points: int, starts: int, n_params: int, *, chunk: int | No
     if numerics == "reference":
         # The seed's grid: r_max / dr_coarse coarse points plus refinement windows of ~w/25 spacing.
         grid = r_max / 0.02 + 3 * 5 * 25 + 50
-        device += lanes * grid * 8 * 12
+        device += int(lanes * grid * 8 * 12)
     return int(host + device)
 
 

@@ -50,6 +50,26 @@ class LabelledMatrix(np.ndarray):
             key = self._index(key)
         return np.asarray(self)[key]
 
+    def _shown(self) -> list[int]:
+        # Fixed and bound-held parameters have no entries (NaN): a table of them says nothing.
+        values = np.asarray(self)
+        if values.ndim != 2 or len(self.names) != values.shape[0]:
+            return []
+        return [k for k in range(values.shape[0]) if np.isfinite(values[k]).any()]
+
+    def __repr__(self) -> str:
+        shown = self._shown()
+        if not shown:
+            return super().__repr__()
+        values = np.asarray(self)
+        width = max(len(self.names[k]) for k in shown) + 2
+        lines = [" " * width + "".join(f"{self.names[k]:>13}" for k in shown)]
+        lines += [f"{self.names[i]:<{width}}" + "".join(f"{values[i, j]:>13.6g}" for j in shown) for i in shown]
+        hidden = len(self.names) - len(shown)
+        if hidden:
+            lines.append(f"({hidden} fixed or bound-held parameters not shown: their entries are undefined)")
+        return "\n".join(lines)
+
 
 class FitResult:
     """One fit: the JSON record and its iminuit-style views (see the module docstring)."""
@@ -101,7 +121,7 @@ class FitResult:
     @property
     def values(self) -> dict:
         """{name: value} of every parameter (fixed ones included)."""
-        return dict(zip(self._record["param_names"], self._record["params"]))
+        return dict(zip(self._record["param_names"], self._record["params"], strict=True))
 
     @property
     def errors(self) -> dict:
@@ -149,13 +169,78 @@ class FitResult:
 
             raise InputError("this FitResult was not made by qfdjax.fit: it cannot refit itself")
         if names is None:
-            names = [n for n, f in zip(space.names, space.fixed) if not f and n not in self.at_bounds]
+            names = [n for n, f in zip(space.names, space.fixed, strict=True) if not f and n not in self.at_bounds]
         elif isinstance(names, str):
             names = [names]
         details = minos(self, list(names), space, level=delta_chi2_for(cl), **self._context.get("refit", {}))
         self._record["minos"] = {n: [d["lower"], d["upper"]] for n, d in details.items()}
         self._record["minos_details"] = details
         return {n: (d["lower"], d["upper"]) for n, d in details.items()}
+
+    def profile(self, names, cl: float = 0.6827, points: int = 21, span: float = 3.0) -> dict:
+        """Refitted profile of one parameter, or the map and contour of a pair.
+
+        Parameters
+        ----------
+        names : str or sequence of str
+            One parameter name ("mu.U") or two ("mu.U", "tau.U").
+        cl : float
+            Confidence level of the interval (one parameter) or contour (two), in (0, 1).
+        points : int
+            Refits per axis, 3..201.
+        span : float
+            Half-width of each axis in HESSE errors (cut by the bounds).
+
+        Returns
+        -------
+        dict
+            The profile record (axes, delta_chi2, and the interval or contour); also kept under
+            "param_profile" in this result.
+        """
+        from .param_profile import parameter_profile
+
+        space = self._context.get("space")
+        if space is None:
+            from ..errors import InputError
+
+            raise InputError("this FitResult was not made by qfdjax.fit: it cannot refit itself")
+        names = [names] if isinstance(names, str) else list(names)
+        record = parameter_profile(self, names, space, cl=cl, points=points, span=span,
+                                   **self._context.get("refit", {}))
+        self._record["param_profile"] = record
+        return record
+
+    def plot_profile(self, names=None, ax=None, **profile_kwargs):
+        """Draw the profile of `names` (computed by `profile` unless it is the last one computed) into `ax`.
+
+        Parameters
+        ----------
+        names : str or sequence of str, optional
+            As for `profile`; default the last profile computed.
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (default: pyplot's current Axes).
+        **profile_kwargs
+            Passed to `profile` when it has to be computed.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from .param_profile import draw_parameter_profile
+
+        record = self._record.get("param_profile")
+        wanted = None if names is None else ([names] if isinstance(names, str) else list(names))
+        if record is None or (wanted is not None and record["parameters"] != wanted) or profile_kwargs:
+            if wanted is None:
+                from ..errors import InputError
+
+                raise InputError("plot_profile needs parameter names: no profile has been computed yet")
+            record = self.profile(wanted, **profile_kwargs)
+        if ax is None:
+            import matplotlib.pyplot as plt  # only here: the caller asked for pyplot's current Axes
+
+            ax = plt.gca()
+        return draw_parameter_profile(ax, record)
 
     def to_pandas(self):
         """One row per parameter: value, HESSE error, bounds, the side of an active bound, MINOS errors."""

@@ -30,7 +30,28 @@ def lepton_energies(
     numerics: AbstractNumerics = Exact(),
     profile: AbstractProfile = BoundaryLayer(),
 ) -> Energies:
-    """Energies of leptons with core R_c, layer w, speed U and depth A."""
+    """Energies of leptons with core R_c, layer w, speed U and depth A.
+
+    Every argument broadcasts: pass arrays to evaluate many leptons, parameter sets or a
+    whole (beta, w) grid in one call (jit and vmap apply as to any JAX function).
+
+    Parameters
+    ----------
+    beta, w, lam : array_like
+        Vacuum stiffness, boundary-layer thickness and gradient coefficient.
+    R_c, U, A : array_like
+        Core radius, vortex speed and deficit depth.
+    numerics : AbstractNumerics
+        `Exact()` (default; exact to rounding) or `reference_numerics(w)` (the seed's grid).
+    profile : AbstractProfile
+        The density-deficit profile (default the boundary layer).
+
+    Returns
+    -------
+    Energies
+        E_circ, E_stab, E_grad and total = E_circ - E_stab + E_grad, each shaped like the
+        broadcast inputs.
+    """
     return numerics.energies(profile, *_common_shape(beta, w, lam, R_c, U, A))
 
 

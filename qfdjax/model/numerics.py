@@ -89,8 +89,8 @@ class Exact(AbstractNumerics):
     faster to run but ~50x slower to compile under jax.hessian).
     """
 
-    r_min: Float[Array, "..."] | float = R_MIN_DEFAULT
-    r_max: Float[Array, "..."] | float = R_MAX_DEFAULT
+    r_min: Float[Array | np.ndarray, "..."] | float = R_MIN_DEFAULT
+    r_max: Float[Array | np.ndarray, "..."] | float = R_MAX_DEFAULT
     # None: sized from the profile's polynomial degrees (6 and 11 nodes for the
     # boundary layer).
     order_core: int | None = eqx.field(static=True, default=None)
@@ -124,7 +124,7 @@ class Exact(AbstractNumerics):
             slope = profile.d_delta_rho(r, R_c, w, one)
             a, b = flow.hill_vortex_interior(r, R, one)
             densities = point_densities(r, delta_rho, slope, a, b, 2.0 / 3.0, 4.0 / 3.0)
-            return tuple(s + (weight * length) * d for s, d in zip(sums, densities)), None
+            return tuple(s + (weight * length) * d for s, d in zip(sums, densities, strict=True)), None
 
         zero = jnp.zeros_like(R)
         sums, _ = jax.lax.scan(add_node, (zero,) * 4, self._node_table(profile), unroll=self.unroll)
@@ -157,13 +157,13 @@ class Reference(AbstractNumerics):
     mix of w, num_theta and domain.  Padding carries zero weight.
     """
 
-    r: Float[Array, "L grids"]
-    simpson: Float[Array, "L grids"]
-    trapezoid: Float[Array, "L grids"]
-    stencil: Float[Array, "3 L grids"]
-    cos2: Float[Array, "L grids"]
-    sin2: Float[Array, "L grids"]
-    grid_index: Int[Array, "..."]
+    r: Float[Array | np.ndarray, "L grids"]
+    simpson: Float[Array | np.ndarray, "L grids"]
+    trapezoid: Float[Array | np.ndarray, "L grids"]
+    stencil: Float[Array | np.ndarray, "3 L grids"]
+    cos2: Float[Array | np.ndarray, "L grids"]
+    sin2: Float[Array | np.ndarray, "L grids"]
+    grid_index: Int[Array | np.ndarray, "..."]
 
     def select(self, indices):
         return eqx.tree_at(lambda n: n.grid_index, self, np.asarray(self.grid_index)[np.asarray(indices)])

@@ -214,7 +214,7 @@ def seed_grid_table(grids: list[np.ndarray], num_theta: list[int], spec: SeedGri
     r = np.empty((n, length))
     simpson, trapezoid, cos2, sin2 = (np.zeros((n, length)) for _ in range(4))
     stencil = np.zeros((n, length, 3))
-    for i, (g, n_theta) in enumerate(zip(grids, num_theta)):
+    for i, (g, n_theta) in enumerate(zip(grids, num_theta, strict=True)):
         m = g.size
         r[i, :m] = g
         r[i, m:] = g[-1]

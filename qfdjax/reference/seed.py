@@ -63,7 +63,7 @@ def seed_chi2(params, beta, w, lam, spec: SeedGridSpec = SeedGridSpec(),
               masses=MASSES_MEV, sigma_model=SIGMA_MODEL) -> float:
     """The seed's profiled chi^2 for 9 parameters (e, mu, tau) x (R_c, U, A)."""
     p = np.asarray(params, dtype=np.float64).reshape(3, 3)
-    energies = np.array([seed_energies(beta, w, lam, *row, spec=spec).total for row in p])
+    energies = np.array([seed_energies(beta, w, lam, R_c, U, A, spec=spec).total for R_c, U, A in p])
     m = np.asarray(masses)
     weights = 1.0 / (sigma_model * m) ** 2
     S = np.sum(m * energies * weights) / np.sum(energies**2 * weights)

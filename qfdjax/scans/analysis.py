@@ -6,6 +6,7 @@ saved results, and the tests can feed it constructed surfaces.
 
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 
 from ..model.constants import GOLDEN_LOOP_BETA
@@ -166,7 +167,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     bound_fraction = {n: float(np.mean([n in s for s in flat_at])) if flat_at else 0.0 for n in names}
     at_min = sorted(flat_at[i * nw + j]) if flat_at else []
     converged = np.asarray(conv.get("converged", np.ones_like(chi2, bool)), bool)
-    not_converged = [[float(beta[a]), float(w[b])] for a, b in zip(*np.nonzero(~converged))]
+    not_converged = [[float(beta[a]), float(w[b])] for a, b in zip(*np.nonzero(~converged), strict=True)]
 
     # A fit-noise bump: an interior profile point above both neighbours.
     bumps = []
@@ -276,7 +277,7 @@ def beta_identifiability(record: dict, chi2, beta) -> dict:
     """
     rows = np.arange(chi2.shape[0])
     cols = np.nanargmin(chi2, axis=1)
-    out = {"beta": [float(b) for b in beta], "w_at_profile": [float(record["w"][j]) for j in cols]}
+    out: dict[str, Any] = {"beta": [float(b) for b in beta], "w_at_profile": [float(record["w"][j]) for j in cols]}
     for key in ("S", "C_g"):
         if key in record:
             values = np.asarray(record[key], float)[rows, cols]
@@ -291,7 +292,7 @@ def beta_identifiability(record: dict, chi2, beta) -> dict:
         resolved = curv > unc
         out["beta_curvature"] = curv.tolist()
         out["beta_curvature_uncertainty"] = unc.tolist()
-        out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if ok else None for c, ok in zip(curv, resolved)]
+        out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if ok else None for c, ok in zip(curv, resolved, strict=True)]
         k = int(np.nanargmin(chi2[rows, cols]))
         out["beta_constrained_at_minimum"] = bool(resolved[k])
     return out

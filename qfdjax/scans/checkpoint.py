@@ -21,6 +21,7 @@ and run the same configuration.
 
 from __future__ import annotations
 
+from typing import IO
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import open_nofollow, safe_mkdir, write_json, write_npz
+from ..io import load_npz, open_nofollow, safe_mkdir, write_json, write_npz
 from ..fitting.kernel import SOLUTION_FIELDS
 
 CHUNK_NAME = re.compile(r"^chunk_(\d{9})_(\d{9})\.npz$")
@@ -57,7 +58,7 @@ class ScanDirectory:
         self.stamp = stamp
         self.chunks = self.path / "chunks"
         self.team = team
-        self._lock = None
+        self._lock: IO[str] | None = None
 
     # --- ownership -----------------------------------------------------------
     def __enter__(self) -> "ScanDirectory":
@@ -111,9 +112,15 @@ class ScanDirectory:
             raise InputError(f"out = {str(self.path)!r} is in use by another qfdjax process: wait for it, "
                              f"or choose another --out") from None
         self._lock = handle
-        for leftover in list(self.path.glob(".*.tmp")) + list(self.chunks.glob(".*.tmp")):
-            leftover.unlink(missing_ok=True)
-        self._check_stamp()
+        try:
+            for leftover in list(self.path.glob(".*.tmp")) + list(self.chunks.glob(".*.tmp")):
+                leftover.unlink(missing_ok=True)
+            self._check_stamp()
+        except BaseException:
+            # A refused directory (another run's stamp) must not stay locked until garbage collection:
+            # __exit__ never runs when __enter__ raises.
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -177,14 +184,14 @@ class ScanDirectory:
 
     def _verify(self, path: Path, wanted: np.ndarray):
         try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in ("ids", "fingerprint", "checksum", *SOLUTION_FIELDS) if k not in data.files]
-                if missing:
-                    return f"missing {', '.join(missing)}"
-                ids = data["ids"].astype(np.int64)
-                fingerprint = str(data["fingerprint"])
-                checksum = str(data["checksum"])
-                arrays = {k: data[k] for k in SOLUTION_FIELDS}
+            data = load_npz(path)
+            missing = [k for k in ("ids", "fingerprint", "checksum", *SOLUTION_FIELDS) if k not in data]
+            if missing:
+                return f"missing {', '.join(missing)}"
+            ids = data["ids"].astype(np.int64)
+            fingerprint = str(data["fingerprint"])
+            checksum = str(data["checksum"])
+            arrays = {k: data[k] for k in SOLUTION_FIELDS}
         except Exception as err:  # noqa: BLE001 - any unreadable file is reported, never trusted
             return f"unreadable ({type(err).__name__})"
         if fingerprint != self.fingerprint:

@@ -22,6 +22,7 @@ Ends where the profile jumps (the reference numerics' grid changes with w) are r
 
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 
 from ..fitting.levels import level_brackets
@@ -133,7 +134,7 @@ def _minimum_along(evaluate, axis, axes, node_p, node_y, node_g, y_range, max_ro
             break
         trials = [t for t in trials if t not in samples]
         p, g, y, ok, c = _minimise_other(evaluate, axis, trials, [best[2]] * len(trials), y_range)
-        for t, pt, gt, yt, ct in zip(trials, p, g, y, c):
+        for t, pt, gt, yt, ct in zip(trials, p, g, y, c, strict=True):
             samples[float(t)] = float(pt)
             if pt < best[1]:
                 best = [float(t), float(pt), float(yt), float(gt), float(ct)]
@@ -230,7 +231,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                                                                                                (1, "w"))}}
     for axis, name in ((0, "beta"), (1, "w")):
         for level in levels:
-            ends = {"lower": None, "upper": None}
+            ends: dict[str, Any] = {"lower": None, "upper": None}
             for c in crossings:
                 if c["axis"] == axis and c["level"] == level:
                     ends[c["side"]] = None if c["x"] is None else float(c["x"])

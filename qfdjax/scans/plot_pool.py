@@ -60,7 +60,7 @@ def _main_script_hidden():
     has no script to import: the pool breaks).  The workers only need qfdjax's
     own plotting, so the main script is hidden while they start.
     """
-    main = sys.modules.get("__main__")
+    main = sys.modules.get("__main__") or sys.modules[__name__]
     saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
     try:
         if "__file__" in saved:
@@ -86,7 +86,7 @@ def _draw(name: str, record: dict, path: str) -> None:
 class PlotPool:
     def __init__(self, workers: int = 2):
         self.workers = workers
-        self.executor = None
+        self.executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "PlotPool":
         try:

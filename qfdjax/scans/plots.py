@@ -67,8 +67,9 @@ def plot_chi2_map(record, path):
     if beta.size > 1 and w.size > 1 and positive.size:
         # Log colours over the positive Delta chi^2 span: a linear or log(1 + x) scale puts
         # a profile spanning 1e2..1e5 into one colour.
-        norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=max(positive.max(), positive.min() * 10))
-        mesh = ax.pcolormesh(beta, w, np.where(delta > 0, delta, norm.vmin).T, shading="nearest", cmap="viridis",
+        floor = max(positive.min(), 1e-3)
+        norm = LogNorm(vmin=floor, vmax=max(positive.max(), positive.min() * 10))
+        mesh = ax.pcolormesh(beta, w, np.where(delta > 0, delta, floor).T, shading="nearest", cmap="viridis",
                              norm=norm)
         fig.colorbar(mesh, ax=ax, label="Δχ² (log scale)")
         drawn = [lvl for lvl in CONTOUR_LEVELS if np.sum(delta <= lvl) > 1 and delta.max() > lvl]
@@ -121,26 +122,36 @@ def draw_profile(ax, record, name: str = "beta"):
         ax.plot(axis[k], d[k], "*", color="C3", ms=12, clip_on=False, zorder=5,
                 label=f"minimum at {label} = {axis[k]:.4g}")
     how = "refitted" if prof.get("interval_method") == "refit" else "interpolated"
-    for level, key, colour in ((1.0, "interval", "C1"), (4.0, "interval_4", "C2")):
-        ends = [e for e in prof.get(key, [None, None]) if e is not None]
-        if level > np.nanmax(d) and not ends:
+    span = float(np.nanmax(d) - min(0.0, np.nanmin(d))) or 1.0
+    hidden = []
+    # Dotted and dashed, not only coloured: the levels read in greyscale print too.
+    for level, key, colour, style in ((1.0, "interval", "C1", (0, (1, 1.5))), (4.0, "interval_4", "C2", (0, (4, 2)))):
+        ends = prof.get(key, [None, None])
+        found = [e for e in ends if e is not None]
+        if level > np.nanmax(d) and not found:
             continue  # a level the profile never reaches is not drawn, nor named
-        ax.axhline(level, color=colour, ls=":", lw=1, label=f"Δχ² = {level:g}")
-        for n, edge in enumerate(ends):
-            ax.axvline(edge, color=colour, ls="--", lw=1,
-                       label=f"Δχ² = {level:g} crossing ({how})" if n == 0 else None)
+        if level < 0.01 * span:
+            # A level within 1 % of the axis is a line on the axis itself: say its ends in words instead.
+            hidden.append(f"Δχ² = {level:g}: " + " .. ".join(f"{e:.6g}" if e is not None else "open" for e in ends))
+        else:
+            ax.axhline(level, color=colour, ls=style, lw=1.2, label=f"Δχ² = {level:g}")
+        for n, edge in enumerate(found):
+            ax.axvline(edge, color=colour, ls=style, lw=1.2,
+                       label=f"Δχ² = {level:g} ends ({how})" if n == 0 else None)
     if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
-        ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
+        ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="-.", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
     ax.set_xlabel(label)
-    ax.set_ylabel("χ²_min − min  (linear scale)")
-    ax.set_ylim(bottom=min(0.0, np.nanmin(d)))
+    symbol = r"\beta" if name == "beta" else "w"
+    ax.set_ylabel(rf"$\Delta\chi^2 = \chi^2_{{\min}}({symbol}) - \chi^2_{{\min}}$")
+    ax.set_ylim(bottom=min(0.0, np.nanmin(d)) - 0.03 * span)
     note = "Δχ² = 1 interval closed" if prof["closed"] else "Δχ² = 1 interval open"
     if prof["edge"]:
         note += f"; minimum on the {prof['edge']} edge"
-    ax.set_title(note, fontsize=9)
+    ax.set_title(note + ("\n" + "; ".join(hidden) if hidden else ""), fontsize=9)
     if label == "w" and record["config"].get("w_spacing", "log") == "log":
         _log_w_axis(ax, axis, which="x")
-    ax.legend(fontsize=7, loc="best")
+    # Below the axes: a legend inside would cover the profile it explains.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return ax
 
 
@@ -148,14 +159,14 @@ def plot_profiles(record, path):
     """1-D profiles chi^2_min - min on a linear y axis, with the minimum and the Delta chi^2 = 1 ends in the legend;
     an axis with a single grid value gets no panel."""
     names = [n for n in ("beta", "w") if len(record[n]) > 1]
-    fig, axes = _subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 4.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = _subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 5.0), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
         draw_profile(ax, record, name)
     if not names:
         axes[0][0].axis("off")
         axes[0][0].text(0.5, 0.5, "a single grid point: no profile to draw", ha="center", va="center")
     # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.91, wspace=0.28)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3, top=0.88, wspace=0.32)
     save_figure(fig, path, dpi=110)
 
 
@@ -181,7 +192,7 @@ def plot_parameter_maps(record, path):
     fig, axes = _subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.9, wspace=0.32, hspace=0.38)
     log_w = record["config"].get("w_spacing", "log") == "log"
-    for ax, (title, values, pname) in zip(axes.ravel(), panels):
+    for ax, (title, values, pname) in zip(axes.ravel(), panels, strict=False):
         ax.tick_params(labelleft=True, labelbottom=True)
         lo, hi = bounds.get(pname, (None, None)) if pname else (None, None)
         side = _bound_side(values, lo, hi) if lo is not None else np.zeros(values.shape, int)
@@ -236,7 +247,7 @@ def plot_identifiability(record, path):
     axes[0].set_title("profiled constants along the β profile", fontsize=10)
     curv = np.asarray([np.nan if c is None else c for c in ident.get("beta_curvature", [])], float)
     if curv.size and np.isfinite(curv).any():
-        axes[1].plot(beta, curv, "o-", label="∂²χ²_min/∂β² at the profile's w")
+        axes[1].plot(beta, curv, "o-", label=r"$\partial^2\chi^2_{\min}/\partial\beta^2$ at the profile's w")
         axes[1].axhline(0, color="gray", lw=0.8)
         finite = np.abs(curv[np.isfinite(curv)])
         wide = finite.max() > 1e3 * max(finite.min(), 1e-300)
@@ -244,7 +255,7 @@ def plot_identifiability(record, path):
             axes[1].set_yscale("symlog", linthresh=1.0)
         else:
             axes[1].yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
-        axes[1].set_ylabel("∂²χ²_min/∂β²" + ("  (symlog scale)" if wide else ""))
+        axes[1].set_ylabel(r"$\partial^2\chi^2_{\min}/\partial\beta^2$" + ("  (symlog scale)" if wide else ""))
         if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
             axes[1].axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
         axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=8, frameon=False)

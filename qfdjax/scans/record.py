@@ -28,7 +28,7 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
             "converged": s["converged"].reshape(shape).tolist(),
             "starts_within_0.1": s["starts_within"].reshape(shape).tolist(),
             "projected_gradient_rel": s["projected_gradient"].reshape(shape).tolist(),
-            "at_bounds": [[n for n, b in zip(names, row) if b] for row in at_bound],
+            "at_bounds": [[n for n, b in zip(names, row, strict=True) if b] for row in at_bound],
             "neighbour_refit": refit,
         },
         "config": config.to_dict(),
@@ -51,7 +51,7 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
     if "bound_cost_lower" in s:
         costs = {}
         for side in ("lower", "upper"):
-            for name, value in zip(names, s[f"bound_cost_{side}"][best]):
+            for name, value in zip(names, s[f"bound_cost_{side}"][best], strict=True):
                 if np.isfinite(value):
                     costs[f"{name}.{side}"] = float(value)
         record["bound_costs_at_min"] = costs

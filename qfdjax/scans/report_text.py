@@ -23,7 +23,7 @@ def fit_table(record: dict) -> str:
     ]
     bounds = record["bounds"]
     lines.append(f"  {'parameter':<10}{'value':>14}{'lower':>10}{'upper':>10}  bound")
-    for name, value in zip(record["param_names"], record["params"]):
+    for name, value in zip(record["param_names"], record["params"], strict=True):
         lo, hi = bounds[name]
         side = record["bound_side"].get(name, "")
         lines.append(f"  {name:<10}{value:>14.8g}{lo:>10.4g}{hi:>10.4g}  {side}")
@@ -32,7 +32,7 @@ def fit_table(record: dict) -> str:
     lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'mass pull':>14}"
                  + (f"{'g model':>14}" if g_model else ""))
     for k, (lep, E, m, p) in enumerate(zip(leptons, record["energies"]["E_total"], record["masses"],
-                                           record["pulls"])):
+                                           record["pulls"], strict=False)):
         lines.append(f"  {lep:<10}{E:>14.8g}{m:>14.8g}{p:>14.6g}" + (f"{g_model[k]:>14.8g}" if g_model else ""))
     c = record["convergence"]
     starts = len(c["chi2_starts"])

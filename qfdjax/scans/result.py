@@ -41,12 +41,12 @@ def read_scan_record(directory, what: str = "dir", verify: bool = True) -> dict:
 
 def read_scan_arrays(directory, record: dict, what: str = "dir") -> dict:
     """scan.npz of a verified scan directory, checked to describe the same points as its scan.json."""
+    from ..io import load_npz
     from .digest import check_consistent
 
     shown = f"{what} = {str(directory)!r}"
     try:
-        with np.load(Path(directory) / "scan.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = load_npz(Path(directory) / "scan.npz")
     except Exception as err:  # noqa: BLE001 - any unreadable file is refused by name
         raise InputError(f"{shown}: scan.npz cannot be read ({type(err).__name__})") from None
     for key in ("point_ids", "chi2"):

@@ -10,6 +10,8 @@ from its neighbours' optima, so profiles carry no fit-noise bumps.
 
 from __future__ import annotations
 
+from typing import Any
+
 import contextlib
 import signal
 import sys
@@ -105,15 +107,36 @@ def _point_range(point_range, total: int) -> tuple[int, int]:
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
              point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None) -> ScanResult:
-    """Run (or resume) a scan into out_dir; returns the scan record (also saved as scan.json).
+    """Run (or resume) a profile-likelihood scan over a (beta, w) grid into `out_dir`.
 
-    point_range=(start, stop) fits only those flat point indices (row-major over
-    beta x w): for splitting one grid across hosts, merged by `merge_scans`.
-    Everything is validated before the directory is touched; the directory is
-    then held exclusively (see checkpoint.py) until the record is written.
-    team (from `team.join`): every process of the team calls run_scan with the
-    same arguments; each fits its share of the points, process 0 writes the
-    results, and every process returns them.
+    Everything is validated before the directory is touched; the directory is then held
+    exclusively until the record is written. Finished chunks are checkpointed: rerunning the
+    same call resumes, and a directory of another configuration is refused.
+
+    Parameters
+    ----------
+    config : ScanConfig
+        The grid, numerics, bounds, observables and fit settings.
+    out_dir : str or Path
+        Output directory (scan.json, scan.npz, scan.csv, figures, chunks/).
+    chunk : int
+        Points fitted per compiled call (bounds memory; changes no number).
+    progress : bool
+        Show a progress bar (tqdm; a widget in Jupyter).
+    point_range : (int, int), optional
+        Fit only flat point indices start..stop-1 (row-major over beta x w), to split a grid
+        across hosts; the parts are combined by `merge_scans`.
+    analyse : bool
+        Find the refitted minimum, the Delta chi^2 = 1 and 4 ends and the verdict, and plot.
+    team : Team, optional
+        From `qfdjax.scans.team.join`: every process of a jax.distributed team calls run_scan
+        with the same arguments; each fits its share, process 0 writes, all return the result.
+
+    Returns
+    -------
+    ScanResult
+        The scan record (also saved as scan.json): chi^2, parameters and convergence per point,
+        the analysis and the verdict with its reasons; `plot_profile(name, ax)` draws it.
     """
     team = team or Team.solo()
     check_range("chunk", chunk, lower=1, integer=True)
@@ -147,7 +170,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
             mine_count = int(sum(ids.size for ids in mine))
             bar = _Progress(mine_count + (have.size if team.size == 1 else 0),
                             have.size if team.size == 1 else 0, progress, team)
-            timings = {"resumed_points": int(have.size)}
+            timings: dict[str, Any] = {"resumed_points": int(have.size)}
             id_parts, parts = [have], [saved] if have.size else []
             try:
                 t_fit = time.perf_counter()
@@ -213,7 +236,7 @@ def _team_record(team: Team, solver: ChunkSolver, fitted: int, fit_s: float) -> 
 
 
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
-            analyse: bool, plotter=None, processes: dict | None = None) -> dict:
+            analyse: bool, plotter=None, processes: dict | None = None) -> ScanResult:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
     record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
     if processes:

@@ -54,8 +54,9 @@ class ChunkSolver:
         self.lm = LMConfig(max_steps=fc.max_steps)
         self.de = DEConfig(popsize=fc.de_popsize, maxiter=fc.de_maxiter, tol=fc.de_tol)
 
-    def _args(self, ids):
-        return [p[ids] for p in self.points]
+    def _args(self, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        beta, w, lam = (p[ids] for p in self.points)
+        return beta, w, lam
 
     def split(self, ids, size: int | None = None) -> list[np.ndarray]:
         """`ids` cut into consecutive chunks of at most `size` (default `self.chunk`) points."""

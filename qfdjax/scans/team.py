@@ -18,6 +18,7 @@ can report itself (bad input, Ctrl-C, a directory in use) is published under
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import os
 import socket
@@ -72,7 +73,7 @@ class TeamSettings:
                                  f"number of seconds in 1..86400")
         explicit = (self.coordinator, self.num_processes, self.process_id)
         if not self.auto and None in explicit:
-            missing = [f"--{n}" for n, v in zip(("coordinator", "num-processes", "process-id"), explicit) if v is None]
+            missing = [f"--{n}" for n, v in zip(("coordinator", "num-processes", "process-id"), explicit, strict=True) if v is None]
             raise InputError(f"a multi-process scan needs --coordinator HOST:PORT, --num-processes N and "
                              f"--process-id I (missing {', '.join(missing)}; or {', '.join(ENVIRONMENT.values())}), "
                              f"or --distributed to take them from Slurm / Open MPI")
@@ -227,7 +228,7 @@ def join(settings: TeamSettings) -> Team:
     configure_jax()
     if settings.process_id == 0 and settings.coordinator is not None:
         _check_port_free(settings.coordinator)
-    kwargs = dict(initialization_timeout=settings.connect_timeout,
+    kwargs: dict[str, Any] = dict(initialization_timeout=settings.connect_timeout,
                   heartbeat_timeout_seconds=settings.heartbeat_timeout,
                   shutdown_timeout_seconds=settings.connect_timeout)
     if not settings.auto:

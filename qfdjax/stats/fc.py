@@ -99,7 +99,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     share the directory) and return None; a later run without it combines every host's chunks."""
     from ..fitting.fit import fit_points
     from ..fitting.resources import check_fit_memory
-    from ..io import safe_mkdir, write_npz
+    from ..io import load_npz, safe_mkdir, write_npz
     from ..model.constants import lambda_from_eta
     from ..scans.config import ScanConfig
     from ..scans.result import read_scan_arrays, read_scan_record
@@ -148,11 +148,11 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     done = np.zeros(B.size, bool)
     for path in sorted(folder.glob("fc_*.npz")):
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                if str(saved["fingerprint"]) != fingerprint:
-                    continue
-                ids = saved["points"]
-                t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
+            saved = load_npz(path)
+            if str(saved["fingerprint"]) != fingerprint:
+                continue
+            ids = saved["points"]
+            t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
         except Exception:  # noqa: BLE001 - an unreadable chunk is refitted, never trusted
             continue
     t0 = time.perf_counter()
@@ -249,7 +249,7 @@ def plot_fc(record: dict, path) -> None:
     t_obs = np.asarray(fc["t_observed"], float)
     fig = Figure(figsize=(11, 4.2))
     axes = fig.subplots(1, 2)
-    for ax, key in zip(axes, fc["accepted"]):
+    for ax, key in zip(axes, fc["accepted"], strict=True):
         fcr = np.asarray(fc["accepted"][key], bool)
         wilks = np.asarray(fc["wilks_accepted"][key], bool)
         B, W = np.meshgrid(beta, w, indexing="ij")
@@ -268,6 +268,6 @@ def plot_fc(record: dict, path) -> None:
         ax.set_title(f"{100 * float(key):.4g} % CL: {int(fcr.sum())} points (FC) vs {int(wilks.sum())} (Wilks); "
                      f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    fig.suptitle("Feldman–Cousins regions on the scan grid (t = χ²_min(β, w) − χ²_min over the range)", fontsize=10)
+    fig.suptitle(r"Feldman–Cousins regions on the scan grid ($t = \chi^2_{\min}(\beta, w) - \chi^2_{\min}$ over the range)", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.27, top=0.87, wspace=0.25)
     save_figure(fig, path, dpi=110)

@@ -33,11 +33,35 @@ CROSSING_TOL = 1e-4
 def forecast(beta: float, w: float, *, observables=("mass",), sigmas: dict | None = None, space=None,
              eta: float | None = None, numerics: str = "exact", config: FitConfig = FitConfig(),
              truth_fit: dict | None = None) -> dict:
-    """sigma_beta at (beta, w) for these observables and sigmas: Fisher (w fixed, and w profiled) and from
-    the Asimov profile's Delta chi^2 = 1 crossings.
+    """Expected sigma_beta at (beta, w) for a set of observables, without toys.
 
-    The truth is the best fit to the real data at (beta, w) with these observables at their usual sigmas
-    (or `truth_fit`, a fit record); the Asimov data are its prediction.  Returns the F.json record.
+    The truth is the best fit to the real data at (beta, w) with these observables at their usual
+    sigmas (or `truth_fit`); the Asimov data are its prediction. sigma_beta comes from the Fisher
+    matrix (lepton parameters profiled by the Schur complement, active bounds held; w fixed and w
+    profiled) and from the refitted Asimov profile's Delta chi^2 = 1 crossings.
+
+    Parameters
+    ----------
+    beta, w : float
+        The point.
+    observables : sequence of str
+        "mass", "g", "g_tau".
+    sigmas : dict, optional
+        Overrides of the observables' sigmas, e.g. {"g_tau": 1e-6}.
+    space : ParameterSpace, optional
+        Bounds (default the seed's).
+    eta : float, optional
+        lambda's calibration (default 0.03).
+    numerics : {"exact", "reference"}
+    config : FitConfig
+    truth_fit : dict, optional
+        A fit record to use as the truth instead of fitting the real data.
+
+    Returns
+    -------
+    dict
+        The F.json record: sigma_beta (Fisher), sigma_beta_w_profiled, sigma_beta_asimov and the
+        Asimov profile's crossings, with the truth and the configuration.
     """
     from ..fitting.observables import build_likelihood
     from ..fitting.params import ParameterSpace
@@ -79,11 +103,13 @@ def forecast(beta: float, w: float, *, observables=("mass",), sigmas: dict | Non
         "beta": float(beta), "w": float(w), "lam": float(lam), "eta": eta_value, "numerics": numerics,
         "observables": list(observables),
         "sigmas": {"mass": float(likelihood.mass.sigma_model),
-                   **{getattr(o, "name", type(o).__name__): float(o.sigma_g) for o in likelihood.extras}},
-        "truth": dict(zip(space.names, params.tolist())), "truth_chi2_real_data": float(truth["chi2"]),
-        "asimov_data": dict(zip(likelihood.data_names(space.leptons), asimov.tolist())),
+                   # Every extra observable is a g term, with its own sigma.
+                   **{getattr(o, "name", type(o).__name__): float(o.sigma_g)  # type: ignore[attr-defined]
+                      for o in likelihood.extras}},
+        "truth": dict(zip(space.names, params.tolist(), strict=True)), "truth_chi2_real_data": float(truth["chi2"]),
+        "asimov_data": dict(zip(likelihood.data_names(space.leptons), asimov.tolist(), strict=True)),
         "asimov_chi2_at_truth": float(at["chi2"]), "asimov_fit_valid": bool(at.valid),
-        "free_at_truth": [n for n, f in zip(space.names, space.fixed) if not f and n not in at["at_bounds"]],
+        "free_at_truth": [n for n, f in zip(space.names, space.fixed, strict=True) if not f and n not in at["at_bounds"]],
         "active_bounds": at["bound_side"],
         "sigma_beta": sigma_fisher, "sigma_beta_relative": None if sigma_fisher is None else sigma_fisher / beta,
         "beta_curvature": curvature, "beta_curvature_uncertainty": uncertainty,
@@ -104,7 +130,7 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
     and per side whether it converged (|Delta chi^2 - 1| <= CROSSING_TOL at a certified fit)."""
     step = sigma_guess if sigma_guess else 0.01 * beta0
     inner = [beta0, beta0]
-    outer = [None, None]
+    outer: list[tuple[float, float] | None] = [None, None]
     f_inner = [-1.0, -1.0]
     trial = np.array([beta0 - step, beta0 + step])
     for _ in range(EXPAND_STEPS):
@@ -120,14 +146,14 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
             break
         step *= 2.0
         trial = np.array([beta0 - step, beta0 + step])
-    ends = [None, None]
+    ends: list[float | None] = [None, None]
     # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open (None).
     done = [outer[s] is None for s in (0, 1)]
     if all(done):
         return ends, [False, False]
     a = [(inner[s], f_inner[s]) for s in (0, 1)]
-    b = [outer[s] if outer[s] is not None else (inner[s], f_inner[s] + 1.0) for s in (0, 1)]
-    last = [None, None]
+    b: list[tuple[float, float]] = [o if o is not None else (inner[s], f_inner[s] + 1.0) for s, o in enumerate(outer)]
+    last: list[str | None] = [None, None]
     certified = [outer[s] is not None for s in (0, 1)]
     for _ in range(CROSSING_ROUNDS):
         # Illinois regula falsi: the end that did not move last time counts half, so neither side stalls.
@@ -151,7 +177,7 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
                 b[s], last[s] = (float(x[s]), float(f[s])), "b"
         if all(done):
             break
-    return ends, [d and c and e is not None for d, c, e in zip(done, certified, ends)]
+    return ends, [d and c and e is not None for d, c, e in zip(done, certified, ends, strict=True)]
 
 
 def check_sigmas(pairs) -> dict:

@@ -69,7 +69,7 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     else:
         ax.text(0.97, 0.95, f"observed χ² = {obs:.4g}\n(off this scale)", transform=ax.transAxes, ha="right",
                 va="top", color="C3", fontsize=9)
-    ax.set_xlabel("χ²_min of a toy")
+    ax.set_xlabel(r"$\chi^2_{\min}$ of a toy")
     ax.set_ylabel("density")
     ax.set_title(f"goodness of fit: {p_text}", fontsize=10)
     ax.legend(fontsize=8, loc="center right")

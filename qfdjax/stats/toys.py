@@ -22,6 +22,7 @@ constrained refit per toy and parameter, instead of two MINOS searches.
 
 from __future__ import annotations
 
+from typing import Any
 import dataclasses
 import math
 import time
@@ -193,14 +194,14 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
         if progress is not None:
             progress(starts_done, toys.n)
     elapsed = time.perf_counter() - t0
-    free = [n for n, f in zip(space.names, space.fixed) if not f]
+    free = [n for n, f in zip(space.names, space.fixed, strict=True) if not f]
     record = summarize_toys(arrays, float(observed["chi2"]), observed["identifiability"]["degrees_of_freedom"],
                             space.names, free, toys.coverage)
     record |= {
         "beta": float(beta), "w": float(w), "lam": float(lam_value), "numerics": numerics,
         "observables": list(observables), "n": toys.n, "seed": toys.seed, "chunk": chunk,
         "sigma_convention": SIGMA_CONVENTION, "data_names": names, "prediction": prediction.tolist(),
-        "sigma": sigma.tolist(), "truth": dict(zip(space.names, truth_params.tolist())),
+        "sigma": sigma.tolist(), "truth": dict(zip(space.names, truth_params.tolist(), strict=True)),
         "truth_given": truth is not None, "observed_fit_valid": bool(observed.valid),
         "config": {"fit": dataclasses.asdict(config), "toys": dataclasses.asdict(toys), "bounds": space.as_dict(),
                    "shared": space.shared_groups()},
@@ -247,7 +248,8 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
     on_bound = np.asarray(arrays["at_lower"]) | np.asarray(arrays["at_upper"])
     out["fraction_on_bound"] = {name: float(np.mean(on_bound[valid, j])) if n_valid else math.nan
                                 for j, name in enumerate(names) if name in free}
-    out["coverage"] = {}
+    coverage_out: dict[str, dict[str, Any]] = {}
+    out["coverage"] = coverage_out
     for name in coverage:
         dchi2 = np.asarray(arrays[f"dchi2_truth_{name}"], float)[valid]
         entry = {"n": n_valid, "nominal": {cl: float(cl) for cl in LEVELS},
@@ -256,7 +258,7 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
             fraction, error = binomial(int(np.sum(dchi2 <= level)), n_valid)
             entry[cl] = fraction
             entry[f"{cl}_error"] = error
-        out["coverage"][name] = entry
+        coverage_out[name] = entry
     return out
 
 

@@ -172,4 +172,5 @@ def result_at(state: LMState, r, J, fixed) -> LMResult:
 
 def projected_levenberg_marquardt(residual_fn, u0, fixed, config: LMConfig = LMConfig()) -> LMResult:
     """Minimise sum(residual_fn(u)**2) over u in [0, 1]^n; `fixed` entries never move."""
-    return result_at(*lm_steps(_jacfwd_linearize(residual_fn), lm_start(u0, config), fixed, config), fixed)
+    state, r, J = lm_steps(_jacfwd_linearize(residual_fn), lm_start(u0, config), fixed, config)
+    return result_at(state, r, J, fixed)
