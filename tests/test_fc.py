@@ -96,6 +96,11 @@ def test_fc_on_a_scan_is_resumable_and_reported(tmp_path, capsys):
     assert main(["report", str(out), "--fc", "12", "--fc-chunk", "2"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "fc").iterdir()} == chunks
     assert json.loads((out / "scan.json").read_text())["fc"]["t_critical"] == fc["t_critical"]
+    # A plain report keeps the saved regions, redraws their map (in the format asked for) and prints them.
+    capsys.readouterr()
+    assert main(["report", str(out), "--format", "pdf"]) == 0
+    assert "Feldman-Cousins (12 toys per grid point" in capsys.readouterr().out
+    assert (out / "fc_map.pdf").read_bytes().startswith(b"%PDF")
     # Split across hosts sharing the directory: parts write chunks only, the last report combines them.
     split = tmp_path / "split"
     assert main(["scan", "--beta", "3.0", "3.2", "3", "--w", "0.01", "0.03", "2", "--starts", "3", "--no-progress",

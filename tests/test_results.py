@@ -110,3 +110,33 @@ def test_scan_profile_draws_into_the_callers_axes(tmp_path):
     assert ax.get_xlabel() == "β" and ax.get_legend() is not None and len(ax.lines) >= 2
     with pytest.raises(qfdjax.errors.InputError, match="must be beta or w"):
         s.plot_profile("gamma", ax=ax)
+
+
+def test_refined_profile_matches_minos_and_contour_matches_hesse():
+    """The 1-D interval is MINOS's crossing (not the grid's), and on this nearly quadratic fit the
+    refitted 2-D contour lies on HESSE's ellipse to 0.1 %; both drawn into the caller's Axes."""
+    from matplotlib.figure import Figure
+
+    r = qfdjax.fit(3.1, 0.015, space=qfdjax.read_bounds("experiments/configs/identifiable_mu_tau_U.toml"))
+    one = r.profile("mu.U", points=9)
+    lower, upper = r.minos(["mu.U"])["mu.U"]
+    x0 = r.values["mu.U"]
+    width = upper - lower
+    assert one["interval_method"].startswith("refitted")
+    assert abs(one["interval"][0] - (x0 + lower)) <= 1e-4 * width
+    assert abs(one["interval"][1] - (x0 + upper)) <= 1e-4 * width
+    ax = Figure().subplots()
+    assert r.plot_profile(ax=ax) is ax and ax.get_xlabel() == "$U_{μ}$"
+
+    pair = r.profile(("mu.U", "tau.U"), points=5)
+    assert pair["contour_closed"] and pair["contour_open_rays"] == 0
+    names = ["mu.U", "tau.U"]
+    cov = np.array([[r.covariance[a, b] for b in names] for a in names])
+    d = np.array(pair["contour"][0])[:-1] - np.array([r.values[n] for n in names])
+    q = np.einsum("ki,ij,kj->k", d, np.linalg.inv(cov), d)
+    assert len(d) >= 64
+    np.testing.assert_allclose(np.sqrt(pair["level"] / q), 1.0, atol=1e-3)
+    ax = Figure().subplots()
+    r.plot_profile(ax=ax)
+    labels = ax.get_legend_handles_labels()[1]
+    assert any("Δχ² = 2.3" in label for label in labels) and "best fit" in labels

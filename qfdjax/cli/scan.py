@@ -29,6 +29,8 @@ def add_scan(sub):
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                   help="file format of the figures (default png; pdf or svg for a paper)")
     p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
     team = p.add_argument_group(
         "several processes (jax.distributed)",
@@ -103,7 +105,7 @@ def _run_scan(args) -> int:
     try:
         team = join(settings)
         record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range,
-                          team=team)
+                          team=team, figure_format=args.format)
     except KeyboardInterrupt:
         print(f"qfdjax scan: interrupted; finished chunks are saved in {out}/chunks: rerun the same command "
               f"to resume", file=sys.stderr)
@@ -146,6 +148,8 @@ def add_report(sub):
     p.add_argument("--fc-points", metavar="START:STOP",
                    help="with --fc: only these grid points' toys (split the work across hosts sharing DIR); a "
                         "final report DIR --fc N combines every host's points")
+    p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                   help="file format of the figures (default png; pdf or svg for a paper)")
     p.set_defaults(run=_run_report)
 
 
@@ -203,13 +207,17 @@ def _run_report(args) -> int:
         record["fc"] = fc
     record["analysis"] = analyse_scan(record)
     record["verdict"] = record["analysis"]["verdict"]
-    record["plots"] = plot_scan(record, args.dir)
+    record["plots"] = plot_scan(record, args.dir, args.format)
     if "fc" in record:
-        plot_fc(record, Path(args.dir) / "fc_map.png")
-        record["plots"]["fc_map"] = "fc_map.png"
+        from ..stats.fc import plot_fc
+
+        plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
+        record["plots"]["fc_map"] = f"fc_map.{args.format}"
     write_json(path, record)
     print(scan_summary(record))
     if "fc" in record:
+        from ..stats.fc import fc_summary
+
         print(fc_summary(record["fc"]))
     return 0
 

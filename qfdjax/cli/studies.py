@@ -20,8 +20,7 @@ def _run_sensitivity(args) -> int:
 
     from ..errors import check_range
     from ..io import run_metadata, write_json
-    from ..scans.plots import plot_sensitivity
-    from ..sensitivity import run_sensitivity, sensitivity_summary
+    from ..sensitivity import plot_sensitivity, run_sensitivity, sensitivity_summary
 
     check_range("starts", args.starts, lower=1, integer=True)
     check_range("seed", args.seed, lower=0, integer=True)

@@ -155,3 +155,16 @@ class ParameterSpace:
         for follower, leader in self.tied:
             groups.setdefault(leader, [self.names[leader]]).append(self.names[follower])
         return list(groups.values())
+
+
+LEPTON_SYMBOLS = {"e": "e", "mu": "μ", "tau": "τ"}
+
+
+def parameter_label(name: str) -> str:
+    """mu.U -> $U_{μ}$: the symbol a paper prints, from qfdjax's parameter name."""
+    lepton, _, param = name.partition(".")
+    if not param or lepton not in LEPTON_SYMBOLS:
+        return name
+    base, _, sub = param.partition("_")
+    index = LEPTON_SYMBOLS[lepton] if not sub else f"{sub},{LEPTON_SYMBOLS[lepton]}"
+    return f"${base}_{{{index}}}$"

@@ -146,7 +146,9 @@ class ScanDirectory:
     def _mismatch_message(self, previous: dict) -> str:
         old, new = _flat(previous.get("config", {})), _flat(self.stamp.get("config", {}))
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if previous.get("points") != self.stamp.get("points"):
+        # The point range lives beside the configuration, not in it: compared (and shown) from the stamps.
+        old["points"], new["points"] = previous.get("points"), self.stamp.get("points")
+        if old["points"] != new["points"]:
             changed.append("points")
         detail = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4]) or "(details unknown)"
         return (f"out = {str(self.path)!r} holds a scan with a different configuration "

@@ -16,8 +16,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-FIGURES = {"chi2_map": "chi2_map.png", "profiles": "profiles.png", "parameter_maps": "parameter_maps.png",
-           "identifiability": "identifiability.png"}
+from .record import figure_files
+
 # Heaviest figure first, so two workers finish together.
 ORDER = ("parameter_maps", "identifiability", "chi2_map", "profiles")
 
@@ -84,8 +84,9 @@ def _draw(name: str, record: dict, path: str) -> None:
 
 
 class PlotPool:
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int = 2, fmt: str = "png"):
         self.workers = workers
+        self.files = figure_files(fmt)
         self.executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "PlotPool":
@@ -111,7 +112,7 @@ class PlotPool:
         if self.executor is None:
             return []
         try:
-            return [(name, self.executor.submit(_draw, name, record, str(Path(out_dir) / FIGURES[name])))
+            return [(name, self.executor.submit(_draw, name, record, str(Path(out_dir) / self.files[name])))
                     for name in names]
         except RuntimeError:  # a broken pool (BrokenProcessPool is one): draw in this process instead
             self.executor = None
@@ -129,19 +130,19 @@ class PlotPool:
         drawing.update(self.start(record, out, [n for n in ORDER if n not in begun]))
         for name in ORDER:
             if name not in drawing:
-                _draw(name, record, str(out / FIGURES[name]))
+                _draw(name, record, str(out / self.files[name]))
                 continue
             try:
                 drawing[name].result()
             except Exception as err:  # noqa: BLE001 - a figure is output: redraw it here, or say why not
-                _redraw_here(name, record, out, err)
-        return dict(FIGURES)
+                _redraw_here(name, record, out / self.files[name], err)
+        return dict(self.files)
 
 
-def _redraw_here(name: str, record: dict, out: Path, worker_error: Exception) -> None:
+def _redraw_here(name: str, record: dict, path: Path, worker_error: Exception) -> None:
     """Draw in this process a figure a worker failed on; a second failure is reported, not raised."""
     try:
-        _draw(name, record, str(out / FIGURES[name]))
+        _draw(name, record, str(path))
     except Exception as err:  # noqa: BLE001
-        print(f"qfdjax: could not draw {FIGURES[name]}: {err} (worker: {worker_error}); "
+        print(f"qfdjax: could not draw {path.name}: {err} (worker: {worker_error}); "
               f"`qfdjax report` redraws it", file=sys.stderr)

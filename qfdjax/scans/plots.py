@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 # A bare Figure, not pyplot: drawing to a file never switches (or needs) the caller's backend.
-# Labels are plain Unicode, not mathtext: parsing TeX-like strings was a third of the plotting
-# time of a small scan.
+# Labels are plain Unicode, not mathtext (parsing TeX-like strings was a third of the plotting
+# time of a small scan), except the few that need a subscript.
 from matplotlib.figure import Figure
 
+from ..fitting.params import parameter_label
 from ..io import save_figure
 from ..model.constants import GOLDEN_LOOP_BETA
 from .analysis import CONTOUR_LEVELS
@@ -67,14 +68,20 @@ def plot_chi2_map(record, path):
     if beta.size > 1 and w.size > 1 and positive.size:
         # Log colours over the positive Delta chi^2 span: a linear or log(1 + x) scale puts
         # a profile spanning 1e2..1e5 into one colour.
-        floor = max(positive.min(), 1e-3)
-        norm = LogNorm(vmin=floor, vmax=max(positive.max(), positive.min() * 10))
-        mesh = ax.pcolormesh(beta, w, np.where(delta > 0, delta, floor).T, shading="nearest", cmap="viridis",
+        import matplotlib
+
+        norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=max(positive.max(), positive.min() * 10))
+        # Delta chi^2 = 0 (the minimum's own cell) has no place on a log scale: it is left white
+        # (marked by the star), not painted with the smallest positive value's colour.
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white", under="white")
+        mesh = ax.pcolormesh(beta, w, np.ma.masked_where(~(delta > 0), delta).T, shading="nearest", cmap=cmap,
                              norm=norm)
-        fig.colorbar(mesh, ax=ax, label="Δχ² (log scale)")
+        fig.colorbar(mesh, ax=ax, label="Δχ² (log scale; white: Δχ² = 0)")
         drawn = [lvl for lvl in CONTOUR_LEVELS if np.sum(delta <= lvl) > 1 and delta.max() > lvl]
         if drawn:
-            cs = ax.contour(beta, w, delta.T, levels=drawn, colors=["white", "orange", "red"][: len(drawn)])
+            # Three line styles, not only three colours: the levels read in greyscale print too.
+            cs = ax.contour(beta, w, delta.T, levels=drawn, colors=["white", "orange", "red"][: len(drawn)],
+                            linestyles=["solid", "dashed", "dotted"][: len(drawn)], linewidths=1.6)
             ax.clabel(cs, fmt={lvl: f"{lvl:g}" for lvl in drawn}, fontsize=8)
     else:
         sc = ax.scatter(np.repeat(beta, w.size), np.tile(w, beta.size), c=delta.ravel(), cmap="viridis")
@@ -112,8 +119,8 @@ def draw_profile(ax, record, name: str = "beta"):
     prof = a[f"profile_{name}"]
     label = "β" if name == "beta" else "w"
     d = np.asarray(prof["delta_chi2"])
-    ax.plot(axis, d, "o-", ms=4, label="Δχ² profile at the grid nodes (refitted over the other axis)"
-            if prof.get("min_refined_method") == "refit" else "Δχ² profile (min over the other axis)")
+    ax.plot(axis, d, "o-", ms=4, label="profile at the nodes (other axis refitted)"
+            if prof.get("min_refined_method") == "refit" else "profile (min over the other axis)")
     k = int(np.nanargmin(d))
     if prof.get("min_refined_method") == "refit":
         ax.plot(prof["min_refined"], 0.0, "*", color="C3", ms=12, clip_on=False, zorder=5,
@@ -190,8 +197,13 @@ def plot_parameter_maps(record, path):
     # Shared axes and a fixed layout: tick and layout passes over ten log-scale
     # panels otherwise dominate a small scan's wall time.
     fig, axes = _subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.9, wspace=0.32, hspace=0.38)
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.86, wspace=0.34, hspace=0.5)
     log_w = record["config"].get("w_spacing", "log") == "log"
+    analysis = record.get("analysis", {})
+    at_min = set(analysis.get("at_bounds_at_minimum", []))
+    free_at_minimum = {n for n in names if n not in at_min and bounds.get(n, (0, 1))[0] != bounds.get(n, (0, 1))[1]}
+    eig = np.abs(np.asarray(analysis.get("degeneracy") or [], float))
+    flat = int(np.sum(eig < 1e-8 * eig.max())) if eig.size and eig.max() > 0 else 0
     for ax, (title, values, pname) in zip(axes.ravel(), panels, strict=False):
         ax.tick_params(labelleft=True, labelbottom=True)
         lo, hi = bounds.get(pname, (None, None)) if pname else (None, None)
@@ -207,20 +219,28 @@ def plot_parameter_maps(record, path):
         else:
             mesh = ax.pcolormesh(beta, w, values.T, shading="nearest", cmap="cividis")
             fig.colorbar(mesh, ax=ax)
-            for mark, colour, label, on in (("v", "tab:blue", "lower bound", side < 0), ("^", "tab:red", "upper bound", side > 0)):
+            # Black-on-white and white-on-black triangles: visible on every colour of the map.
+            for mark, face, edge, on in (("v", "black", "white", side < 0), ("^", "white", "black", side > 0)):
                 if on.any():
                     bi, wi = np.nonzero(on)
-                    ax.plot(beta[bi], w[wi], mark, color=colour, ms=3, ls="none", label=label)
-        ax.set_title(title)
+                    ax.plot(beta[bi], w[wi], mark, color=face, mec=edge, mew=0.6, ms=5, ls="none")
+        shown = parameter_label(pname) if pname else title
+        ax.set_title(shown + (" (free at the minimum)" if pname in free_at_minimum else ""), fontsize=10)
     if log_w:
         _log_w_axis(axes[0, 0], w)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("w")
-    for ax in axes[-1, :]:
-        ax.set_xlabel("β")
+    # Every panel labelled: each shows its own tick labels, so each says what they measure.
+    for ax in axes.ravel()[:len(panels)]:
+        ax.set_xlabel("β", labelpad=1)
+        ax.set_ylabel("w", labelpad=1)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
-    fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)")
+    note = ""
+    if flat:
+        note = (f"\nat the minimum {flat} of the {eig.size} directions spanned by the free parameters are flat "
+                f"(Hessian eigenvalue < 1e-8 of the largest): along them a map shows where the fit stopped, "
+                f"not what the data prefer")
+    fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)" + note,
+                 fontsize=11)
     save_figure(fig, path, dpi=90)
 
 
@@ -231,15 +251,15 @@ def plot_identifiability(record, path):
 
     ident = record["analysis"]["identifiability"]
     beta = np.asarray(ident["beta"])
-    fig, axes = _subplots(1, 2, figsize=(11, 4.4))
-    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.27, top=0.9, wspace=0.4)
+    fig, axes = _subplots(1, 2, figsize=(10, 4.0))
+    fig.subplots_adjust(left=0.09, right=0.94, bottom=0.25, top=0.91, wspace=0.5)
     handles = axes[0].plot(beta, ident["S"], "o-", label=f"S* (coefficient of variation {ident.get('cv_S', 0):.2g})")
     axes[0].set_ylabel("S*")
     if "C_g" in ident:
         twin = axes[0].twinx()
         handles += twin.plot(beta, ident["C_g"], "s--", color="C1",
-                             label=f"C_g* (coefficient of variation {ident.get('cv_C_g', 0):.2g})")
-        twin.set_ylabel("C_g*")
+                             label=f"$C_g^*$ (coefficient of variation {ident.get('cv_C_g', 0):.2g})")
+        twin.set_ylabel("$C_g^*$")
         twin.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
     axes[0].yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
     axes[0].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=8, frameon=False)
@@ -267,40 +287,14 @@ def plot_identifiability(record, path):
 
 
 
-def plot_scan(record, out_dir) -> dict:
-    from .plot_pool import FIGURES
+def plot_scan(record, out_dir, fmt: str = "png") -> dict:
+    """Every figure of an analysed scan record into out_dir, as png, pdf or svg; {name: file}."""
+    from .record import figure_files
 
     out = Path(out_dir)
-    plot_chi2_map(record, out / FIGURES["chi2_map"])
-    plot_profiles(record, out / FIGURES["profiles"])
-    plot_parameter_maps(record, out / FIGURES["parameter_maps"])
-    plot_identifiability(record, out / FIGURES["identifiability"])
-    return dict(FIGURES)
-
-
-def plot_sensitivity(result, path):
-    fig, axes = _subplots(1, 3, figsize=(15, 4))
-    for numerics, style in (("exact", "o-"), ("reference", "s--")):
-        b = result["sweeps"][numerics]["beta"]
-        chi2 = np.asarray(b["chi2"])
-        axes[0].plot(b["beta"], chi2 - chi2.min(), style, label=numerics)
-        wv = result["sweeps"][numerics]["w"]
-        chi2w = np.asarray(wv["chi2"])
-        axes[1].plot(wv["w"], chi2w - chi2w.min(), style, label=numerics)
-    axes[0].set_xlabel("β (w = 0.015)")
-    axes[1].set_xlabel("w (β = 3.1)")
-    for ax in axes[:2]:
-        ax.set_ylabel("χ² − min (converged fits)")
-        ax.legend()
-    for numerics, marker in (("exact", "o"), ("reference", "s")):
-        rows = [r for r in result["optimizer_budget"][numerics] if r["method"] == "de"]
-        axes[2].plot([r["max_iter"] for r in rows], [max(r["delta_chi2"], 1e-3) for r in rows], marker + "-",
-                     label=f"DE, {numerics}")
-    axes[2].set_xscale("log")
-    axes[2].set_yscale("log")
-    axes[2].set_xlabel("DE max_iter")
-    axes[2].set_ylabel("χ²(DE) − χ²(gradient)")
-    axes[2].legend()
-    fig.suptitle("Sensitivity at (β, w) = (3.1, 0.015)")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    files = figure_files(fmt)
+    plot_chi2_map(record, out / files["chi2_map"])
+    plot_profiles(record, out / files["profiles"])
+    plot_parameter_maps(record, out / files["parameter_maps"])
+    plot_identifiability(record, out / files["identifiability"])
+    return files

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..io import run_metadata, write_text
 from ..model.constants import lambda_from_eta
+
+# A scan's figures, named in its record ("plots"); drawn by plots.py, in parallel by plot_pool.py.
+FIGURE_NAMES = ("chi2_map", "profiles", "parameter_maps", "identifiability")
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def figure_files(fmt: str = "png") -> dict[str, str]:
+    """{figure name: file name} in one of FIGURE_FORMATS (raster for screens, vector for papers)."""
+    if fmt not in FIGURE_FORMATS:
+        raise InputError(f"format = {fmt!r} is unknown: must be one of {', '.join(FIGURE_FORMATS)}")
+    return {name: f"{name}.{fmt}" for name in FIGURE_NAMES}
 
 
 def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings) -> dict:

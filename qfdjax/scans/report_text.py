@@ -159,7 +159,11 @@ def scan_summary(record: dict) -> str:
     for reason in v["reasons"]:
         lines.append(f"   - {reason}")
     t = record.get("timings", {})
-    if "scan_s" in t:
+    if "merge_s" in t:
+        parts = t.get("parts_scan_s", [])
+        lines.append(f"  time: merge {t['merge_s']:.2f} s (neighbour refit and interval ends of the merged grid); the {len(parts)} parts' "
+                     f"scans took {', '.join(f'{p:.2f}' for p in parts)} s")
+    elif "scan_s" in t:
         lines.append(f"  time: {t['scan_s']:.2f} s (fits {t.get('fit_s', 0):.2f} s, diagnostics and refit "
                      f"{t.get('diagnostics_s', 0):.2f} s" + (f", interval ends {t['intervals_s']:.2f} s" if "intervals_s" in t else "")
                      + f") on {record['device']['count']} "

@@ -106,7 +106,8 @@ def _point_range(point_range, total: int) -> tuple[int, int]:
 
 
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
-             point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None) -> ScanResult:
+             point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None,
+             figure_format: str = "png") -> ScanResult:
     """Run (or resume) a profile-likelihood scan over a (beta, w) grid into `out_dir`.
 
     Everything is validated before the directory is touched; the directory is then held
@@ -131,6 +132,8 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     team : Team, optional
         From `qfdjax.scans.team.join`: every process of a jax.distributed team calls run_scan
         with the same arguments; each fits its share, process 0 writes, all return the result.
+    figure_format : {"png", "pdf", "svg"}
+        The figures' file format (vector formats for a paper).
 
     Returns
     -------
@@ -140,6 +143,9 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     """
     team = team or Team.solo()
     check_range("chunk", chunk, lower=1, integer=True)
+    from .record import figure_files
+
+    figure_files(figure_format)  # refused before any work
     if not isinstance(config, ScanConfig):
         raise InputError(f"config = {config!r} is invalid: must be a ScanConfig")
     # Sizes from the config, not from the axes: a grid too large for memory is refused before it exists.
@@ -156,7 +162,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
 
     t_start = time.perf_counter()
     ids_all = np.arange(lo, hi)
-    plot_pool = PlotPool() if analyse and point_range is None and team.lead else contextlib.nullcontext()
+    plot_pool = PlotPool(fmt=figure_format) if analyse and point_range is None and team.lead else contextlib.nullcontext()
     try:
         with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt(), \
                 plot_pool as pool:
@@ -236,7 +242,7 @@ def _team_record(team: Team, solver: ChunkSolver, fitted: int, fit_s: float) -> 
 
 
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
-            analyse: bool, plotter=None, processes: dict | None = None) -> ScanResult:
+            analyse: bool, plotter=None, processes: dict | None = None, figure_format: str = "png") -> ScanResult:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
     record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
     if processes:
@@ -254,8 +260,9 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         t_intervals = time.perf_counter()
         record["profile_intervals"] = refit_profile_intervals(config, beta_axis, w_axis, summary)
         record["timings"]["intervals_s"] = time.perf_counter() - t_intervals
-        if "scan_s" in record["timings"]:
-            record["timings"]["scan_s"] += record["timings"]["intervals_s"]
+        for total in ("scan_s", "merge_s"):
+            if total in record["timings"]:
+                record["timings"][total] += record["timings"]["intervals_s"]
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
     record[DIGEST_KEY] = stamp(record, out / "scan.npz")
@@ -273,7 +280,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         else:
             from .plots import plot_scan
 
-            record["plots"] = plot_scan(record, out)
+            record["plots"] = plot_scan(record, out, figure_format)
         record["timings"]["plots_s"] = time.perf_counter() - t_plots
         write_json(out / "scan.json", record)
     return record

@@ -1,0 +1,116 @@
+"""Every figure kind, rendered and read back as a reader would: axes labelled (no stray
+underscores outside mathtext), every legend entry drawn inside its axes, no marker cut by the
+figure's edge, and the vector formats written when asked for."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.lines import Line2D
+
+from qfdjax import FitConfig, ScanConfig, run_scan
+from qfdjax.scans import plots
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures") / "scan"
+    return run_scan(ScanConfig(beta=(2.95, 3.25, 4), w=(0.005, 0.05, 3), fit=FitConfig(starts=3)), out,
+                    progress=False), out
+
+
+def _captured(monkeypatch, draw, *args):
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    draw(*args)
+    assert len(figures) == 1
+    fig = figures[0]
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def _plain_text_ok(text: str) -> bool:
+    # Outside $...$ an underscore is printed literally ("chi2_min"): a defect on a paper's figure.
+    return "_" not in re.sub(r"\$[^$]*\$", "", text)
+
+
+def _check_figure(fig, name):
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        is_colorbar = hasattr(ax, "_colorbar")
+        has_data = bool(ax.lines or ax.collections)
+        if has_data and not is_colorbar:
+            assert ax.get_xlabel(), f"{name}: an axes without an x label"
+        for text in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()):
+            assert _plain_text_ok(text), f"{name}: literal underscore in {text!r}"
+        legend = ax.get_legend()
+        if legend is not None:
+            extent = legend.get_window_extent(renderer)
+            assert (extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1 and extent.y0 >= box.y0 - 1
+                    and extent.y1 <= box.y1 + 1), f"{name}: the legend runs past the figure's edge"
+            xlim, ylim = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+            for label in legend.get_texts():
+                assert _plain_text_ok(label.get_text()), f"{name}: literal underscore in {label.get_text()!r}"
+                twin = [line for line in ax.lines if line.get_label() == label.get_text()]
+                for line in twin:
+                    x, y = (np.asarray(v, float) for v in line.get_data())
+                    if line.get_transform() != ax.transData:
+                        continue  # axhline/axvline: drawn across the axes by construction
+                    inside = ((x >= xlim[0] - 1e-12 * abs(xlim[0])) & (x <= xlim[1] + 1e-12 * abs(xlim[1]))
+                              & (y >= ylim[0] - 1e-12 * abs(ylim[0])) & (y <= ylim[1] + 1e-12 * abs(ylim[1])))
+                    assert inside.any(), f"{name}: legend entry {label.get_text()!r} is drawn outside its axes"
+        for line in ax.lines:
+            if line.get_marker() in (None, "None", "", " ") or not line.get_visible():
+                continue
+            extent = line.get_window_extent(renderer)
+            assert (extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1 and extent.y0 >= box.y0 - 1
+                    and extent.y1 <= box.y1 + 1), f"{name}: marker {line.get_label()!r} cut by the figure's edge"
+
+
+@pytest.mark.parametrize("kind", ["chi2_map", "profiles", "parameter_maps", "identifiability"])
+def test_scan_figures_read_as_a_paper_would(scan, monkeypatch, tmp_path, kind):
+    record, _ = scan
+    fig = _captured(monkeypatch, getattr(plots, f"plot_{kind}"), record, tmp_path / f"{kind}.png")
+    _check_figure(fig, kind)
+    if kind == "profiles":
+        # The Delta chi2 = 1 and 4 levels are 1e-4 of this profile's span: stated in the title, not drawn as
+        # invisible lines with legend entries.
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "Δχ² = 1" not in labels and "Δχ² = 1: " in ax.get_title()
+
+
+def test_parameter_profile_figure(monkeypatch, tmp_path):
+    import qfdjax
+    from qfdjax.fitting import param_profile
+
+    r = qfdjax.fit(3.1, 0.015, space=qfdjax.read_bounds("experiments/configs/identifiable_mu_tau_U.toml"))
+    figures = []
+    monkeypatch.setattr(param_profile, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    param_profile._plot(r.profile("mu.U", points=7), tmp_path / "p.png")
+    FigureCanvasAgg(figures[0]).draw()
+    _check_figure(figures[0], "parameter profile")
+    assert any(isinstance(a, Line2D) for a in figures[0].axes[0].lines)
+
+
+def test_report_writes_vector_figures(scan, tmp_path):
+    import shutil
+
+    from qfdjax.cli import main
+
+    _, out = scan
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert main(["report", str(copy), "--format", "svg"]) == 0
+    for name in ("chi2_map", "profiles", "parameter_maps", "identifiability"):
+        text = (copy / f"{name}.svg").read_text()
+        assert text.lstrip().startswith("<?xml") and "<svg" in text
+    with pytest.raises(SystemExit) as refused:
+        main(["report", str(copy), "--format", "eps"])
+    assert refused.value.code == 2
