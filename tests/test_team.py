@@ -188,3 +188,32 @@ def _port_free(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+def test_feldman_cousins_as_a_team_equals_one_process(tmp_path):
+    """report --fc on a team: each process fits its share of the grid points' toys (fixed groups, so
+    the same batches as one process), process 0 combines; the regions equal one process's exactly."""
+    import shutil
+
+    src = tmp_path / "scan"
+    assert main(["scan", *GRID, "--out", str(src)]) == 0
+    solo, team_dir = tmp_path / "solo", tmp_path / "team"
+    shutil.copytree(src, solo)
+    shutil.copytree(src, team_dir)
+    assert main(["report", str(solo), "--fc", "6", "--fc-chunk", "2"]) == 0
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "qfdjax", "report", str(team_dir), "--fc", "6", "--fc-chunk", "2",
+                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(r)],
+                              env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in (0, 1)]
+    results = [(*p.communicate(timeout=240), p.returncode) for p in procs]
+    for rank, (_, err, status) in enumerate(results):
+        assert status == 0, f"process {rank}: {err}"
+    assert "process 1 of 2: fitted the Feldman-Cousins toys of" in results[1][0]
+    assert "Feldman-Cousins (6 toys per grid point" in results[0][0]
+    one = json.loads((solo / "scan.json").read_text())["fc"]
+    two = json.loads((team_dir / "scan.json").read_text())["fc"]
+    for key in ("t_observed", "t_critical", "accepted", "intervals", "valid_toys"):
+        assert two[key] == one[key], key
+    assert two["processes"] == 2
+    # Both processes wrote chunks into the shared directory.
+    assert len(list((team_dir / "fc").glob("fc_*.npz"))) == len(list((solo / "fc").glob("fc_*.npz")))

@@ -32,21 +32,23 @@ def add_scan(sub):
     p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
                    help="file format of the figures (default png; pdf or svg for a paper)")
     p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
-    team = p.add_argument_group(
-        "several processes (jax.distributed)",
-        "run the same command in every process; each fits a share of the points on its own devices and process 0 "
-        "writes the results. --out must be a directory every process shares.")
+    p.add_argument("--fc", type=int, metavar="N",
+                   help="after the scan, Feldman-Cousins regions with N toys per grid point (as report --fc)")
+    _add_team_arguments(p, "run the same command in every process; each fits a share of the points on its own "
+                           "devices and process 0 writes the results. --out must be a directory every process shares.")
+    p.set_defaults(run=_run_scan)
+
+
+def _add_team_arguments(p, description: str) -> None:
+    team = p.add_argument_group("several processes (jax.distributed)", description)
     team.add_argument("--coordinator", metavar="HOST:PORT",
                       help="where process 0 listens for the others (or $QFDJAX_COORDINATOR)")
     team.add_argument("--num-processes", type=int, metavar="N", help="processes in the team (or $QFDJAX_NUM_PROCESSES)")
     team.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (or $QFDJAX_PROCESS_ID)")
     team.add_argument("--distributed", action="store_true",
                       help="take coordinator, N and I from the cluster (Slurm srun, Open MPI mpirun)")
-    p.add_argument("--fc", type=int, metavar="N",
-                   help="after the scan, Feldman-Cousins regions with N toys per grid point (as report --fc)")
     team.add_argument("--connect-timeout", type=int, metavar="S",
                       help="seconds to wait for every process to arrive (default 120, or $QFDJAX_CONNECT_TIMEOUT)")
-    p.set_defaults(run=_run_scan)
 
 
 def scan_config_from_args(args):
@@ -128,7 +130,9 @@ def _run_scan(args) -> int:
         import argparse
 
         return _run_report(argparse.Namespace(dir=out, refit_intervals=False, fc=args.fc, fc_seed=args.seed or 0,
-                                              fc_points=None, fc_chunk=8))
+                                              fc_points=None, fc_chunk=8, format=args.format, coordinator=None,
+                                              num_processes=None, process_id=None, distributed=False,
+                                              connect_timeout=None, argv=[]))
     return 0
 
 
@@ -150,6 +154,8 @@ def add_report(sub):
                         "final report DIR --fc N combines every host's points")
     p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
                    help="file format of the figures (default png; pdf or svg for a paper)")
+    _add_team_arguments(p, "with --fc: run the same command in every process; each fits the toys of a share of the "
+                           "grid points and process 0 combines them. DIR must be a directory every process shares.")
     p.set_defaults(run=_run_report)
 
 
@@ -163,6 +169,18 @@ def _run_report(args) -> int:
 
     from ..scans.result import ScanResult
 
+    from ..scans.team import TeamAborted, join, settings_from
+    from .supervise import follow_parent, is_child, run_child
+
+    settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
+                             args.connect_timeout)
+    if settings.enabled and (args.fc is None or args.fc_points or args.refit_intervals):
+        raise InputError("a team of processes runs report --fc N only (without --fc-points, which splits the "
+                         "work by hand, or --refit-intervals)")
+    if settings.enabled and not is_child():
+        return run_child(args.argv, settings, args.dir, command="report")
+    if settings.enabled:
+        follow_parent()
     path = Path(args.dir) / "scan.json"
     record = ScanResult.load(args.dir)
     if record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
@@ -198,8 +216,21 @@ def _run_report(args) -> int:
                 fc_points = (first, last)
             except (ValueError, AssertionError):
                 raise InputError(f"fc points = {args.fc_points!r} is invalid: must be START:STOP (integers)") from None
-        fc = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress, point_range=fc_points,
-                    points_per_chunk=args.fc_chunk)
+        team = join(settings)
+        try:
+            fc = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress if team.lead else None,
+                        point_range=fc_points, points_per_chunk=args.fc_chunk, team=team)
+        except TeamAborted as err:
+            print(f"qfdjax report: error: {err}; finished points are kept in {args.dir}/fc: rerun every process's "
+                  f"command to resume", file=sys.stderr)
+            return 1
+        except BaseException as err:
+            team.abort(f"{type(err).__name__}: {err}")
+            raise
+        if not team.lead:
+            print(f"{team.label()}: fitted the Feldman-Cousins toys of its share of the grid points into "
+                  f"{args.dir}/fc; process 0 wrote {args.dir}/scan.json")
+            return 0
         if fc is None and fc_points is not None:
             print(f"fitted the Feldman-Cousins toys of points {fc_points[0]}:{fc_points[1]} into {args.dir}/fc; "
                   f"run qfdjax report {args.dir} --fc {args.fc} once every part is done")

@@ -85,6 +85,21 @@ def describe_interval(name: str, interval: dict, cl: float) -> str:
     return f"{name} in [{lo:.6g}, {hi:.6g}] at {100 * cl:.4g} % CL"
 
 
+def _read_chunks(folder: Path, fingerprint: str, t_all, valid_all, done) -> None:
+    """Fill in every point a verified chunk of this FC run holds (another run's or a damaged chunk is skipped)."""
+    from ..io import load_npz
+
+    for path in sorted(folder.glob("fc_*.npz")):
+        try:
+            saved = load_npz(path)
+            if str(saved["fingerprint"]) != fingerprint:
+                continue
+            ids = saved["points"]
+            t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
+        except Exception:  # noqa: BLE001 - an unreadable chunk is refitted, never trusted
+            continue
+
+
 def _fingerprint(record: dict, n: int, seed: int) -> str:
     text = json.dumps({"scan": record["fingerprint"], "n": n, "seed": seed, "method": METHOD_VERSION},
                       sort_keys=True)
@@ -92,14 +107,16 @@ def _fingerprint(record: dict, n: int, seed: int) -> str:
 
 
 def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress=None,
-           point_range: tuple[int, int] | None = None) -> dict | None:
+           point_range: tuple[int, int] | None = None, team=None) -> dict | None:
     """Feldman-Cousins regions of a finished scan directory; returns the scan record's "fc" entry.
 
     point_range=(start, stop): fit only those grid points' toys (for splitting the work across hosts that
-    share the directory) and return None; a later run without it combines every host's chunks."""
+    share the directory) and return None; a later run without it combines every host's chunks.
+    team (from `qfdjax.scans.team.join`): every process calls run_fc alike; each fits every size-th group of
+    points, and after all have finished process 0 combines them and returns the entry (the others None)."""
     from ..fitting.fit import fit_points
     from ..fitting.resources import check_fit_memory
-    from ..io import load_npz, safe_mkdir, write_npz
+    from ..io import safe_mkdir, write_npz
     from ..model.constants import lambda_from_eta
     from ..scans.config import ScanConfig
     from ..scans.result import read_scan_arrays, read_scan_record
@@ -142,19 +159,14 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     sigma = likelihood.data_sigma()
     fingerprint = _fingerprint(record, n, seed)
     folder = Path(directory) / "fc"
-    safe_mkdir(folder)
+    if team is None or team.lead:
+        safe_mkdir(folder)
+    if team is not None:
+        team.barrier("fc-folder")
     t_all = np.full((B.size, n), np.nan)
     valid_all = np.zeros((B.size, n), bool)
     done = np.zeros(B.size, bool)
-    for path in sorted(folder.glob("fc_*.npz")):
-        try:
-            saved = load_npz(path)
-            if str(saved["fingerprint"]) != fingerprint:
-                continue
-            ids = saved["points"]
-            t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
-        except Exception:  # noqa: BLE001 - an unreadable chunk is refitted, never trusted
-            continue
+    _read_chunks(folder, fingerprint, t_all, valid_all, done)
     t0 = time.perf_counter()
     fit_kwargs = dict(numerics=config.numerics, config=fit_config, space=space, likelihood=likelihood,
                       profile=profile)
@@ -170,9 +182,13 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
             raise InputError(f"fc points = {lo}:{hi} must start and end on multiples of the FC chunk "
                              f"({points_per_chunk} points) or at the grid's end ({B.size})")
         groups = [g for g in groups if lo <= g[0] < hi]
+    if team is not None and team.size > 1:
+        groups = groups[team.rank::team.size]  # round robin: every process gets the same mix of the grid
     todo_groups = [g for g in groups if not np.all(done[g])]
     box = np.array([[beta_axis[0], beta_axis[-1]], [w_axis[0], w_axis[-1]]])
     for points in todo_groups:
+        if team is not None:
+            team.check_abort()
         rep = np.repeat(points, n)
         toy_ids = rep * n + np.tile(np.arange(n), points.size)
         predictions = prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
@@ -202,6 +218,14 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
             progress(int(done.sum()), B.size)
     if point_range is not None:
         return None
+    if team is not None and team.size > 1:
+        team.barrier("fc-fitted")
+        if not team.lead:
+            return None
+        _read_chunks(folder, fingerprint, t_all, valid_all, done)  # the other processes' points
+        if not done.all():
+            raise InputError(f"the team finished with {int((~done).sum())} grid points' toys missing in "
+                             f"{folder}: rerun every process's command to fit them")
     t_obs = np.clip(chi2 - chi2_star, 0.0, None)
     critical = critical_values(t_all, valid_all)
     shape = (nb, nw)
@@ -209,6 +233,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
            "t_observed": t_obs.reshape(shape).tolist(), "t_critical": {}, "accepted": {}, "wilks_accepted": {},
            "intervals": {}, "valid_toys": valid_all.sum(axis=1).reshape(shape).tolist(),
            "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0,
+           "processes": 1 if team is None else team.size,
            "method": "toys at each grid point from its best fit; t = chi2_min(point) - the least of the toy's fits at "
                      "the point, one projected Newton step in (beta, w) and the data's refitted minimum; 1-D "
                      "intervals are projections of the 2-D regions (conservative for one parameter)"}
