@@ -43,7 +43,7 @@ def docs(session: nox.Session) -> None:
 def notebook(session: nox.Session) -> None:
     """Execute the tutorial notebook top to bottom."""
     session.install("-e", ".[test]")
-    session.run("pytest", "--nbmake", "docs/tutorial.ipynb")
+    session.run("pytest", "-n", "0", "tests/test_docs.py", "-k", "notebook")
 
 
 if __name__ == "__main__":

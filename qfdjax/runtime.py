@@ -39,3 +39,35 @@ def configure_jax() -> None:
         jax.config.update(name, value)
     if path is not None and not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", path)
+
+
+def interactive_progress() -> bool:
+    """Whether a progress bar has somewhere to be drawn: a terminal on stderr, or a Jupyter kernel.
+
+    A Jupyter kernel is recognised by its running shell, not by ipykernel being importable or
+    imported (a test runner that executes notebooks imports it too, and has no one to show a bar).
+    """
+    if sys.stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def progress_callback(total: int, unit: str, desc: str | None = None):
+    """`progress(done, total)` drawing a tqdm.auto bar where `interactive_progress()`, else None.
+
+    The bar is created at the first report, so a command refused before any work draws nothing.
+    """
+    if not interactive_progress():
+        return None
+    bar: list = []
+
+    def progress(done, total_now=total):
+        if not bar:
+            from tqdm.auto import tqdm
+
+            bar.append(tqdm(total=total_now, unit=unit, desc=desc, leave=False))
+        bar[0].update(done - bar[0].n)
+
+    return progress

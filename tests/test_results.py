@@ -140,3 +140,16 @@ def test_refined_profile_matches_minos_and_contour_matches_hesse():
     r.plot_profile(ax=ax)
     labels = ax.get_legend_handles_labels()[1]
     assert any("Δχ² = 2.3" in label for label in labels) and "best fit" in labels
+
+
+def test_progress_bars_only_where_someone_watches(monkeypatch):
+    """Importing ipykernel (as a notebook-executing test runner does) is not running in Jupyter: no bar
+    is drawn into a log, and a refused command never starts one."""
+    import io
+
+    pytest.importorskip("ipykernel")
+    from qfdjax.runtime import interactive_progress, progress_callback
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert not interactive_progress()
+    assert progress_callback(10, "pt") is None

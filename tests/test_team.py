@@ -89,13 +89,13 @@ def test_two_processes_give_the_one_process_numbers(tmp_path, solo_scan):
 
 
 def test_lonely_processes_give_up_in_one_line(tmp_path):
-    port = _free_port()
-    for rank in (0, 1):
-        t0 = time.perf_counter()
-        proc = _start([*GRID, "--out", str(tmp_path / f"lonely{rank}"), "--coordinator", f"127.0.0.1:{port}",
-                       "--num-processes", "2", "--process-id", str(rank), "--connect-timeout", "2"])
-        status = proc.wait(timeout=60)
-        _, stderr = proc.communicate()
+    # Process 0 and process 1 of two different teams (two ports), started together: each waits alone.
+    t0 = time.perf_counter()
+    procs = [_start([*GRID, "--out", str(tmp_path / f"lonely{rank}"), "--coordinator", f"127.0.0.1:{_free_port()}",
+                     "--num-processes", "2", "--process-id", str(rank), "--connect-timeout", "2"]) for rank in (0, 1)]
+    for rank, proc in enumerate(procs):
+        _, stderr = proc.communicate(timeout=60)
+        status = proc.returncode
         elapsed = time.perf_counter() - t0
         assert status == 1, stderr
         lines = stderr.strip().splitlines()

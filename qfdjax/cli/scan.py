@@ -200,14 +200,9 @@ def _run_report(args) -> int:
     if args.fc is not None:
         from ..stats.fc import fc_summary, plot_fc, run_fc
 
-        progress = None
-        if sys.stderr.isatty() or "ipykernel" in sys.modules:
-            from tqdm.auto import tqdm
+        from ..runtime import progress_callback
 
-            bar = tqdm(total=len(record["beta"]) * len(record["w"]), unit="point", desc="FC", leave=False)
-
-            def progress(done, total):
-                bar.update(done - bar.n)
+        progress = progress_callback(len(record["beta"]) * len(record["w"]), "point", "FC")
 
         fc_points: tuple[int, int] | None = None
         if getattr(args, "fc_points", None):

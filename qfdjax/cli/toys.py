@@ -21,7 +21,6 @@ def add_toys(sub):
 
 
 def _run_toys(args) -> int:
-    import sys
 
     from ..errors import InputError, read_json
     from ..stats.toy_output import write_toys
@@ -33,14 +32,9 @@ def _run_toys(args) -> int:
     toys = ToyConfig(n=args.n, seed=args.seed, coverage=coverage, chunk=args.chunk)
     truth = read_json(args.truth, "truth") if args.truth else None
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
-    progress = None
-    if sys.stderr.isatty() or "ipykernel" in sys.modules:
-        from tqdm.auto import tqdm
+    from ..runtime import progress_callback
 
-        bar = tqdm(total=toys.n, unit="toy", leave=False)
-
-        def progress(done, total):
-            bar.update(done - bar.n)
+    progress = progress_callback(toys.n, "toy")
 
     record = run_toys(args.beta, args.w, args.lam, toys=toys, eta=args.eta, numerics=args.numerics,
                       config=fit_config_from_args(args), space=space_from_args(args), observables=observables,

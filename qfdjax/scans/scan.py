@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..runtime import interactive_progress
 from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
@@ -47,7 +48,7 @@ class _Progress:
         self.t0 = self.last = time.perf_counter()
         # Carriage returns of a bar are noise in a log file; in a Jupyter kernel (no terminal) tqdm.auto
         # draws a widget instead.
-        if enabled and (sys.stderr.isatty() or "ipykernel" in sys.modules):
+        if enabled and interactive_progress():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=done, unit="pt", desc=self.name, file=sys.stderr,
