@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 QFDJAX=${QFDJAX:-.venv/bin/qfdjax}
 out=experiments/results
 rm -rf "$out/toys_seed_bounds" "$out/toys_identifiable" "$out/forecast"
-"$QFDJAX" toys --beta 3.1 --w 0.015 --n 1000 --coverage e.R_c,mu.U,tau.U --out "$out/toys_seed_bounds" \
+"$QFDJAX" toys --beta 3.1 --w 0.015 --n 1000 --coverage e.R_c,mu.U,tau.U,beta,w --out "$out/toys_seed_bounds" \
   | tee "$out/toys_seed_bounds.txt"
 "$QFDJAX" toys --beta 3.1 --w 0.015 --n 1000 --bounds experiments/configs/identifiable_mu_tau_U.toml \
   --coverage mu.U,tau.U --out "$out/toys_identifiable" | tee "$out/toys_identifiable.txt"

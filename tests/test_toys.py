@@ -160,3 +160,24 @@ def test_toys_are_the_same_under_another_chunking_and_device_count():
     np.testing.assert_allclose(np.array(other["chi2"]), here["chi2"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(np.array(other["dchi2_truth_tau.U"]), here["dchi2_truth_tau.U"], rtol=1e-9,
                                atol=1e-9)
+
+
+def test_beta_and_w_coverage_use_each_toys_own_profile_minimum():
+    """--coverage beta,w: a toy's Delta chi2 at the truth is its chi2 there minus its own minimum over beta
+    (w held) or over w (beta held), found for all toys at once; equal to `fit --free beta` / `--free w`
+    (a sequential search) run on that toy's data."""
+    from qfdjax.fitting.profile_fit import fit_profile
+
+    space = qfdjax.ParameterSpace.seed()
+    record = qfdjax.toys(3.1, 0.015, n=4, seed=2, coverage=["beta", "w"], space=space)
+    arrays = record["arrays"]
+    assert arrays["valid"].all() and set(record["coverage"]) == {"beta", "w"}
+    assert "held at the truth" in record["coverage_globals"]["beta"]
+    toy = int(np.argmax(arrays["dchi2_truth_beta"]))
+    assert arrays["dchi2_truth_beta"][toy] > 1e-6  # a toy whose minimum is not at the truth
+    likelihood = build_likelihood(space.leptons, ("mass",)).with_data(arrays["data"][toy])
+    at_truth = qfdjax.fit(3.1, 0.015, space=space, likelihood=likelihood)["chi2"]
+    for name in ("beta", "w"):
+        found = fit_profile(3.1, 0.015, (name,), space=space, likelihood=likelihood)
+        assert found["free_globals"]["converged"]
+        np.testing.assert_allclose(arrays[f"dchi2_truth_{name}"][toy], at_truth - found["chi2"], rtol=1e-6)

@@ -12,7 +12,8 @@ def add_toys(sub):
     p.add_argument("--n", type=int, default=1000, help="number of toys (default 1000)")
     p.add_argument("--truth", help="JSON file {\"mu.U\": 0.04, ...} overriding the best fit as the toys' truth")
     p.add_argument("--coverage", help="comma-separated parameters whose Delta chi2 = 1 and 4 interval coverage "
-                   "is measured (one constrained refit per toy and parameter)")
+                   "is measured (one constrained refit per toy and parameter), and beta or w (each toy's own "
+                   "minimum over it, the other held at the truth)")
     p.add_argument("--chunk", type=int, default=256, help="toys per compiled call (default 256)")
     add_model_options(p)
     p.set_defaults(starts=4)
@@ -59,7 +60,8 @@ def toys_table(s: dict) -> str:
     for name, c in s["coverage"].items():
         lines.append(f"  coverage of {name}: {100 * c['0.6827']:.1f} +- {100 * c['0.6827_error']:.1f} % at "
                      f"Delta chi2 <= 1 (nominal 68.27 %), {100 * c['0.9545']:.1f} +- {100 * c['0.9545_error']:.1f} % "
-                     f"at <= 4 (nominal 95.45 %)")
+                     f"at <= 4 (nominal 95.45 %)" + (f" [{c['n']} toys whose search over {name} is certified]"
+                                                    if c["n"] != s["n_valid"] else ""))
     on = {k: v for k, v in s["fraction_on_bound"].items() if v > 0}
     if on:
         lines.append("  on a bound in: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in on.items()))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fitting.params import parameter_label
+
 from .toys import chi2_pdf
 
 
@@ -27,11 +29,12 @@ def write_toys(record: dict, out_dir) -> dict:
     writer = csv.writer(text, lineterminator="\n")
     names = list(summary["truth"])
     cover = [k for k in arrays if k.startswith("dchi2_truth_")]
-    writer.writerow(["toy", "valid", "chi2", *summary["data_names"], *names, *cover])
+    searched = [k for k in arrays if k.startswith("valid_")]
+    writer.writerow(["toy", "valid", "chi2", *summary["data_names"], *names, *cover, *searched])
     for i in range(len(arrays["chi2"])):
         writer.writerow([i, int(arrays["valid"][i]), repr(float(arrays["chi2"][i])),
                          *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
-                         *(repr(float(arrays[c][i])) for c in cover)])
+                         *(repr(float(arrays[c][i])) for c in cover), *(int(arrays[c][i]) for c in searched)])
     write_text(out / "toys.csv", text.getvalue())
     plot_toys(summary, arrays, out / "toys.png")
     write_json(out / "toys.json", summary)
@@ -77,11 +80,13 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     cover = [k for k in arrays if k.startswith("dchi2_truth_")]
     if cover:
         for n, key in enumerate(cover):
-            d = np.clip(np.asarray(arrays[key], float)[valid], 0.0, None)
             name = key.removeprefix("dchi2_truth_")
+            use = valid & np.asarray(arrays.get(f"valid_{name}", valid), bool)
+            d = np.clip(np.asarray(arrays[key], float)[use], 0.0, None)
             c = summary["coverage"][name]
             ax.hist(d, bins=40, range=(0, 8), density=True, histtype="step", lw=1.5, color=f"C{n}",
-                    label=f"{name}: covered {100 * c['0.6827']:.1f} ± {100 * c['0.6827_error']:.1f} % at Δχ² ≤ 1")
+                    label=f"{parameter_label(name) if name not in ('beta', 'w') else {'beta': 'β'}.get(name, name)}: "
+                          f"covered {100 * c['0.6827']:.1f} ± {100 * c['0.6827_error']:.1f} % at Δχ² ≤ 1")
         x = np.linspace(0.02, 8, 400)
         ax.plot(x, chi2_pdf(x, 1), "k--", lw=1.2, label="χ²(1) (Wilks)")
         ax.axvline(1.0, color="0.4", lw=0.8, ls=":")
@@ -98,7 +103,7 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     names = list(summary["fraction_on_bound"])
     fractions = [summary["fraction_on_bound"][n] for n in names]
     ax.barh(range(len(names)), fractions, color="0.5")
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_yticks(range(len(names)), [parameter_label(n) for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of valid toys with the parameter on a bound")

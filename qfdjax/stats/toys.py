@@ -138,9 +138,13 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     likelihood = build_likelihood(space.leptons, observables)
     lam_value = resolve_lambda(beta, lam, eta)
     check_point(beta, w, lam_value)
+    from .global_coverage import GLOBAL_NAMES, profile_minimum_lanes
+
     for name in toys.coverage:
+        if name in GLOBAL_NAMES:
+            continue
         if name not in space.names:
-            raise InputError(f"coverage names {name!r}: parameters are {', '.join(space.names)}")
+            raise InputError(f"coverage names {name!r}: parameters are {', '.join(space.names)} (or beta, w)")
         if space.fixed[space.names.index(name)]:
             raise InputError(f"coverage of {name} is undefined: it is fixed (or a shared follower) in these bounds")
     _check_truth(space, truth)
@@ -168,8 +172,14 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
               "at_upper": np.zeros((toys.n, space.size), bool)}
     for name in toys.coverage:
         arrays[f"dchi2_truth_{name}"] = np.empty(toys.n)
+        if name in GLOBAL_NAMES:
+            arrays[f"valid_{name}"] = np.zeros(toys.n, bool)
     fixed_spaces = {name: space.with_overrides(fixed={name: truth_params[space.names.index(name)]})
-                    for name in toys.coverage}
+                    for name in toys.coverage if name not in GLOBAL_NAMES}
+    # lambda follows beta at this point's lambda/beta (the eta calibration) when beta moves.
+    from ..model.constants import lambda_from_eta
+
+    eta_here = lam_value / lambda_from_eta(beta, 1.0)
     starts_done = 0
     for start in range(0, toys.n, chunk):
         ids = np.arange(start, min(start + chunk, toys.n))
@@ -184,6 +194,14 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
         arrays["valid"][ids] = out["converged"]
         arrays["at_lower"][ids] = out["at_lower"]
         arrays["at_upper"][ids] = out["at_upper"]
+        for name in (n for n in toys.coverage if n in GLOBAL_NAMES):
+            # The toy's own minimum over beta (or w), the other global held at the truth; the toy's fit at the
+            # truth is its constrained chi^2.
+            found = profile_minimum_lanes(name, B, W, eta_here, data, out["params"], ids,
+                                          dict(numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
+                                               space=space, likelihood=likelihood), start=out)
+            arrays[f"dchi2_truth_{name}"][ids] = np.maximum(out["chi2"] - found["chi2"], 0.0)
+            arrays[f"valid_{name}"][ids] = found["converged"]
         for name, fixed_space in fixed_spaces.items():
             constrained = fit_points(B, W, L, numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
                                      space=fixed_space, likelihood=likelihood, data=data, point_ids=ids,
@@ -207,6 +225,13 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
                    "shared": space.shared_groups()},
         "timings": {"toys_s": elapsed, "per_toy_ms": 1e3 * elapsed / toys.n},
     }
+    if any(n in GLOBAL_NAMES for n in toys.coverage):
+        from .global_coverage import DEFAULT_BOUNDS
+
+        record["coverage_globals"] = {
+            n: f"the toy's minimum over {n} in [{DEFAULT_BOUNDS[n][0]:g}, {DEFAULT_BOUNDS[n][1]:g}] with "
+               f"{'w' if n == 'beta' else 'beta'} held at the truth (lambda following beta at fixed lambda/beta)"
+            for n in toys.coverage if n in GLOBAL_NAMES}
     record["arrays"] = arrays
     return record
 
@@ -251,11 +276,14 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
     coverage_out: dict[str, dict[str, Any]] = {}
     out["coverage"] = coverage_out
     for name in coverage:
-        dchi2 = np.asarray(arrays[f"dchi2_truth_{name}"], float)[valid]
-        entry = {"n": n_valid, "nominal": {cl: float(cl) for cl in LEVELS},
-                 "min_dchi2_truth": float(np.min(dchi2)) if n_valid else math.nan}
+        # A global's own search may fail where the toy's fit did not: counted apart, never mixed into the GOF.
+        use = valid & np.asarray(arrays.get(f"valid_{name}", valid), bool)
+        n_use = int(use.sum())
+        dchi2 = np.asarray(arrays[f"dchi2_truth_{name}"], float)[use]
+        entry = {"n": n_use, "nominal": {cl: float(cl) for cl in LEVELS},
+                 "min_dchi2_truth": float(np.min(dchi2)) if n_use else math.nan}
         for cl, level in LEVELS.items():
-            fraction, error = binomial(int(np.sum(dchi2 <= level)), n_valid)
+            fraction, error = binomial(int(np.sum(dchi2 <= level)), n_use)
             entry[cl] = fraction
             entry[f"{cl}_error"] = error
         coverage_out[name] = entry
