@@ -98,7 +98,8 @@ def hesse_errors(hessian: np.ndarray, not_at_bound, space: ParameterSpace, rtol:
     if np.any(flat):
         sub = [names[k] for k in idx]
         out["hessian_singular"] = True
-        out["flat_combinations"] = [describe_direction(v / np.max(np.abs(v)), sub) for v in eigvec[:, flat].T]
+        # Unit-norm directions in unit-box coordinates, as the identifiability's null space is written.
+        out["flat_combinations"] = [describe_direction(v / np.linalg.norm(v), sub) for v in eigvec[:, flat].T]
         return out
     cov = 2.0 * (eigvec / eigval) @ eigvec.T * unit[:, None] * unit[None, :]
     cov = 0.5 * (cov + cov.T)  # the product is symmetric only to rounding
@@ -119,7 +120,8 @@ def bound_costs(out: dict, i, names) -> dict:
 
 
 def describe_direction(weights, names, floor: float = 0.05) -> str:
-    """A null-space direction as "0.71 mu.U - 0.70 tau.R_c" (unit-box weights, small ones dropped)."""
+    """A null-space direction as "0.71 mu.U - 0.70 tau.R_c": the weights of a unit-norm direction in unit-box
+    coordinates (each parameter measured in its own bound range), weights below `floor` dropped."""
     order = np.argsort(-np.abs(weights))
     terms = [(weights[k], names[k]) for k in order if abs(weights[k]) >= floor]
     if terms and terms[0][0] < 0:
@@ -137,7 +139,8 @@ def identifiability_record(out: dict, i, names) -> dict:
     dof = n_data - n_prof - rank
     words = (f"{n_data} data against {n_free} free parameters and {n_prof} profiled constant(s); the residual "
              f"Jacobian has rank {rank}" + (f", so {len(directions)} free direction(s) are not constrained by the "
-                                            f"data: {'; '.join(directions)}" if directions else ""))
+                                            f"data (unit-norm, in unit-box coordinates: each parameter over its "
+                                            f"bound range): {'; '.join(directions)}" if directions else ""))
     return {"n_data": n_data, "n_free": n_free, "n_profiled": n_prof, "jacobian_rank": rank,
             "degrees_of_freedom": dof, "underdetermined": n_free + n_prof > n_data,
             "null_space": directions, "profile_hessian_beta_w": out["profile_hessian"][i].tolist(),

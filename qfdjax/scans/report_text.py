@@ -68,7 +68,8 @@ def fit_table(record: dict) -> str:
     if record.get("errors"):
         lines.append("  HESSE errors: " + ", ".join(f"{k} {v:.4g}" for k, v in record["errors"].items()))
     elif record.get("hessian_singular"):
-        lines.append("  HESSE errors: none (Hessian of the free parameters is singular; flat: "
+        lines.append("  HESSE errors: none (Hessian of the free parameters is singular; flat, unit-norm in unit-box "
+                     "coordinates: "
                      + "; ".join(record.get("flat_combinations", [])) + ")")
     for name, (lo, hi) in record.get("minos", {}).items():
         d = record["minos_details"][name]
