@@ -90,8 +90,19 @@ def _spec_for(case: Mapping) -> SeedGridSpec:
 def evaluate_cases(cases: Iterable[Mapping], numerics: str = "exact", chunk_size: int = 65536) -> list[dict]:
     """Energies for a list of case dicts, in order: each result holds its inputs plus E_*.
 
-    Keys: beta, w, lam (or eta), R_c, U, A; optional num_theta, r_min, r_max and
-    the reference grid knobs.  Everything is validated before any evaluation.
+    Parameters
+    ----------
+    cases : iterable of mapping
+        Keys: beta, w, lam (or eta), R_c, U, A; optional num_theta, r_min, r_max and the
+        reference grid knobs.  Everything is validated before any evaluation.
+    numerics : {"exact", "reference"}
+    chunk_size : int
+        Cases per compiled call (bounds memory).
+
+    Returns
+    -------
+    list of dict
+        Each case's inputs with E_circ, E_stab, E_grad and E_total.
     """
     check_numerics_name(numerics)
     check_range("chunk_size", chunk_size, lower=1, upper=2**24, integer=True)

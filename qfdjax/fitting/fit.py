@@ -69,8 +69,24 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
                data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None) -> dict:
-    """Fit many (beta, w, lam) points in one compiled call; returns host arrays.
+    """Fit many (beta, w, lam) points in one compiled call; returns host arrays (the engine under
+    `fit`, scans, toys, profiles and MINOS).
 
+    Parameters
+    ----------
+    beta, w, lam : array_like
+        The points, (P,) each.
+    numerics, config, space, likelihood, profile, spec
+        As for `fit`.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Per point: chi2, params, converged, at_lower/at_upper, S, energies, slopes in beta and w,
+        profile Hessian, HESSE material and the convergence evidence.
+
+    Notes
+    -----
     data (P, k): each point's own data in the likelihood's layout (`Likelihood.data()`), for
     pseudo-experiments; default the likelihood's.  point_ids: the ids that seed each point's
     Latin-hypercube starts (default 0..P-1).  extra_starts (P, n): natural parameters tried as one
@@ -250,7 +266,20 @@ def profile_name(profile: AbstractProfile) -> str:
 def evaluate_params(params, beta, w, lam, *, numerics: str = "exact", space: ParameterSpace | None = None,
                     likelihood: Likelihood | None = None, profile: AbstractProfile = BoundaryLayer(),
                     spec: SeedGridSpec = SeedGridSpec()) -> dict:
-    """chi^2, S*, energies, masses and pulls of given natural parameters at one point."""
+    """chi^2, S*, energies, masses and pulls of given natural parameters at one point (no fit).
+
+    Parameters
+    ----------
+    params : array_like or dict
+        Natural parameter values, in `space.names` order (or {name: value}).
+    beta, w, lam : float
+        The point.
+    numerics, space, likelihood, profile, spec
+        As for `fit`.
+
+    Returns
+    -------
+    dict"""
     space = space or ParameterSpace.seed()
     space.check_inside(params, "params")
     likelihood = likelihood or Likelihood.masses_only(space.leptons)

@@ -113,8 +113,24 @@ OBSERVABLES = {"g": MagneticMoment, "g_tau": MagneticMomentWithTau}
 def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=None, sigmas=None) -> Likelihood:
     """The mass term plus the named extra observables for these leptons.
 
-    sigmas: {term: sigma} overriding a term's sigma -- "mass": sigma_model (relative), "g" or "g_tau":
-    sigma_g (absolute) -- for forecasts ("how well would g_tau have to be known?").
+    Parameters
+    ----------
+    leptons : sequence of str
+        The fitted leptons, from ("e", "mu", "tau").
+    observables : sequence of str
+        "mass" and any of OBSERVABLES ("g": measured g-factors of e and mu; "g_tau": with tau's
+        Standard-Model g as a target).
+    sigma_model : float, optional
+        Relative mass tolerance (default 1e-4, the seed's).
+    masses : sequence of float, optional
+        Target masses in MeV (default the seed's).
+    sigmas : dict, optional
+        {term: sigma} overriding a term's sigma -- "mass": sigma_model (relative), "g" or "g_tau":
+        sigma_g (absolute) -- for forecasts ("how well would g_tau have to be known?").
+
+    Returns
+    -------
+    Likelihood
     """
     sigmas = dict(sigmas or {})
     for term, value in sigmas.items():

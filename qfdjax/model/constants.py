@@ -39,5 +39,19 @@ SEED_W_RANGE: tuple[float, float, int] = (0.005, 0.05, 10)
 
 
 def lambda_from_eta(beta, eta: float = ETA_DEFAULT, r_ref: float = R_REF):
-    """The seed's calibration of the gradient coefficient, lambda = eta*beta*R_ref^2/11."""
+    """The seed's calibration of the gradient coefficient, lambda = eta*beta*R_ref^2/11.
+
+    Parameters
+    ----------
+    beta : float or array_like
+    eta : float
+        Calibration constant (default 0.03).
+    r_ref : float
+        Reference radius (default 0.88).
+
+    Returns
+    -------
+    float or array_like
+        lambda, shaped like `beta`.
+    """
     return eta * beta * r_ref**2 / 11.0

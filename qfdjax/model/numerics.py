@@ -210,6 +210,20 @@ def reference_numerics(
 ) -> Reference:
     """Seed numerics for the boundary thicknesses `w` (scalar or any shape).
 
+    Parameters
+    ----------
+    w : float or array_like
+    num_theta : int or array_like, optional
+    spec : SeedGridSpec
+    r_min, r_max : float or array_like, optional
+
+    Returns
+    -------
+    Reference
+        Weight tables for `lepton_energies(..., numerics=...)`.
+
+    Notes
+    -----
     Grids depend only on (w, r_min, r_max, num_theta) and the spec's knobs, never
     on the trial R_c, so one table column per distinct combination is built on
     the host and shared.  `num_theta`, `r_min`, `r_max` default to the spec's

@@ -93,6 +93,17 @@ class SeedGridSpec:
 def seed_radial_grid(w: float, spec: SeedGridSpec = SeedGridSpec()) -> np.ndarray:
     """The seed's radial grid for boundary thickness w (sorted, unique).
 
+    Parameters
+    ----------
+    w : float
+    spec : SeedGridSpec
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Notes
+    -----
     Coarse stretches use linspace(start, end, ceil(len/dr_coarse), endpoint=False),
     each window linspace(a, b, max(min_fine_points, ceil(len/dr_fine) + 1)), and the
     final stretch runs to r_max inclusive.  Reproduces the seed's grid sizes

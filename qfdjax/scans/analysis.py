@@ -129,7 +129,20 @@ def contour_regions(beta, w, delta):
 
 
 def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
-    """Minimum, Delta chi^2 regions, profiles, flags and the Path A/B/C verdict."""
+    """Minimum, Delta chi^2 regions, profiles, flags and the Path A/B/C verdict.
+
+    Parameters
+    ----------
+    record : dict
+        A finished scan's record (``ScanResult`` or the JSON of scan.json).
+    chi2_order_one : float
+        chi^2_min at or below which the fit counts as O(1) (Path A/B rather than C).
+
+    Returns
+    -------
+    dict
+        minimum, chi2_min, edge_minimum, profile_beta, profile_w, contours, bound_fraction,
+        identifiability, degeneracy, and the verdict {"path", "reasons", ...}."""
     beta = np.asarray(record["beta"], float)
     w = np.asarray(record["w"], float)
     chi2 = np.asarray(record["chi2"], float)

@@ -35,7 +35,21 @@ def _check_out_is_not_an_input(out: Path, dirs) -> None:
 
 
 def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
-    """Merge partial scans (run with point ranges on several hosts) into one, then refit neighbours."""
+    """Merge partial scans (run with point ranges on several hosts) into one, then refit neighbours.
+
+    Parameters
+    ----------
+    dirs : sequence of path
+        The parts' directories (each a finished `run_scan(..., point_range=...)`); together they must
+        cover every grid point once, with one configuration.
+    out_dir : path
+        Where the merged scan is written (not one of `dirs`).
+    analyse : bool
+        Find the minimum, intervals and verdict and draw the figures.
+
+    Returns
+    -------
+    ScanResult"""
     from .refit import neighbour_refit
     from .scan import _finish
     from .solver import ChunkSolver

@@ -288,7 +288,20 @@ def plot_identifiability(record, path):
 
 
 def plot_scan(record, out_dir, fmt: str = "png") -> dict:
-    """Every figure of an analysed scan record into out_dir, as png, pdf or svg; {name: file}."""
+    """Every figure of an analysed scan record into out_dir, as png, pdf or svg.
+
+    Parameters
+    ----------
+    record : dict
+        An analysed scan record (``ScanResult`` with "analysis").
+    out_dir : path
+    fmt : {"png", "pdf", "svg"}
+
+    Returns
+    -------
+    dict
+        {figure name: file name}.
+    """
     from .record import figure_files
 
     out = Path(out_dir)

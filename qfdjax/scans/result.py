@@ -57,6 +57,24 @@ def read_scan_arrays(directory, record: dict, what: str = "dir") -> dict:
 
 
 class ScanResult(dict):
+    """A scan: its JSON record (a dict: ``r["verdict"]``, ``r["analysis"]``, ...) with array views.
+
+    Attributes
+    ----------
+    beta, w : numpy.ndarray
+        The grid's axes.
+    chi2, S, converged : numpy.ndarray
+        chi^2_min, the profiled scale S* and the convergence certificate per point, shaped (n_beta, n_w).
+    params : numpy.ndarray
+        Best-fit parameters, (n_beta, n_w, n_params), named by ``r["param_names"]``.
+    verdict : dict
+        Path A/B/C with its reasons.
+
+    ``plot_profile(name, ax)`` draws a profile into the caller's Axes, ``to_pandas()`` gives one
+    row per point and ``ScanResult.load(dir)`` reads a saved scan back, verifying its digests.
+    No dict method is shadowed: ``keys()``, ``values()`` and ``items()`` are the record's.
+    """
+
     @classmethod
     def load(cls, directory, verify: bool = True) -> "ScanResult":
         """A finished scan read back from its directory, verified against its digest (see digest.py)."""
