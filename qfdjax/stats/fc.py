@@ -279,8 +279,9 @@ def plot_fc(record: dict, path) -> None:
         wilks = np.asarray(fc["wilks_accepted"][key], bool)
         B, W = np.meshgrid(beta, w, indexing="ij")
         ax.scatter(B[~fcr], W[~fcr], s=14, c="0.75", marker="s", label="rejected (FC)")
+        certified = np.asarray(fc.get("valid_toys", np.full(t_obs.shape, fc["toys"])), float)
         ax.scatter(B[fcr], W[fcr], s=70, c="C0", marker="s", clip_on=False, zorder=3,
-                   label=f"accepted (FC, {fc['toys']} toys/point)")
+                   label=f"accepted (FC; {fc['toys']} toys/point, median {np.median(certified):.0f} certified)")
         ax.scatter(B[wilks], W[wilks], s=150, facecolors="none", edgecolors="C3", linewidths=1.4, clip_on=False,
                    zorder=4, label=f"Wilks: t_obs ≤ {WILKS_2D[float(key)]:g}")
         k = np.unravel_index(np.nanargmin(t_obs), t_obs.shape)
@@ -289,7 +290,9 @@ def plot_fc(record: dict, path) -> None:
         ax.set_xlabel("β")
         ax.set_ylabel("w")
         if record.get("config", {}).get("w_spacing", "log") == "log":
-            ax.set_yscale("log")
+            from ..scans.plots import _log_w_axis
+
+            _log_w_axis(ax, w)
         ax.set_title(f"{100 * float(key):.4g} % CL: {int(fcr.sum())} points (FC) vs {int(wilks.sum())} (Wilks); "
                      f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
