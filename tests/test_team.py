@@ -97,12 +97,44 @@ def test_lonely_processes_give_up_in_one_line(tmp_path):
         _, stderr = proc.communicate(timeout=60)
         status = proc.returncode
         elapsed = time.perf_counter() - t0
-        assert status == 1, stderr
         lines = stderr.strip().splitlines()
         assert len(lines) == 1, stderr
-        assert lines[0].startswith(f"qfdjax scan: error: process {rank} of 2: not every process reached")
+        if rank == 0:
+            # Process 0 opened the coordinator; nobody came.
+            assert status == 1, stderr
+            assert lines[0].startswith("qfdjax scan: error: process 0 of 2: not every process reached")
+        else:
+            # Process 1 never saw its run announced, so it never contacted the coordinator.
+            assert status == 2, stderr
+            assert lines[0].startswith("qfdjax scan: error: process 1 of 2: process 0 of this run did not announce")
         assert "--connect-timeout 2 s" in lines[0]
         assert elapsed < 30
+
+
+def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
+    """Two strangers aim at a running team's coordinator: one from a run in another directory, one from a
+    run with another configuration in the same directory.  Neither connects (each says why in one line);
+    the team finishes with the one-process numbers."""
+    port = _free_port()
+    out = tmp_path / "team"
+    team = [_start([*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                    "--process-id", str(rank)]) for rank in (0, 1)]
+    deadline = time.time() + 60
+    while not (out / ".team.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    strangers = [_start([*GRID, "--out", str(where), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                         "--process-id", "1", "--connect-timeout", "3", *extra])
+                 for where, extra in ((tmp_path / "elsewhere", []), (out, ["--seed", "7"]))]
+    for proc in strangers:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 2, stderr
+        assert "did not announce itself" in stderr and stderr.count("\n") == 1, stderr
+    assert "announces another run" in stderr  # the one in the team's own directory saw the team's token
+    for rank, proc in enumerate(team):
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, f"process {rank}: {err}"
+    record = json.loads((out / "scan.json").read_text())
+    assert record["processes"]["count"] == 2 and np.isfinite(np.array(record["chi2"])).all()
 
 
 def test_a_process_that_dies_stops_the_team(tmp_path):
@@ -131,10 +163,13 @@ def test_a_process_that_dies_stops_the_team(tmp_path):
 
 
 def test_processes_running_different_commands_are_refused(tmp_path):
-    results = _team(tmp_path / "mixed", _free_port(), per_rank={1: ["--seed", "5"]})
-    for status, _, stderr in results:
-        assert status in (1, 2), stderr
-        assert "every process must run the same command" in stderr, stderr
+    # Process 1 runs another command: it sees process 0's announcement of a different run and never connects
+    # (it could as well be a stranger aiming at a running team); process 0 gives up after its connect timeout.
+    results = _team(tmp_path / "mixed", _free_port(), extra=["--connect-timeout", "5"],
+                    per_rank={1: ["--seed", "5"]})
+    (status0, _, err0), (status1, _, err1) = results
+    assert status1 == 2 and "announces another run" in err1 and err1.count("\n") == 1, err1
+    assert status0 == 1 and "not every process reached" in err0 and err0.count("\n") == 1, err0
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import InputError
@@ -79,7 +80,7 @@ def scan_config_from_args(args):
 def _run_scan(args) -> int:
     from ..scans.report_text import scan_summary
     from ..scans.scan import run_scan
-    from ..scans.team import TeamAborted, join, settings_from
+    from ..scans.team import TeamAborted, join, run_token, settings_from
     from .supervise import follow_parent, is_child, run_child
 
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
@@ -105,7 +106,9 @@ def _run_scan(args) -> int:
             return run_child(args.argv, settings, out)
         follow_parent()
     try:
-        team = join(settings)
+        team = join(settings, out, run_token(command="scan", config=config.fingerprint(), out=os.path.abspath(out),
+                                             points=args.points, processes=settings.num_processes,
+                                             coordinator=settings.coordinator))
         record = run_scan(config, out, chunk=args.chunk, progress=not args.no_progress, point_range=point_range,
                           team=team, figure_format=args.format)
     except KeyboardInterrupt:
@@ -169,7 +172,7 @@ def _run_report(args) -> int:
 
     from ..scans.result import ScanResult
 
-    from ..scans.team import TeamAborted, join, settings_from
+    from ..scans.team import TeamAborted, join, run_token, settings_from
     from .supervise import follow_parent, is_child, run_child
 
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
@@ -211,7 +214,9 @@ def _run_report(args) -> int:
                 fc_points = (first, last)
             except (ValueError, AssertionError):
                 raise InputError(f"fc points = {args.fc_points!r} is invalid: must be START:STOP (integers)") from None
-        team = join(settings)
+        team = join(settings, args.dir, run_token(command="report --fc", dir=os.path.abspath(args.dir), fc=args.fc,
+                                                  seed=args.fc_seed, chunk=args.fc_chunk,
+                                                  processes=settings.num_processes, coordinator=settings.coordinator))
         try:
             fc = run_fc(args.dir, args.fc, seed=args.fc_seed, progress=progress if team.lead else None,
                         point_range=fc_points, points_per_chunk=args.fc_chunk, team=team)
