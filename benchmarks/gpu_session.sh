@@ -25,7 +25,8 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, log, never stop
   echo "=== $name: exit ${PIPESTATUS[0]}" | tee -a "$LOG"
 }
 step 30 devices bash -c "nvidia-smi -L; $PY -c 'import jax; print(jax.__version__, jax.devices())'"
-step 130 gpu-tests "$PY" -m pytest -q -m gpu tests/test_gpu.py
+# One process (-o addopts=): xdist workers would each preallocate most of the GPU, and may be missing here.
+step 130 gpu-tests "$PY" -m pytest -o addopts="" -p no:cacheprovider -q -m gpu tests/test_gpu.py
 step 90 quick-bench "$PY" -m qfdjax bench --quick --device gpu --out "$OUT/quick-gpu.json"
 step 190 scan-scaling "$PY" benchmarks/run_benchmarks.py --device gpu --max-grid 1024 --out-dir "$OUT"
 step 90 whole-process "$PY" benchmarks/whole_process.py --skip-peer-scan --out "$OUT/whole-process-gpu.json"

@@ -165,7 +165,7 @@ def test_a_process_that_dies_stops_the_team(tmp_path):
 def test_processes_running_different_commands_are_refused(tmp_path):
     # Process 1 runs another command: it sees process 0's announcement of a different run and never connects
     # (it could as well be a stranger aiming at a running team); process 0 gives up after its connect timeout.
-    results = _team(tmp_path / "mixed", _free_port(), extra=["--connect-timeout", "5"],
+    results = _team(tmp_path / "mixed", _free_port(), extra=["--connect-timeout", "3"],
                     per_rank={1: ["--seed", "5"]})
     (status0, _, err0), (status1, _, err1) = results
     assert status1 == 2 and "announces another run" in err1 and err1.count("\n") == 1, err1
@@ -198,6 +198,7 @@ def test_settings_come_from_the_environment_when_flags_are_absent():
     assert TeamSettings().label() == "this process"
 
 
+@pytest.mark.slow  # the explicit-flag team test above is its fast variant; this adds only Slurm's variables
 def test_distributed_flag_joins_a_slurm_job(tmp_path, solo_scan):
     """--distributed under srun: JAX reads the SLURM_* variables (faked here for two local tasks)."""
     job = next(j for j in range(700_001, 800_000) if _port_free(j % 4096 + 61440))

@@ -88,3 +88,10 @@ def profile_minimum_lanes(name: str, beta, w, eta: float, data, start_params, po
     held = ((z[:, k] <= lo + 1e-12 * span) & (slope > 0)) | ((z[:, k] >= hi - 1e-12 * span) & (slope < 0))
     stationary = (np.abs(np.where(held, 0.0, slope)) * span <= GTOL * np.maximum(chi2, 1.0)) | (chi2 <= EXACT_FIT)
     return {"chi2": chi2, "z": z, "converged": certified & stationary, "at_bound": held}
+
+
+def conventions(names) -> dict[str, str]:
+    """What each global's coverage measures, for the toys' record."""
+    return {n: f"the toy's minimum over {n} in [{DEFAULT_BOUNDS[n][0]:g}, {DEFAULT_BOUNDS[n][1]:g}] with "
+               f"{'w' if n == 'beta' else 'beta'} held at the truth (lambda following beta at fixed lambda/beta)"
+            for n in names if n in GLOBAL_NAMES}

@@ -138,7 +138,7 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     likelihood = build_likelihood(space.leptons, observables)
     lam_value = resolve_lambda(beta, lam, eta)
     check_point(beta, w, lam_value)
-    from .global_coverage import GLOBAL_NAMES, profile_minimum_lanes
+    from .global_coverage import GLOBAL_NAMES, conventions, profile_minimum_lanes
 
     for name in toys.coverage:
         if name in GLOBAL_NAMES:
@@ -226,12 +226,7 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
         "timings": {"toys_s": elapsed, "per_toy_ms": 1e3 * elapsed / toys.n},
     }
     if any(n in GLOBAL_NAMES for n in toys.coverage):
-        from .global_coverage import DEFAULT_BOUNDS
-
-        record["coverage_globals"] = {
-            n: f"the toy's minimum over {n} in [{DEFAULT_BOUNDS[n][0]:g}, {DEFAULT_BOUNDS[n][1]:g}] with "
-               f"{'w' if n == 'beta' else 'beta'} held at the truth (lambda following beta at fixed lambda/beta)"
-            for n in toys.coverage if n in GLOBAL_NAMES}
+        record["coverage_globals"] = conventions(toys.coverage)
     record["arrays"] = arrays
     return record
 
