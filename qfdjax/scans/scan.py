@@ -71,19 +71,30 @@ class _Progress:
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a batch system's kill) becomes KeyboardInterrupt for the whole run, so it
-    ends like Ctrl-C: finished chunks kept, a one-line message, exit status 130."""
+    ends like Ctrl-C: finished chunks kept, a one-line message, exit status 130.
+
+    Both signals are also remembered (the yielded list turns true), and the chunk loop checks it:
+    an interrupt raised while CPython runs a garbage-collection callback (JAX registers one) is
+    printed as "Exception ignored" and lost, and the scan would otherwise run to its end."""
+    received: list[int] = []
+
     def handler(signum, frame):
+        received.append(signum)
         raise KeyboardInterrupt
 
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+            continue  # an ignored (or the caller's own) Ctrl-C handling is left as it is
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not in the main thread
+            pass
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread
-        previous = None
-    try:
-        yield
+        yield received
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def check_scan_size(config: ScanConfig, points: int, chunk: int) -> int:
@@ -165,7 +176,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     ids_all = np.arange(lo, hi)
     plot_pool = PlotPool(fmt=figure_format) if analyse and point_range is None and team.lead else contextlib.nullcontext()
     try:
-        with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt(), \
+        with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt() as signalled, \
                 plot_pool as pool:
             solver = ChunkSolver(config, B, W, lam, chunk, diagnoses=team.lead)
             have, saved = directory.read_chunks(ids_all, warn=stderr_warning if team.lead else _quiet)
@@ -182,6 +193,8 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
             try:
                 t_fit = time.perf_counter()
                 for ids in mine:
+                    if signalled:
+                        raise KeyboardInterrupt  # an interrupt a callback swallowed still ends the run
                     team.check_abort()
                     result = solver.solve(ids)
                     directory.write_chunk(ids, result)
