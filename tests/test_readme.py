@@ -54,50 +54,34 @@ def test_scan_csv_round_trips(tmp_path):
     assert pytest.approx(float(rows[3]["beta"])) == 3.2
 
 
-def test_readme_fit_example_runs_and_prints_what_the_readme_shows(tmp_path, capsys):
-    """The errors/contour example, verbatim but for --out (its committed result must not be overwritten)."""
+def _run_example(block: str, output_starts: str, out, monkeypatch, capsys) -> str:
+    """A README command run verbatim but for --out (its committed result stays), from the project root;
+    returns what it printed.  `output_starts`: where the block's shown output begins."""
     import shlex
 
     from qfdjax.cli import main
 
-    block = next(b for b in re.findall(r"```\n(\$ qfdjax fit .*?)```", README, flags=re.S) if "--param-profile" in b)
-    command = block.split("\n...")[0].replace("\\\n", " ").removeprefix("$ ")
+    command = block.split(output_starts)[0].replace("\\\n", " ").removeprefix("$ ")
     argv = shlex.split(command)[1:]
-    argv[argv.index("--out") + 1] = str(tmp_path / "fit.json")
-    root = Path(__file__).resolve().parents[1]
-    import os
+    argv[argv.index("--out") + 1] = str(out)
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(argv) == 0
+    return capsys.readouterr().out
 
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        assert main(argv) == 0
-    finally:
-        os.chdir(cwd)
-    printed = capsys.readouterr().out
+
+def test_readme_fit_example_runs_and_prints_what_the_readme_shows(tmp_path, monkeypatch, capsys):
+    """The errors/contour example, verbatim but for --out (its committed result must not be overwritten)."""
+    block = next(b for b in re.findall(r"```\n(\$ qfdjax fit .*?)```", README, flags=re.S) if "--param-profile" in b)
+    printed = _run_example(block, "\n...", tmp_path / "fit.json", monkeypatch, capsys)
     for line in block.splitlines():
         if line.strip().startswith(("HESSE", "MINOS")):
             assert line.strip() in printed, line
 
 
-def test_readme_toys_example_runs_and_prints_what_the_readme_shows(tmp_path, capsys):
+def test_readme_toys_example_runs_and_prints_what_the_readme_shows(tmp_path, monkeypatch, capsys):
     """The toys example of "Statistics past Wilks", verbatim but for --out (the committed result stays)."""
-    import os
-    import shlex
-
-    from qfdjax.cli import main
-
     block = next(b for b in re.findall(r"```\n(\$ qfdjax toys .*?)```", README, flags=re.S))
-    command = block.split("\ntoys at")[0].replace("\\\n", " ").removeprefix("$ ")
-    argv = shlex.split(command)[1:]
-    argv[argv.index("--out") + 1] = str(tmp_path / "toys")
-    root = Path(__file__).resolve().parents[1]
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        assert main(argv) == 0
-    finally:
-        os.chdir(cwd)
-    printed = capsys.readouterr().out
+    printed = _run_example(block, "\ntoys at", tmp_path / "toys", monkeypatch, capsys)
     shown = [line.strip() for line in block.splitlines() if line.strip().startswith(("coverage of", "goodness"))]
     assert len(shown) == 3
     for line in shown:
