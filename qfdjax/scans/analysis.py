@@ -245,6 +245,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     if nb > 1 and profile_span <= 1.0:
         reasons.append(f"chi2_min varies by only {profile_span:.3g} across beta (<= 1): beta is not identifiable "
                        f"from these data on this grid")
+    flat = 0
     if degeneracy:
         eig = np.abs(np.asarray(degeneracy, float))
         flat = int(np.sum(eig < 1e-8 * eig.max())) if eig.max() > 0 else eig.size
@@ -276,6 +277,8 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         "golden_loop": golden,
         "beta_profile_monotonic": monotone_beta,
         "degeneracy": degeneracy,
+        # Hessian eigenvalues at the minimum below 1e-8 of the largest (all of them if every one is 0).
+        "flat_directions": flat,
         "verdict": {"path": path, "reasons": reasons, "chi2_min": chi2_min, "beta_min": beta_min,
                     "w_min": best["w"]},
     }

@@ -202,8 +202,8 @@ def plot_parameter_maps(record, path):
     analysis = record.get("analysis", {})
     at_min = set(analysis.get("at_bounds_at_minimum", []))
     free_at_minimum = {n for n in names if n not in at_min and bounds.get(n, (0, 1))[0] != bounds.get(n, (0, 1))[1]}
-    eig = np.abs(np.asarray(analysis.get("degeneracy") or [], float))
-    flat = int(np.sum(eig < 1e-8 * eig.max())) if eig.size and eig.max() > 0 else 0
+    n_free_at_minimum = len(analysis.get("degeneracy") or [])
+    flat = int(analysis.get("flat_directions", 0))
     for ax, (title, values, pname) in zip(axes.ravel(), panels, strict=False):
         ax.tick_params(labelleft=True, labelbottom=True)
         lo, hi = bounds.get(pname, (None, None)) if pname else (None, None)
@@ -236,7 +236,7 @@ def plot_parameter_maps(record, path):
         ax.axis("off")
     note = ""
     if flat:
-        note = (f"\nat the minimum {flat} of the {eig.size} directions spanned by the free parameters are flat "
+        note = (f"\nat the minimum {flat} of the {n_free_at_minimum} directions spanned by the free parameters are flat "
                 f"(Hessian eigenvalue < 1e-8 of the largest): along them a map shows where the fit stopped, "
                 f"not what the data prefer")
     fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)" + note,
