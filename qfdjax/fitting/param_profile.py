@@ -139,7 +139,6 @@ def _contour_by_rays(best, space, names, level, axes, fit_kwargs, rays: int = RA
         a, fa = np.where(short, b, a), np.where(short, fb, fa)
         b = np.where(short, np.minimum(2 * b, reach), b)
         fb = np.where(short, excess(b), fb)
-    open_rays = int(np.sum((fb < 0) | ~np.isfinite(fb)))
     side = np.zeros(rays)
     for _ in range(RAY_ROUNDS):  # Illinois regula falsi on every bracketed ray at once
         active = (fb >= 0) & np.isfinite(fa) & np.isfinite(fb) & (np.abs(b - a) > 1e-12 * np.abs(b))
@@ -159,8 +158,10 @@ def _contour_by_rays(best, space, names, level, axes, fit_kwargs, rays: int = RA
         fa, fb = np.where(close, 0.0, fa), np.where(close, 0.0, fb)
     r_end = np.where(fb >= 0, np.where(fb == 0, b, (a * fb - b * fa) / np.where(fb - fa != 0, fb - fa, 1.0)), b)
     # A ray whose refits were not certified has no point: the contour is drawn through the others.
-    r_end = np.where(np.isfinite(fa) & np.isfinite(fb), r_end, np.nan)
-    open_rays += int(np.sum(~np.isfinite(r_end)))
+    failed = ~(np.isfinite(fa) & np.isfinite(fb))
+    r_end = np.where(failed, np.nan, r_end)
+    # Open: stopped at its bound below the level, or failed -- each ray counted once.
+    open_rays = int(np.sum(failed | (fb < 0)))
     points = (x0 + r_end[:, None] * direction)[np.isfinite(r_end)]
     return (np.vstack([points, points[:1]]) if len(points) else points), open_rays, refits
 

@@ -120,6 +120,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     from ..model.constants import lambda_from_eta
     from ..scans.config import ScanConfig
     from ..scans.result import read_scan_arrays, read_scan_record
+    from ..scans.team import Team
     from .toys import prediction_at, toy_data
 
     for name, value in (("fc", n), ("fc seed", seed), ("points per chunk", points_per_chunk)):
@@ -159,10 +160,10 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     sigma = likelihood.data_sigma()
     fingerprint = _fingerprint(record, n, seed)
     folder = Path(directory) / "fc"
-    if team is None or team.lead:
+    team = team or Team.solo()
+    if team.lead:
         safe_mkdir(folder)
-    if team is not None:
-        team.barrier("fc-folder")
+    team.barrier("fc-folder")
     t_all = np.full((B.size, n), np.nan)
     valid_all = np.zeros((B.size, n), bool)
     done = np.zeros(B.size, bool)
@@ -182,13 +183,11 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
             raise InputError(f"fc points = {lo}:{hi} must start and end on multiples of the FC chunk "
                              f"({points_per_chunk} points) or at the grid's end ({B.size})")
         groups = [g for g in groups if lo <= g[0] < hi]
-    if team is not None and team.size > 1:
-        groups = groups[team.rank::team.size]  # round robin: every process gets the same mix of the grid
+    groups = groups[team.rank::team.size]  # a team's round robin: every process gets the same mix of the grid
     todo_groups = [g for g in groups if not np.all(done[g])]
     box = np.array([[beta_axis[0], beta_axis[-1]], [w_axis[0], w_axis[-1]]])
     for points in todo_groups:
-        if team is not None:
-            team.check_abort()
+        team.check_abort()
         rep = np.repeat(points, n)
         toy_ids = rep * n + np.tile(np.arange(n), points.size)
         predictions = prediction_at(params[points], B[points], W[points], lam[points], config.numerics, space,
@@ -218,7 +217,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
             progress(int(done.sum()), B.size)
     if point_range is not None:
         return None
-    if team is not None and team.size > 1:
+    if team.size > 1:
         team.barrier("fc-fitted")
         if not team.lead:
             return None
@@ -233,7 +232,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
            "t_observed": t_obs.reshape(shape).tolist(), "t_critical": {}, "accepted": {}, "wilks_accepted": {},
            "intervals": {}, "valid_toys": valid_all.sum(axis=1).reshape(shape).tolist(),
            "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0,
-           "processes": 1 if team is None else team.size,
+           "processes": team.size,
            "method": "toys at each grid point from its best fit; t = chi2_min(point) - the least of the toy's fits at "
                      "the point, one projected Newton step in (beta, w) and the data's refitted minimum; 1-D "
                      "intervals are projections of the 2-D regions (conservative for one parameter)"}

@@ -56,10 +56,14 @@ def profile_minimum_lanes(name: str, beta, w, eta: float, data, start_params, po
     curvature = np.asarray(out["profile_hessian"], float)[:, k, k].copy()
     certified = np.asarray(out["converged"], bool).copy()
     stuck = np.zeros(z.shape[0], bool)
-    for _ in range(MAX_ITERATIONS):
+
+    def held_and_stationary():
         held = ((z[:, k] <= lo + 1e-12 * span) & (slope > 0)) | ((z[:, k] >= hi - 1e-12 * span) & (slope < 0))
-        projected = np.where(held, 0.0, slope)
-        stationary = (np.abs(projected) * span <= GTOL * np.maximum(chi2, 1.0)) | (chi2 <= EXACT_FIT)
+        stationary = (np.abs(np.where(held, 0.0, slope)) * span <= GTOL * np.maximum(chi2, 1.0)) | (chi2 <= EXACT_FIT)
+        return held, stationary
+
+    for _ in range(MAX_ITERATIONS):
+        _, stationary = held_and_stationary()
         active = np.flatnonzero(~stationary & ~stuck & np.isfinite(chi2))
         if active.size == 0:
             break
@@ -85,8 +89,7 @@ def profile_minimum_lanes(name: str, beta, w, eta: float, data, start_params, po
                 break
         # No descent within the halvings: the lane's minimum is as found, judged by its slope below.
         stuck[pending] = True
-    held = ((z[:, k] <= lo + 1e-12 * span) & (slope > 0)) | ((z[:, k] >= hi - 1e-12 * span) & (slope < 0))
-    stationary = (np.abs(np.where(held, 0.0, slope)) * span <= GTOL * np.maximum(chi2, 1.0)) | (chi2 <= EXACT_FIT)
+    held, stationary = held_and_stationary()
     return {"chi2": chi2, "z": z, "converged": certified & stationary, "at_bound": held}
 
 
