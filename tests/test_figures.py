@@ -99,7 +99,7 @@ def test_parameter_profile_figure(monkeypatch, tmp_path):
     assert any(isinstance(a, Line2D) for a in figures[0].axes[0].lines)
 
 
-def test_report_writes_vector_figures(scan, tmp_path):
+def test_report_writes_vector_figures(scan, tmp_path, capsys):
     import shutil
 
     from qfdjax.cli import main
@@ -111,6 +111,10 @@ def test_report_writes_vector_figures(scan, tmp_path):
     for name in ("chi2_map", "profiles", "parameter_maps", "identifiability"):
         text = (copy / f"{name}.svg").read_text()
         assert text.lstrip().startswith("<?xml") and "<svg" in text
-    with pytest.raises(SystemExit) as refused:
-        main(["report", str(copy), "--format", "eps"])
-    assert refused.value.code == 2
+    capsys.readouterr()
+    assert main(["report", str(copy), "--format", "eps"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "format = 'eps' is unknown: must be one of png, pdf, svg" in err, err
+    assert main(["scan", "--beta", "3.0", "3.1", "2", "--w", "0.01", "0.02", "2", "--format", "eps", "--out",
+                 str(tmp_path / "never")]) == 2
+    assert "format = 'eps'" in capsys.readouterr().err and not (tmp_path / "never").exists()

@@ -30,8 +30,7 @@ def add_scan(sub):
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
-                   help="file format of the figures (default png; pdf or svg for a paper)")
+    p.add_argument("--format", default="png", help="file format of the figures: png (default), pdf or svg")
     p.add_argument("--out", help="output directory (default runs/scan-<config fingerprint>)")
     p.add_argument("--fc", type=int, metavar="N",
                    help="after the scan, Feldman-Cousins regions with N toys per grid point (as report --fc)")
@@ -83,9 +82,12 @@ def _run_scan(args) -> int:
     from ..scans.team import TeamAborted, join, run_token, settings_from
     from .supervise import follow_parent, is_child, run_child
 
+    from ..scans.record import figure_files
+
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
                              args.connect_timeout)
     config = scan_config_from_args(args)
+    figure_files(args.format)  # refused before a team member writes its announcement
     if args.fc is not None:
         from ..errors import check_range
 
@@ -155,8 +157,7 @@ def add_report(sub):
     p.add_argument("--fc-points", metavar="START:STOP",
                    help="with --fc: only these grid points' toys (split the work across hosts sharing DIR); a "
                         "final report DIR --fc N combines every host's points")
-    p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
-                   help="file format of the figures (default png; pdf or svg for a paper)")
+    p.add_argument("--format", default="png", help="file format of the figures: png (default), pdf or svg")
     _add_team_arguments(p, "with --fc: run the same command in every process; each fits the toys of a share of the "
                            "grid points and process 0 combines them. DIR must be a directory every process shares.")
     p.set_defaults(run=_run_report)
@@ -165,6 +166,9 @@ def add_report(sub):
 def _run_report(args) -> int:
     from pathlib import Path
 
+    from ..scans.record import figure_files
+
+    figure_files(args.format)  # an unknown format is refused in one line, before any work
     from ..scans.analysis import analyse_scan
     from ..io import write_json
     from ..scans.plots import plot_scan
