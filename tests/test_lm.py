@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qfdjax.fitting.optimize import LMConfig, projected_levenberg_marquardt
-from qfdjax.fitting.optimize.lm import solve_damped
+from qfdjax.fitting.optimize.lm import damped_step, solve_damped
 
 
 @pytest.mark.parametrize("n", [3, 9, 11])
@@ -22,6 +22,33 @@ def test_solve_damped_matches_lapack(n):
     assert np.max(np.abs(residual)) < 1e-9 * np.max(np.abs(systems)) * np.max(np.abs(got))
     # Same answer as LAPACK to the conditioning these systems allow.
     assert np.allclose(got, want, rtol=1e-6, atol=1e-12 * np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("k,n", [(1, 3), (3, 9), (6, 9), (3, 3)])
+@pytest.mark.parametrize("mu", [1e-15, 1e-3, 1e3])
+def test_damped_step_is_the_damped_least_squares_step(k, n, mu):
+    rng = np.random.default_rng(10 * k + n)
+    J = rng.normal(size=(8, k, n)) * np.logspace(0, 5, n)
+    # Nearly rank deficient rows (as with a profiled scale) and a held parameter (a zero column).
+    J[:, -1] = J[:, 0] * (1 + 1e-9) if k > 1 else J[:, -1]
+    J[:, :, 1] = 0.0
+    r = rng.normal(size=(8, k))
+    scale = np.max(np.sum(J * J, axis=1), axis=-1)
+    got = np.asarray(jax.jit(jax.vmap(damped_step))(J, r, mu * scale))
+    normal = np.asarray(jax.vmap(solve_damped)(
+        np.einsum("bri,brj->bij", J, J) + (mu * scale)[:, None, None] * np.eye(n), -np.einsum("bri,br->bi", J, r)))
+    for lane in range(8):
+        assert got[lane, 1] == 0.0  # the held parameter does not move, not even by rounding
+        # The oracle: least squares on [J; sqrt(mu) I] delta = [-r; 0], by LAPACK's SVD.
+        A = np.vstack([J[lane], np.sqrt(mu * scale[lane]) * np.eye(n)])
+        b = np.r_[-r[lane], np.zeros(n)]
+        want = np.linalg.lstsq(A, b, rcond=None)[0]
+        objective = lambda d: np.sum((A @ d - b) ** 2)  # noqa: E731, B023
+        # As low as the oracle's objective, and not above the n x n normal equations' (the old step).
+        assert objective(got[lane]) <= objective(want) * (1 + 1e-9) + 1e-30
+        assert objective(got[lane]) <= objective(normal[lane]) * (1 + 1e-9) + 1e-30
+        if mu >= 1e-3:  # well conditioned: the same vector
+            np.testing.assert_allclose(got[lane], want, rtol=1e-7, atol=1e-9 * np.max(np.abs(want)))
 
 
 def test_lm_finds_bounded_minimum():

@@ -10,6 +10,9 @@ Gauss-Newton step on the free set, and project it back into the box.  The
 damping makes the rank-deficient J^T J (rank <= number of residuals) safe and
 lets the step interpolate between Gauss-Newton and gradient descent
 (Moré 1978; Kanzow, Yamashita & Fukushima 2004 for the projected variant).
+With at most as many residuals as parameters the step is solved in residual
+space (`damped_step`: a k x k problem through two small QR factorisations),
+the active set entering as zeroed columns of J.
 
 Convergence is certified by the projected gradient: at a box-constrained
 minimum, every free component of the gradient vanishes and every active one
@@ -77,7 +80,10 @@ def _jacfwd_linearize(residual_fn):
 
 
 def solve_damped(system, rhs):
-    """x with system @ x = rhs for the damped, symmetric positive definite LM system.
+    """x with system @ x = rhs for the damped, symmetric positive definite LM system (n x n).
+
+    The normal form, used where a fit has more residuals than parameters (otherwise
+    `damped_step` solves the smaller residual-space problem).
 
     Gauss-Jordan elimination without row exchanges, which is backward stable
     for symmetric positive definite matrices (every pivot is positive and no
@@ -102,6 +108,57 @@ def solve_damped(system, rhs):
     return jax.lax.fori_loop(0, n, eliminate, augmented)[:, n]
 
 
+def _householder(A):
+    """Householder QR of A (m, k), m >= k, unrolled over its k columns (k is a trace-time shape).
+
+    Returns (R, reflectors): R (k, k) upper triangular and, per column, (v, tau) with
+    Q^T = H_{k-1} ... H_0, H_j = I - tau_j v_j v_j^T.  A zero column gives tau = 0 (H = I),
+    so a parameter on its bound (a zeroed column) needs no branch.
+    """
+    m, k = A.shape
+    rows = jnp.arange(m)
+    reflectors = []
+    for j in range(k):
+        x = jnp.where(rows >= j, A[:, j], 0.0)
+        norm = jnp.sqrt(jnp.sum(x * x))
+        sign = jnp.where(A[j, j] >= 0.0, 1.0, -1.0)
+        v = x + jnp.where(rows == j, sign * norm, 0.0)
+        vv = jnp.sum(v * v)
+        tau = jnp.where(vv > 0.0, 2.0 / jnp.where(vv > 0.0, vv, 1.0), 0.0)
+        A = A - tau * jnp.outer(v, v @ A)
+        reflectors.append((v, tau))
+    return A[:k], reflectors
+
+
+def _apply_q(reflectors, b):
+    for v, tau in reversed(reflectors):
+        b = b - tau * v * (v @ b)
+    return b
+
+
+def damped_step(J, r, mu):
+    """delta = argmin ||J delta + r||^2 + mu ||delta||^2 for J (k, n) with k <= n, mu > 0.
+
+    The step lies in the row space of J, which has at most k dimensions (the fit has 3-6
+    residuals and up to 9 parameters): with J^T = Q R (Householder), delta = Q y and
+    (R R^T + mu I) y = -R r, a k x k system instead of the n x n normal equations.
+    Why not the textbook residual-space form -J^T (J J^T + mu I)^-1 r: its right-hand side
+    is r itself, and with S* profiled J is rank deficient by construction (an electron-only
+    step moves every residual along one vector), so the part of r no step can reach
+    (sqrt(chi^2) ~ 4e3 at the seed's optimum) comes back through the rounding of the null
+    directions divided by mu -- at small damping that stalled the seed fit's projected
+    gradient at 9e-6 instead of below 1e-6.  Here the right-hand side is R r = Q^T J^T r,
+    the gradient, so rounding errors scale with the step, as in the normal equations.
+    A column of zeros (a parameter held on its bound) stays out of the step.
+    """
+    k, n = J.shape
+    R, reflectors = _householder(J.T)
+    y = solve_damped(R @ R.T + mu * jnp.eye(k, dtype=J.dtype), -(R @ r))
+    delta = _apply_q(reflectors, jnp.concatenate([y, jnp.zeros(n - k, J.dtype)]))
+    # Exactly zero, not a reflector's rounding (1e-24), for a held parameter: it stays on its bound.
+    return jnp.where(jnp.any(J != 0.0, axis=0), delta, 0.0)
+
+
 def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), until=None):
     """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int).
 
@@ -112,21 +169,30 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
     """
     n = state.u.shape[0]
     eye = jnp.eye(n)
+    r0, J0 = linearize(state.u)
+    # No more residuals than parameters (every fit of this model): the step is a k x k problem.
+    residual_space = r0.shape[0] <= n
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
 
     def step(carry):
         # (r, J) at state.u ride along: a trial point's residuals come with its
-        # Jacobian (three tangents more), which the next step then needs only
+        # Jacobian (one tangent through the quadrature), which the next step then needs only
         # if the trial is accepted — most are — instead of recomputing both.
         state, r, J = carry
         g = J.T @ r  # half the chi^2 gradient
         active = fixed | ((state.u <= 0.0) & (g > 0.0)) | ((state.u >= 1.0) & (g < 0.0))
         free = (~active).astype(state.u.dtype)
-        H = J.T @ J * jnp.outer(free, free)
-        scale = jnp.maximum(jnp.max(jnp.diag(H)), 1e-300)
+        J_free = J * free
+        curvature = jnp.max(jnp.sum(J_free * J_free, axis=0))
         # Damping relative to the curvature scale keeps the update unit-free.
-        system = H + (state.damping * scale) * eye + jnp.diag(1.0 - free) * scale
-        delta = solve_damped(system, -g * free)
+        scale = jnp.maximum(curvature, 1e-300)
+        if residual_space:
+            delta = damped_step(J_free, r, state.damping * scale)
+            # Every parameter held (no free column): no step, rather than 0/0.
+            delta = jnp.where(curvature > 0.0, delta, 0.0)
+        else:
+            system = J_free.T @ J_free + (state.damping * scale) * eye + jnp.diag(1.0 - free) * scale
+            delta = solve_damped(system, -g * free)
         u_new = jnp.where(fixed, state.u, jnp.clip(state.u + delta, 0.0, 1.0))
         r_new, J_new = linearize(u_new)
         chi2_new = jnp.sum(r_new * r_new)
@@ -158,7 +224,6 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
         state = carry[0]
         return (~state.done) & (state.step < limit)
 
-    r0, J0 = linearize(state.u)
     state = eqx.tree_at(lambda s: s.chi2, state, jnp.where(jnp.isnan(state.chi2), jnp.sum(r0 * r0), state.chi2))
     return jax.lax.while_loop(keep_going, step, (state, r0, J0))
 
