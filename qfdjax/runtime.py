@@ -10,7 +10,9 @@ ones add up to seconds per process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla")
@@ -71,3 +73,50 @@ def progress_callback(total: int, unit: str, desc: str | None = None):
         bar[0].update(done - bar[0].n)
 
     return progress
+
+
+# The signals received inside `interrupts_remembered` (None outside it).
+_RECEIVED: list[int] | None = None
+
+
+@contextlib.contextmanager
+def interrupts_remembered():
+    """SIGTERM (a batch system's kill) becomes KeyboardInterrupt, so it ends a command like Ctrl-C,
+    and both signals are remembered (the yielded list turns true).
+
+    Why remembered: an interrupt raised while CPython runs a garbage-collection callback (JAX
+    registers one) is printed as "Exception ignored" and lost, and the command would run on to its
+    end; long loops call `check_interrupted` at their natural boundaries.  Re-entrant: an inner use
+    shares the outer one's list.  An ignored (or the caller's own) Ctrl-C handling is left as it is.
+    """
+    global _RECEIVED
+    if _RECEIVED is not None:
+        yield _RECEIVED
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not in the main thread
+            pass
+    _RECEIVED = received
+    try:
+        yield received
+    finally:
+        _RECEIVED = None
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt if a signal arrived that nothing has acted on (see interrupts_remembered)."""
+    if _RECEIVED:
+        raise KeyboardInterrupt

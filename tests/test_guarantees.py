@@ -325,3 +325,29 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, delay):
         pytest.skip("the scan finished before the signal: " + err[-300:])
     assert child.returncode == 130 and err.count("\n") == 1 and "interrupted" in err, err
     assert "leaked" not in err and "Traceback" not in err
+
+
+def test_an_interrupt_lost_in_a_callback_still_stops_fits_and_commands(monkeypatch, capsys):
+    """CPython drops a KeyboardInterrupt raised inside a garbage-collection callback (JAX has one);
+    the signal is remembered, every batch of fits checks it, and a command that ran on says so."""
+    import qfdjax
+    from qfdjax import cli
+    from qfdjax.runtime import interrupts_remembered
+
+    with interrupts_remembered() as signalled:
+        signalled.append(2)  # what the handler records before its KeyboardInterrupt is lost
+        with pytest.raises(KeyboardInterrupt):
+            qfdjax.fit(3.1, 0.015)
+    qfdjax.fit(3.1, 0.015, config=qfdjax.FitConfig(starts=1, max_steps=1))  # outside: nothing remembered
+
+    def ran_on(args):
+        from qfdjax import runtime
+        runtime._RECEIVED.append(15)
+        return 0
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    sub.choices["energy"].set_defaults(run=ran_on)
+    assert cli.main(["energy", "--beta", "3.1", "--w", "0.015", "--R-c", "0.5", "--U", "0.1", "--A", "0.9"]) == 130
+    assert capsys.readouterr().err.strip() == "qfdjax energy: interrupted"

@@ -137,6 +137,28 @@ def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
     assert record["processes"]["count"] == 2 and np.isfinite(np.array(record["chi2"])).all()
 
 
+def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
+    """An identical process 1 (same command, directory and port: the same run token) started while
+    the team runs refuses in one line without connecting; the team finishes.  A later rerun of the
+    whole team (a resume) finds the old claim stale and runs."""
+    port = _free_port()
+    out = tmp_path / "team"
+    args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    team = [_start([*args, "--process-id", str(rank)]) for rank in (0, 1)]
+    deadline = time.time() + 60
+    while not (out / ".team.process-1").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    twin = _start([*args, "--process-id", "1", "--connect-timeout", "5"])
+    _, stderr = twin.communicate(timeout=120)
+    assert twin.returncode == 2 and stderr.count("\n") == 1, stderr
+    assert "a process 1 of a team in" in stderr, stderr
+    for rank, proc in enumerate(team):
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, f"process {rank}: {err}"
+    again = _team(out, port)
+    assert [status for status, *_ in again] == [0, 0], again
+
+
 def test_a_process_that_dies_stops_the_team(tmp_path):
     port = _free_port()
     out = tmp_path / "dies"
@@ -253,3 +275,21 @@ def test_feldman_cousins_as_a_team_equals_one_process(tmp_path):
     assert two["processes"] == 2
     # Both processes wrote chunks into the shared directory.
     assert len(list((team_dir / "fc").glob("fc_*.npz"))) == len(list((solo / "fc").glob("fc_*.npz")))
+
+
+def test_a_killed_worker_is_one_line_and_status_137(tmp_path, monkeypatch, capsys):
+    # The OOM killer's SIGKILL leaves no runtime log: the parent used to pass -9 on as exit
+    # status 247 with no word.  A stand-in interpreter that kills itself plays the worker.
+    from qfdjax.cli import supervise
+    from qfdjax.scans.team import TeamSettings
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nkill -9 $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    settings = TeamSettings(coordinator="127.0.0.1:1", num_processes=2, process_id=1)
+    status = supervise.run_child(["scan"], settings, str(tmp_path / "out"))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 128 + signal.SIGKILL
+    assert len(lines) == 1 and "process 1 of 2: its worker was killed by SIGKILL" in lines[0], lines
+    assert not (tmp_path / "out").exists()  # nothing written: it had no runtime log to keep

@@ -104,6 +104,26 @@ def _check_output(args) -> None:
         check_cache_dir(cache_dir())
 
 
+def _run(args) -> int:
+    if getattr(args, "verbose", False):
+        import os
+
+        os.environ["QFDJAX_VERBOSE"] = "1"
+        try:
+            return args.run(args)
+        finally:
+            os.environ.pop("QFDJAX_VERBOSE", None)
+    if getattr(args, "quiet", False):
+        import contextlib
+        import os
+
+        if hasattr(args, "no_progress"):
+            args.no_progress = True
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            return args.run(args)
+    return args.run(args)
+
+
 def main(argv=None) -> int:
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -116,23 +136,13 @@ def main(argv=None) -> int:
         return 130
     try:
         _check_output(args)
-        if getattr(args, "verbose", False):
-            import os
+        from ..runtime import interrupts_remembered
 
-            os.environ["QFDJAX_VERBOSE"] = "1"
-            try:
-                return args.run(args)
-            finally:
-                os.environ.pop("QFDJAX_VERBOSE", None)
-        if getattr(args, "quiet", False):
-            import contextlib
-            import os
-
-            if hasattr(args, "no_progress"):
-                args.no_progress = True
-            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-                return args.run(args)
-        return args.run(args)
+        with interrupts_remembered() as signalled:
+            status = _run(args)
+        if signalled and status == 0:  # lost in a garbage-collection callback: it ran on, but was asked to stop
+            raise KeyboardInterrupt
+        return status
     except InputError as err:
         print(f"qfdjax {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -79,7 +79,8 @@ def scan_config_from_args(args):
 def _run_scan(args) -> int:
     from ..scans.report_text import scan_summary
     from ..scans.scan import run_scan
-    from ..scans.team import TeamAborted, join, run_token, settings_from
+    from ..scans.rendezvous import run_token
+    from ..scans.team import TeamAborted, join, settings_from
     from .supervise import follow_parent, is_child, run_child
 
     from ..scans.record import figure_files
@@ -176,7 +177,8 @@ def _run_report(args) -> int:
 
     from ..scans.result import ScanResult
 
-    from ..scans.team import TeamAborted, join, run_token, settings_from
+    from ..scans.rendezvous import run_token
+    from ..scans.team import TeamAborted, join, settings_from
     from .supervise import follow_parent, is_child, run_child
 
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,

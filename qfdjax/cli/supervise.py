@@ -61,6 +61,16 @@ def explain(runtime_log: str, settings, out: str) -> str:
     return f"{who}: stopped by the JAX distributed runtime: {first[:200]}"
 
 
+def killed_message(signum: int, settings, out: str) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    hint = " (out of memory? a smaller --chunk needs less)" if signum == signal.SIGKILL else ""
+    return (f"{settings.label()}: its worker was killed by {name}{hint}; finished chunks are kept in {out}: "
+            f"rerun every process's command to resume")
+
+
 def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int:
     """Run `qfdjax ARGV` as a child process of this one; its exit status, or 1 with one line on a runtime abort."""
     env = dict(os.environ, **{CHILD_ENV: "1"})
@@ -101,6 +111,11 @@ def run_child(argv: list[str], settings, out: str, command: str = "scan") -> int
         reader.join(timeout=1.0)
         if child.stderr is not None and not reader.is_alive():
             child.stderr.close()
+    if not runtime_lines and status < 0:
+        # Killed by a signal with nothing logged (the kernel's OOM killer, a scheduler, kill -9):
+        # Python would pass -9 on as exit status 247 with no word, so say it and use the shell's 128 + N.
+        print(f"qfdjax {command}: error: {killed_message(-status, settings, out)}", file=sys.stderr, flush=True)
+        return 128 - status
     if not runtime_lines:
         return status
     log = "".join(runtime_lines)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError, check_globals, check_integer, check_number, check_range, check_type
 from ..model.constants import ETA_DEFAULT, lambda_from_eta
+from ..runtime import check_interrupted
 from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
@@ -94,6 +95,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     each point's own value inside their bounds -- a profile's or MINOS's refits as lanes of one call
     (the box's fixed mask is an array input, so this compiles nothing new).
     """
+    # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
+    check_interrupted()
     beta, w, lam = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (beta, w, lam))
     space = space or ParameterSpace.seed()
     check_fit_memory("fit", len(beta), max(config.gradient_starts, 1), space.size, numerics=numerics,

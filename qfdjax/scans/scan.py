@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import contextlib
-import signal
 import sys
 import time
 
 import numpy as np
 
 from ..errors import InputError, check_range
-from ..runtime import interactive_progress
+from ..runtime import interactive_progress, interrupts_remembered
 from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
@@ -66,35 +65,6 @@ class _Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a batch system's kill) becomes KeyboardInterrupt for the whole run, so it
-    ends like Ctrl-C: finished chunks kept, a one-line message, exit status 130.
-
-    Both signals are also remembered (the yielded list turns true), and the chunk loop checks it:
-    an interrupt raised while CPython runs a garbage-collection callback (JAX registers one) is
-    printed as "Exception ignored" and lost, and the scan would otherwise run to its end."""
-    received: list[int] = []
-
-    def handler(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
-            continue  # an ignored (or the caller's own) Ctrl-C handling is left as it is
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not in the main thread
-            pass
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def check_scan_size(config: ScanConfig, points: int, chunk: int) -> int:
@@ -176,7 +146,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     ids_all = np.arange(lo, hi)
     plot_pool = PlotPool(fmt=figure_format) if analyse and point_range is None and team.lead else contextlib.nullcontext()
     try:
-        with ScanDirectory(out, fingerprint, stamp, team) as directory, _sigterm_as_interrupt() as signalled, \
+        with ScanDirectory(out, fingerprint, stamp, team) as directory, interrupts_remembered() as signalled, \
                 plot_pool as pool:
             solver = ChunkSolver(config, B, W, lam, chunk, diagnoses=team.lead)
             have, saved = directory.read_chunks(ids_all, warn=stderr_warning if team.lead else _quiet)

@@ -19,7 +19,6 @@ can report itself (bad input, Ctrl-C, a directory in use) is published under
 from __future__ import annotations
 
 from typing import Any
-import hashlib
 import json
 import os
 import socket
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import safe_mkdir
+from .rendezvous import announce, await_announcement, claim_rank
 
 # Environment variables read when the flags are not given (a batch script can set them once).
 ENVIRONMENT = {"coordinator": "QFDJAX_COORDINATOR", "num_processes": "QFDJAX_NUM_PROCESSES",
@@ -146,56 +147,6 @@ def _check_port_free(coordinator: str) -> None:
         probe.close()
 
 
-# Process 0 announces its run here, in the directory the team shares, before it opens the coordinator;
-# every other process connects only after reading its own run's announcement.
-RENDEZVOUS = ".team.json"
-
-
-def run_token(**identity) -> str:
-    """What makes two processes members of one run (command, configuration, directory, team size, address)."""
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _announce(directory: Path, token: str, settings: TeamSettings) -> None:
-    from ..io import safe_mkdir, write_json
-
-    safe_mkdir(directory)
-    write_json(directory / RENDEZVOUS, {"token": token, "coordinator": settings.coordinator,
-                                         "num_processes": settings.num_processes, "host": socket.gethostname(),
-                                         "pid": os.getpid(), "created": time.time()})
-
-
-def _await_announcement(directory: Path, token: str, settings: TeamSettings) -> None:
-    """Wait for process 0 of this very run; a coordinator serving another run is never contacted.
-
-    Joining a coordinator as a rank another run's process already holds would make JAX's runtime treat
-    that process as restarted and stop the other run: so a process that cannot prove it belongs to the
-    run listening there gives up, in one line, without connecting.
-    """
-    path = directory / RENDEZVOUS
-    deadline = time.monotonic() + settings.connect_timeout
-    seen = None
-    while True:
-        try:
-            data = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict):
-            if data.get("token") == token and data.get("coordinator") == settings.coordinator:
-                return
-            seen = data
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(_POLL_S)
-    other = (f"; {str(path)!r} announces another run (token {seen.get('token')}, coordinator "
-             f"{seen.get('coordinator')})") if seen else ""
-    raise InputError(f"process {settings.process_id} of {settings.num_processes}: process 0 of this run did not "
-                     f"announce itself in {str(directory)!r} within --connect-timeout {settings.connect_timeout} s"
-                     f"{other}: not joining {settings.coordinator}, which may serve another run; start every "
-                     f"process with the same command and directory")
-
-
 class Team:
     """This process's place in a team of `size` processes (a team of one needs no runtime)."""
 
@@ -285,9 +236,12 @@ def join(settings: TeamSettings, directory=None, token: str | None = None) -> Te
         _check_port_free(settings.coordinator)
     if directory is not None and token is not None and not settings.auto:
         if settings.process_id == 0:
-            _announce(Path(directory), token, settings)
+            safe_mkdir(Path(directory))
+            claim_rank(Path(directory), settings)
+            announce(Path(directory), token, settings)
         else:
-            _await_announcement(Path(directory), token, settings)
+            await_announcement(Path(directory), token, settings)
+            claim_rank(Path(directory), settings)
     kwargs: dict[str, Any] = dict(initialization_timeout=settings.connect_timeout,
                   heartbeat_timeout_seconds=settings.heartbeat_timeout,
                   shutdown_timeout_seconds=settings.connect_timeout)
