@@ -29,6 +29,12 @@ QFDJAX = [sys.executable, "-m", "qfdjax"]
 PEER = [sys.executable, str(ROOT / "benchmarks" / "peer_scipy.py")]
 H100_FP64_FLOPS = 34e12
 H100_BYTES_PER_S = 3.35e12
+# H200 (the kind of GPU this project is lent): the same fp64 peak, 4.8 TB/s HBM3e.
+H200_FP64_FLOPS = 34e12
+H200_BYTES_PER_S = 4.8e12
+# Assumed cost of one LM loop iteration on a GPU besides its arithmetic: the loop body's kernel
+# launches and the predicate read back to the host (a few us each): an assumption, not a measurement.
+GPU_ITERATION_LATENCY_S = 30e-6
 
 
 def timed(cmd, env, cwd):
@@ -143,6 +149,64 @@ def cost_analysis() -> dict:
     }
 
 
+def lm_step_seconds(lanes: int = 512, steps: int = 24) -> float:
+    """Measured seconds per LM lane-step on this machine: one LM round of `lanes` seed-grid lanes for
+    `steps` iterations (no tolerance stops the round), after compilation, best of five."""
+    import jax
+    import numpy as np
+
+    from qfdjax.fitting.fit import resolve_lambda
+    from qfdjax.fitting.kernel import _lm_round, initial_starts
+    from qfdjax.fitting.likelihood import Likelihood
+    from qfdjax.fitting.optimize import LMConfig
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import Problem, make_numerics
+    from qfdjax.model.profiles import BoundaryLayer
+
+    space = ParameterSpace.seed()
+    problem = Problem.build(space, Likelihood.masses_only(space.leptons), BoundaryLayer())
+    rng = np.random.default_rng(0)
+    beta, w = rng.uniform(2.95, 3.25, lanes), rng.uniform(0.005, 0.05, lanes)
+    lam = np.array([resolve_lambda(b) for b in beta])
+    u = initial_starts(space, 1, np.arange(lanes), 0)[0][:, 0]
+    lm = LMConfig(max_steps=10**6, ftol=0.0, gtol=0.0)
+    data = np.broadcast_to(problem.likelihood.data(), (lanes, 3)).copy()
+    args = (make_numerics("exact", w), beta, w, lam, data, u, np.full(lanes, np.nan), np.full(lanes, 1e-3),
+            np.zeros(lanes, np.int64), np.zeros(lanes, bool), np.zeros(lanes, np.int64),
+            np.full(lanes, steps, np.int64))
+    kernel = jax.jit(lambda *a: _lm_round(*a, problem=problem, lm=lm)).lower(*args).compile()
+    out = jax.block_until_ready(kernel(*args))
+    walls = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(kernel(*args))
+        walls.append(time.perf_counter() - t0)
+    # Per lane and loop iteration, as the kernel runs them (a lane that has stopped is still carried).
+    return min(walls) / (lanes * float(np.max(np.asarray(out["step"]))))
+
+
+def scan_lane_steps(scan_dir: Path) -> dict:
+    """LM lane-steps and the longest start's steps of a finished scan (from its scan.npz)."""
+    import numpy as np
+
+    with np.load(scan_dir / "scan.npz") as data:
+        steps = np.asarray(data["steps"])
+    return {"lane_steps": int(steps.sum()), "longest_start_steps": int(steps.max())}
+
+
+def gpu_projection(row: dict, lane_steps: dict, cpu_step_s: float, per_lm: dict) -> dict:
+    """A scan's warm wall on one H200, PROJECTED: its CPU wall with the LM lane-steps' CPU time
+    replaced by their roofline time plus a launch latency per loop iteration.  Everything else
+    (imports, diagnostics, intervals, figures, files) is kept at its CPU time, so this errs slow."""
+    roofline = max(per_lm["flops"] / H200_FP64_FLOPS, per_lm["bytes"] / H200_BYTES_PER_S)
+    cpu_lm = lane_steps["lane_steps"] * cpu_step_s
+    # Rounds of 24 steps; the chunks' rounds run one after another.
+    iterations = lane_steps["longest_start_steps"] * lane_steps.get("chunks", 1)
+    gpu_lm = lane_steps["lane_steps"] * roofline + iterations * GPU_ITERATION_LATENCY_S
+    return {"label": "PROJECTION for one H200, not a measurement", "cpu_lm_s": cpu_lm, "gpu_lm_s": gpu_lm,
+            "projected_warm_s": max(row["warm_s"] - cpu_lm, 0.0) + gpu_lm}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
@@ -165,11 +229,15 @@ def main():
                                                               "0.5", "--U", "0.1", "--A", "0.9"], env, tmp, 3)
         scan = QFDJAX + ["scan", "--no-progress", "--out", str(scan_dir)]
         runs["scan_16x10"], _ = cold_and_warm("scan 16x10", scan, env, tmp, 2, reset)
+        runs["scan_16x10"]["lm"] = dict(scan_lane_steps(scan_dir), chunks=3)  # default --chunk 64
         runs["scan_64x64"], _ = cold_and_warm("scan 64x64", scan + ["--beta", "2.95", "3.25", "64", "--w", "0.005",
                                                                     "0.05", "64"], env, tmp, 2, reset)
+        runs["scan_64x64"]["lm"] = dict(scan_lane_steps(scan_dir), chunks=4096 // 64)
         if args.big:
             runs["scan_256x256"], _ = cold_and_warm("scan 256x256", scan + [
                 "--beta", "2.95", "3.25", "256", "--w", "0.005", "0.05", "256", "--chunk", "256"], env, tmp, 0, reset)
+            runs["scan_256x256"]["warm_s"] = runs["scan_256x256"]["cold_s"]  # one run: the projection starts from it
+            runs["scan_256x256"]["lm"] = dict(scan_lane_steps(scan_dir), chunks=65536 // 256)
         runs["bench_quick"], _ = cold_and_warm("bench --quick", QFDJAX + ["bench", "--quick", "--no-seed"], env,
                                                tmp, 1)
         print("SciPy peer script, whole process:")
@@ -194,6 +262,15 @@ def main():
     print("ratios:", json.dumps({k: round(v, 2) for k, v in ratios.items()}))
     results["cost_analysis"] = cost_analysis()
     print("cost analysis:", json.dumps(results["cost_analysis"], indent=1))
+    cpu_step_s = lm_step_seconds()
+    results["lm_step_us_measured"] = cpu_step_s * 1e6
+    print(f"LM lane-step on this machine: {cpu_step_s * 1e6:.2f} us (512 lanes, 24 steps)")
+    per_lm = results["cost_analysis"]["per_lm_iteration_per_lane"]
+    for name, row in runs.items():
+        if "lm" in row:
+            row["h200_projection"] = gpu_projection(row, row["lm"], cpu_step_s, per_lm)
+            print(f"  {name:<14} warm {row['warm_s']:7.2f} s on this CPU; PROJECTED on one H200: "
+                  f"{row['h200_projection']['projected_warm_s']:7.2f} s", flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))

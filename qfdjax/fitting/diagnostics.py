@@ -19,7 +19,7 @@ from ..model.energy import lepton_energies
 from ..model.numerics import AbstractNumerics
 from .kernel import point_data, run_padded
 from .problem import Problem
-from .spectra import hessian_spectra, newton_polish
+from .spectra import hessian_spectra, newton_polish, profile_slopes
 
 # Two fits agree when their chi^2 differ by at most this (the criterion).
 AGREEMENT_DCHI2 = 0.1
@@ -242,8 +242,8 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # multiplier), and with beta or w at the rate of its partial derivative.
     diag["bound_cost_lower"] = np.where(diag["at_lower"], gradient[:, :n], np.nan)
     diag["bound_cost_upper"] = np.where(diag["at_upper"], gradient[:, :n], np.nan)
-    diag["dchi2_dbeta"] = gradient[:, n]
-    diag["dchi2_dw"] = gradient[:, n + 1]
+    slopes = profile_slopes(diag["hessian"], gradient, free, span)
+    diag["dchi2_dbeta"], diag["dchi2_dw"] = slopes[:, 0], slopes[:, 1]
     counts = identifiability_counts(diag.pop("jacobian_unit"), free)
     diag["jacobian_rank"] = counts["jacobian_rank"]
     diag["free_count"] = free.sum(axis=1)

@@ -114,6 +114,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     share the directory) and return None; a later run without it combines every host's chunks.
     team (from `qfdjax.scans.team.join`): every process calls run_fc alike; each fits every size-th group of
     points, and after all have finished process 0 combines them and returns the entry (the others None)."""
+    from ..fitting.diagnostics import SAME_OPTIMUM_RTOL
     from ..fitting.fit import fit_points
     from ..fitting.resources import check_fit_memory
     from ..io import safe_mkdir, write_npz
@@ -225,7 +226,10 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         if not done.all():
             raise InputError(f"the team finished with {int((~done).sum())} grid points' toys missing in "
                              f"{folder}: rerun every process's command to fit them")
+    # t_obs is a difference of two minima of the data's chi^2 (~1.6e7 on the seed's grid), each carrying
+    # its rounding: below that it is 0 (the toys' chi^2 are O(1) and need no such floor).
     t_obs = np.clip(chi2 - chi2_star, 0.0, None)
+    t_obs = np.where(t_obs <= SAME_OPTIMUM_RTOL * max(abs(chi2_star), 1.0), 0.0, t_obs)
     critical = critical_values(t_all, valid_all)
     shape = (nb, nw)
     out = {"cl": list(LEVELS), "toys": n, "seed": seed, "fingerprint": fingerprint,
