@@ -43,8 +43,9 @@ def announce(directory: Path, token: str, settings: TeamSettings) -> None:
     from ..io import safe_mkdir, write_json
 
     safe_mkdir(directory)
-    write_json(directory / RENDEZVOUS, {"token": token, "coordinator": settings.coordinator, "num_processes": settings.num_processes,
-                                         "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()})
+    write_json(directory / RENDEZVOUS, {"token": token, "coordinator": settings.coordinator,
+                                         "num_processes": settings.num_processes, "host": socket.gethostname(),
+                                         "pid": os.getpid(), "created": time.time()})
 
 
 def await_announcement(directory: Path, token: str, settings: TeamSettings) -> dict:
@@ -77,7 +78,7 @@ def await_announcement(directory: Path, token: str, settings: TeamSettings) -> d
                      f"process with the same command and directory")
 
 
-def claim_rank(directory: Path, settings: "TeamSettings") -> None:
+def claim_rank(directory: Path, settings: TeamSettings) -> None:
     """Hold this process's rank in the directory's team for as long as it lives, or refuse.
 
     The same command started twice carries the same token, and a second process I connecting

@@ -208,14 +208,16 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
         )
         damping = jnp.clip(damping, 1e-15, 1e15)
         small_gain = accept & (actual <= config.ftol * state.chi2)
-        # Nothing left to gain even by the linear model: the point sits at chi^2's rounding floor.
-        nothing_predicted = predicted <= config.ftol * jnp.maximum(state.chi2, CHI2_SCALE_FLOOR)
-        # Stalls count accepted steps that no longer lower chi^2 meaningfully, and rejected steps
-        # whose predicted gain is below that too.  Without the second kind a fit stuck a hair above
-        # gtol by rounding waited for its damping to climb from 1e-10 to 1e15, about 45 rejected steps
-        # (37 % of a 64-start batch's lane-steps were that tail); other rejections only raise the damping.
+        # At chi^2's rounding floor: a rejected step that neither the linear model nor chi^2 itself
+        # sees move by more than ftol chi^2.  Such a step is a stall too: without it a fit stuck a hair
+        # above gtol by rounding waited for its damping to climb from 1e-10 to 1e15, about 45 rejected
+        # steps (37 % of a 64-start batch's lane-steps).  A rejection that moves chi^2 more than that
+        # says the model is poor at this scale (the g-factor fits far from their optimum): it only
+        # raises the damping, as before -- counting those stopped such fits early.
+        floor = config.ftol * jnp.maximum(state.chi2, CHI2_SCALE_FLOOR)
+        at_floor = (predicted <= floor) & (jnp.abs(actual) <= floor)
         stalls = jnp.where(accept, jnp.where(small_gain, state.stalls + 1, 0),
-                           jnp.where(nothing_predicted, state.stalls + 1, state.stalls))
+                           jnp.where(at_floor, state.stalls + 1, state.stalls))
         u = jnp.where(accept, u_new, state.u)
         chi2 = jnp.where(accept, chi2_new, state.chi2)
         grad = 2.0 * g
