@@ -214,7 +214,9 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
         # steps (37 % of a 64-start batch's lane-steps).  A rejection that moves chi^2 more than that
         # says the model is poor at this scale (the g-factor fits far from their optimum): it only
         # raises the damping, as before -- counting those stopped such fits early.
-        floor = config.ftol * jnp.maximum(state.chi2, CHI2_SCALE_FLOOR)
+        # Relative to chi^2 itself, as small_gain is: an exact fit (chi^2 ~ 1e-15 on its way to 1e-22)
+        # must not stop at an absolute floor (toys and Asimov fits lost their certificates that way).
+        floor = config.ftol * state.chi2
         at_floor = (predicted <= floor) & (jnp.abs(actual) <= floor)
         stalls = jnp.where(accept, jnp.where(small_gain, state.stalls + 1, 0),
                            jnp.where(at_floor, state.stalls + 1, state.stalls))
