@@ -39,6 +39,17 @@ def _unit_pinv(block: np.ndarray) -> np.ndarray:
     return np.einsum("pik,pk,pjk->pij", eigvec, inv, eigvec)
 
 
+def _free_patterns(free: np.ndarray, H: np.ndarray, g: np.ndarray):
+    """(rows, free indices) for each distinct free-parameter pattern among points with finite H and g:
+    one batched pseudo-inverse per pattern instead of one per point."""
+    ok = np.all(np.isfinite(H), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
+    patterns, which = np.unique(np.asarray(free, bool) & ok[:, None], axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        f = np.flatnonzero(pattern)
+        if f.size:
+            yield np.flatnonzero(which.ravel() == k), f
+
+
 def newton_polish(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarray, u: np.ndarray,
                   span: np.ndarray) -> np.ndarray:
     """u after one Newton step in the free parameters (unit-box coordinates, flat directions left alone,
@@ -47,13 +58,7 @@ def newton_polish(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarr
     n = u.shape[1]
     H = np.asarray(hess_aug)[:, :n, :n] * span[None, :, None] * span[None, None, :]
     g = np.asarray(gradient_aug)[:, :n] * span[None, :]
-    ok = np.all(np.isfinite(H), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
-    patterns, which = np.unique(np.asarray(free, bool) & ok[:, None], axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        f = np.flatnonzero(pattern)
-        rows = np.flatnonzero(which.ravel() == k)
-        if f.size == 0:
-            continue
+    for rows, f in _free_patterns(free, H, g):
         step = -np.einsum("pij,pj->pi", _unit_pinv(H[np.ix_(rows, f, f)]), g[np.ix_(rows, f)])
         u[np.ix_(rows, f)] = np.clip(u[np.ix_(rows, f)] + step, 0.0, 1.0)
     return u
@@ -74,13 +79,7 @@ def profile_slopes(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndar
     H = np.asarray(hess_aug) * scale[None, :, None] * scale[None, None, :]
     g = np.asarray(gradient_aug) * scale[None, :]
     slopes = g[:, n:].copy()
-    ok = np.all(np.isfinite(H), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
-    patterns, which = np.unique(np.asarray(free, bool) & ok[:, None], axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        f = np.flatnonzero(pattern)
-        rows = np.flatnonzero(which.ravel() == k)
-        if f.size == 0:
-            continue
+    for rows, f in _free_patterns(free, H, g):
         inverse = _unit_pinv(H[np.ix_(rows, f, f)])
         mixed = H[np.ix_(rows, [n, n + 1], f)]
         slopes[rows] -= np.einsum("pzi,pij,pj->pz", mixed, inverse, g[np.ix_(rows, f)])
