@@ -53,6 +53,8 @@ def test_minos_agrees_with_hesse_on_a_quadratic_profile(identifiable, tmp_path):
         assert result[name]["lower"] == pytest.approx(-fit["errors"][name], rel=0.02)
         assert result[name]["upper"] == pytest.approx(fit["errors"][name], rel=0.02)
         assert not result[name]["lower_cut_by_bound"] and not result[name]["upper_cut_by_bound"]
+        # Illinois once bracketed: a convex profile used to pin one end and bisect (11 refits a side).
+        assert result[name]["lower_refits"] <= 4 and result[name]["upper_refits"] <= 4, result[name]
     with pytest.raises(qfdjax.errors.InputError, match="on a bound"):
         minos(qfdjax.fit(3.1, 0.015), ["mu.U"], ParameterSpace.seed())
 
