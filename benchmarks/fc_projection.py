@@ -12,7 +12,8 @@ iterations).  Then, for 1000 toys per point on one H200 (34 TFLOP/s fp64, 4.8 TB
   own CPU-to-roofline ratio (an assumption: they are the same elementwise quadrature work);
 - host work (toy data, packing, files): its CPU time x (1000/N), as measured.
 
-Every projected figure is labelled as such; only the CPU run is a measurement.
+Every projected figure is labelled as such; only the measured run is a measurement.  Run on a GPU
+(benchmarks/gpu_session.sh does, last), the measured table is the GPU's own FC figure.
 
     python benchmarks/fc_projection.py --toys 50 --out benchmarks/results/fc-projection-cpu-2cores.json
 """

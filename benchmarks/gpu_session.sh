@@ -2,8 +2,9 @@
 # The GPU checks of one lent device session, as one prepared command that fits a
 # 10-minute call: the GPU tests (tests/test_gpu.py: energies, a fit and the 16x10
 # scan against the committed CPU numbers), the quick bench, scan scaling up to
-# 1024x1024, whole-process timings and 1000 toys.  Every result lands in $OUT (the device
-# tool brings back at most 8 files), named by device.
+# 1024x1024, whole-process timings, 1000 toys and Feldman-Cousins at 10 and 50 toys
+# per point.  Every result lands in $OUT (the device tool brings back at most 8
+# files), named by device.
 #
 #   device run:  bash benchmarks/gpu_session.sh        (timeout_s 600)
 #   here, after: copy the files into benchmarks/results/ and commit them.
@@ -32,4 +33,7 @@ step 190 scan-scaling "$PY" benchmarks/run_benchmarks.py --device gpu --max-grid
 step 90 whole-process "$PY" benchmarks/whole_process.py --skip-peer-scan --out "$OUT/whole-process-gpu.json"
 # 1000 toys as lanes (the peer loop is CPU-bound: 5 toys only, extrapolated).
 step 60 toys "$PY" benchmarks/toys_bench.py --n 1000 --peer-n 5 --warm-runs 1 --out "$OUT/toys-gpu.json"
+# Last, and cut first if the call runs out: Feldman-Cousins on the 16x10 scan at 10 and 50 toys per point,
+# every kernel timed, for a measured (not projected) GPU figure beside the CPU one (issue 21).
+step 60 fc "$PY" benchmarks/fc_projection.py --toys 10,50 --out "$OUT/fc-projection-gpu.json"
 ls -la "$OUT" | tee -a "$LOG"
