@@ -10,9 +10,9 @@ Gauss-Newton step on the free set, and project it back into the box.  The
 damping makes the rank-deficient J^T J (rank <= number of residuals) safe and
 lets the step interpolate between Gauss-Newton and gradient descent
 (Moré 1978; Kanzow, Yamashita & Fukushima 2004 for the projected variant).
-With at most as many residuals as parameters the step is solved in residual
-space (`damped_step`: a k x k problem through two small QR factorisations),
-the active set entering as zeroed columns of J.
+With at most as many residuals as parameters the step is solved in the row
+space of J (`damped_step`: one Householder QR of J^T and a k x k system), the
+active set entering as zeroed columns of J.
 
 Convergence is certified by the projected gradient: at a box-constrained
 minimum, every free component of the gradient vanishes and every active one
@@ -213,9 +213,9 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
         # above gtol by rounding waited for its damping to climb from 1e-10 to 1e15, about 45 rejected
         # steps (37 % of a 64-start batch's lane-steps).  A rejection that moves chi^2 more than that
         # says the model is poor at this scale (the g-factor fits far from their optimum): it only
-        # raises the damping, as before -- counting those stopped such fits early.
-        # Relative to chi^2 itself, as small_gain is: an exact fit (chi^2 ~ 1e-15 on its way to 1e-22)
-        # must not stop at an absolute floor (toys and Asimov fits lost their certificates that way).
+        # raises the damping, as before -- counting those stopped such fits early.  The floor is
+        # relative to chi^2 itself, as small_gain's is: an exact fit (chi^2 ~ 1e-15 on its way to
+        # 1e-22) must not stop at an absolute one.
         floor = config.ftol * state.chi2
         at_floor = (predicted <= floor) & (jnp.abs(actual) <= floor)
         stalls = jnp.where(accept, jnp.where(small_gain, state.stalls + 1, 0),
