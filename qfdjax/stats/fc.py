@@ -260,7 +260,7 @@ def fc_summary(fc: dict) -> str:
         accepted = int(np.sum(fc["accepted"][key]))
         wilks = int(np.sum(fc["wilks_accepted"][key]))
         cl = float(key)
-        lines.append(f"    {100 * cl:.4g} % CL: {accepted} grid points accepted (Wilks, t <= "
+        lines.append(f"    {100 * cl:.4g} % CL: grid points accepted: {accepted} (Wilks, t <= "
                      f"{WILKS_2D[cl]:g}: {wilks}); " + "; ".join(describe_interval(n, i, cl)
                                                                   for n, i in intervals.items()))
     return "\n".join(lines)
@@ -296,7 +296,7 @@ def plot_fc(record: dict, path) -> None:
             from ..scans.plots import _log_w_axis
 
             _log_w_axis(ax, w)
-        ax.set_title(f"{100 * float(key):.4g} % CL: {int(fcr.sum())} points (FC) vs {int(wilks.sum())} (Wilks); "
+        ax.set_title(f"{100 * float(key):.4g} % CL: points accepted {int(fcr.sum())} (FC) vs {int(wilks.sum())} (Wilks); "
                      f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.suptitle(r"Feldman–Cousins regions on the scan grid ($t = \chi^2_{\min}(\beta, w) - \chi^2_{\min}$ over the range)", fontsize=10)
