@@ -149,8 +149,13 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
         points = lane_point[idx]
         fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
         until = state["step"][idx] + round_steps
-        out = run_points("lm_round", _lm_round, mesh, numerics.select(points),
-                         (beta[points], w[points], lam[points], data[points]) + fields + (until,), (problem, lm))
+        point_args = (beta[points], w[points], lam[points], data[points]) + fields + (until,)
+        half = size // 2
+        if mesh is None and half >= min_lanes:
+            # The next round most likely runs in the half-size bucket: load its kernel meanwhile.
+            prefetch("lm_round", _apply, _lm_round, tuple(a[:half] for a in point_args),
+                     numerics.select(points[:half]), (problem, lm))
+        out = run_points("lm_round", _lm_round, mesh, numerics.select(points), point_args, (problem, lm))
         for key, value in out.items():
             state[key][active] = np.asarray(value)[:active.size]
         running = ~state["done"][active] & (state["step"][active] < lm.max_steps)
