@@ -81,3 +81,20 @@ def test_g_factor_fit_is_not_stopped_by_its_rounding_floor_rule():
                      likelihood=build_likelihood(("e", "mu"), ("mass", "g")), config=FitConfig(starts=8))
     assert out["chi2"][0] == pytest.approx(3695679.31254704, rel=1e-10)
     assert out["converged"][0]
+
+
+def test_more_residuals_than_parameters_uses_the_normal_equations():
+    # k = 3 > n = 2: the row-space step does not apply, the n x n normal form does.  A line through three
+    # points, slope bounded to [0, 0.5] on the unit box: the bounded optimum has the slope on its bound.
+    x = jnp.array([0.0, 1.0, 2.0])
+    y = jnp.array([0.0, 1.0, 2.0])
+
+    def residuals(u):
+        slope, intercept = 0.5 * u[0], -1.0 + 2.0 * u[1]
+        return slope * x + intercept - y
+
+    result = projected_levenberg_marquardt(residuals, jnp.array([0.2, 0.5]), jnp.array([False, False]),
+                                           LMConfig(max_steps=100))
+    assert bool(result.converged)
+    # Slope at its upper bound 0.5; the intercept then minimises sum((0.5 x + c - x)^2): c = mean(0.5 x) = 0.5.
+    np.testing.assert_allclose(np.asarray(result.u), [1.0, 0.75], atol=1e-9)
