@@ -18,9 +18,9 @@ import numpy as np
 from ..model.energy import lepton_energies
 from ..model.numerics import AbstractNumerics
 from .kernel import point_data, run_padded
-from .optimize.lm import CHI2_SCALE_FLOOR
+from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .problem import Problem
-from .spectra import hessian_spectra, newton_polish, profile_slopes
+from .spectra import hessian_spectra, newton_polish
 
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).
 AGREEMENT_DCHI2 = 0.1
@@ -235,15 +235,16 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
         u_best = np.where(better[:, None], u_polished, u_best)
     free = diag.pop("free")
     diag["hessian"] = diag.pop("hessian_aug")
-    diag.update(hessian_spectra(diag["hessian"], free, span))
     gradient = diag.pop("gradient_aug")
+    diag.update(hessian_spectra(diag["hessian"], free, span, gradient))
     n = gradient.shape[1] - 2
     # Envelope theorem: at a box-constrained optimum, chi^2_min moves with an active
     # bound at the rate of chi^2's partial derivative in that parameter (the KKT
-    # multiplier), and with beta or w at the rate of its partial derivative.
+    # multiplier), and with beta or w at the rate of its partial derivative (corrected to first order
+    # for the gradient left where the fit stopped: see hessian_spectra).
     diag["bound_cost_lower"] = np.where(diag["at_lower"], gradient[:, :n], np.nan)
     diag["bound_cost_upper"] = np.where(diag["at_upper"], gradient[:, :n], np.nan)
-    slopes = profile_slopes(diag["hessian"], gradient, free, span)
+    slopes = diag.pop("profile_slopes")
     diag["dchi2_dbeta"], diag["dchi2_dw"] = slopes[:, 0], slopes[:, 1]
     counts = identifiability_counts(diag.pop("jacobian_unit"), free)
     diag["jacobian_rank"] = counts["jacobian_rank"]
@@ -258,9 +259,8 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # The reported point is the polished one: its own projected gradient certifies it too.  Near chi^2 ~ 1
     # the LM's last gradient sits at its rounding floor (5e-5..2e-4 of an absolute unit for toys of the seed
     # fit), so whether it passed PROJECTED_GRADIENT_CERTIFY was a coin toss between equal fits.
-    g_unit = gradient[:, :n] * span[None, :]
-    moved = np.clip(u_best - g_unit / np.maximum(chi2, CHI2_SCALE_FLOOR)[:, None], 0.0, 1.0) - u_best
-    pg_reported = np.max(np.where(np.asarray(problem.box.fixed)[None, :], 0.0, np.abs(moved)), axis=1)
+    g_unit = gradient[:, :n] * span[None, :] / np.maximum(chi2, CHI2_SCALE_FLOOR)[:, None]
+    pg_reported = projected_gradient_norm(u_best, g_unit, np.asarray(problem.box.fixed))
     pg = np.minimum(pg, np.where(np.isfinite(pg_reported), pg_reported, np.inf))
     starts = chi2_s.shape[1]
     # A non-finite chi^2, S* or energy is never a certified result, whatever the optimiser reported.

@@ -64,36 +64,22 @@ def newton_polish(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarr
     return u
 
 
-def profile_slopes(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarray,
-                   span: np.ndarray) -> np.ndarray:
-    """d chi^2_min / d(beta, w) per point (p, 2): the envelope theorem's partial derivatives, corrected
-    to first order for the gradient left in the free parameters, g_z - H_zf H_ff^+ g_f.
-
-    Why the correction: where the fit stopped inside its tolerance, the partial derivative moves
-    with the residual gradient through the mixed second derivatives (at chi^2 ~ 1.6e7 a 4e-9 shift
-    of the parameters moved dchi^2/dbeta by 5 of 1.2e5 between two chunkings); the corrected value is
-    the slope at the nearby exact optimum, whatever the stopping point.  Flat directions are cut as
-    everywhere (see `_flat_cut`)."""
-    n = gradient_aug.shape[1] - 2
-    scale = np.concatenate([np.where(span > 0, span, 1.0), [1.0, 1.0]])
-    H = np.asarray(hess_aug) * scale[None, :, None] * scale[None, None, :]
-    g = np.asarray(gradient_aug) * scale[None, :]
-    slopes = g[:, n:].copy()
-    for rows, f in _free_patterns(free, H, g):
-        inverse = _unit_pinv(H[np.ix_(rows, f, f)])
-        mixed = H[np.ix_(rows, [n, n + 1], f)]
-        slopes[rows] -= np.einsum("pzi,pij,pj->pz", mixed, inverse, g[np.ix_(rows, f)])
-    return slopes
-
-
-def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | None = None) -> dict:
+def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | None = None,
+                    gradient_aug: np.ndarray | None = None) -> dict:
     """Eigenvalues and profile curvatures from Hessians in (parameters, beta, w), on the host.
 
     Per point: eigenvalues of the free-parameter block (flat directions are
     degeneracies) and of the block with beta added, NaN-padded to fixed length;
     the Schur complements H_gg - H_gF H_FF^+ H_Fg over the globals g = (beta, w),
     the Hessian of chi^2_min(beta, w) with the free parameters re-optimised
-    (so sigma_beta = sqrt(2 / curvature) along beta).  Done in NumPy: XLA's
+    (so sigma_beta = sqrt(2 / curvature) along beta).  With `gradient_aug`, also the
+    profile slopes d chi^2_min / d(beta, w), "profile_slopes" (p, 2): the envelope theorem's
+    partial derivatives corrected to first order for the gradient left in the free
+    parameters, g_g - H_gF H_FF^+ g_F, with the same pseudo-inverse.  Why the correction:
+    where the fit stopped inside its tolerance, the partial derivative moves with the
+    residual gradient through the mixed second derivatives (at chi^2 ~ 1.6e7 a 4e-9 shift of
+    the parameters moved dchi^2/dbeta by 5 of 1.2e5 between two chunkings); the corrected
+    value is the slope at the nearby exact optimum, whatever the stopping point.  Done in NumPy: XLA's
     batched CPU eigensolvers hung here on some inputs (jax 0.10.2), NumPy's
     LAPACK does not, and an 11 x 11 eigensolve per point is cheap anyway.
     """
@@ -105,6 +91,11 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | N
     scale = np.ones(size) if span is None else np.concatenate([np.where(span > 0, span, 1.0), [1.0, 1.0]])
     H_unit = H * scale[None, :, None] * scale[None, None, :]
     glob = [n, n + 1]
+    if gradient_aug is not None:
+        g_unit = np.asarray(gradient_aug) * scale[None, :]
+        slopes = g_unit[:, glob].copy()
+        # A point whose Hessian or gradient is not finite keeps its partial derivatives as they are.
+        correctable = np.all(np.isfinite(hess_aug), axis=(1, 2)) & np.all(np.isfinite(g_unit), axis=1)
     eig = np.full((points, n), np.nan)
     eig_aug = np.full((points, n + 1), np.nan)
     profile = np.full((points, 2, 2), np.nan)
@@ -127,13 +118,20 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | N
             inverse = _unit_pinv(H_unit[np.ix_(rows, f, f)])
             schur = np.einsum("pia,pij,pjb->pab", coupling, inverse, coupling)
             profile[rows] = Hgg - schur
+            if gradient_aug is not None:
+                fix = rows[correctable[rows]]
+                slopes[fix] -= np.einsum("pia,pij,pj->pa", coupling[correctable[rows]], inverse[correctable[rows]],
+                                         g_unit[np.ix_(fix, f)])
             cancelled[rows] = np.maximum(np.abs(Hgg), np.abs(schur))
         else:
             profile[rows] = Hgg
             cancelled[rows] = np.abs(Hgg)
-    return {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug,
-            "beta_curvature": profile[:, 0, 0], "profile_hessian": profile,
-            "beta_curvature_uncertainty": CANCEL_RTOL * cancelled[:, 0, 0],
-            "hessian_finite": np.all(np.isfinite(hess_aug), axis=(1, 2))}
+    out = {"hessian_eigenvalues": eig, "hessian_eigenvalues_with_beta": eig_aug,
+           "beta_curvature": profile[:, 0, 0], "profile_hessian": profile,
+           "beta_curvature_uncertainty": CANCEL_RTOL * cancelled[:, 0, 0],
+           "hessian_finite": np.all(np.isfinite(hess_aug), axis=(1, 2))}
+    if gradient_aug is not None:
+        out["profile_slopes"] = slopes
+    return out
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 
@@ -64,9 +65,13 @@ class LMState(eqx.Module):
 
 
 def projected_gradient_norm(u, grad, fixed):
-    """|| P(u - g) - u ||_inf: zero exactly at a box-constrained stationary point."""
-    moved = jnp.clip(u - grad, 0.0, 1.0) - u
-    return jnp.max(jnp.where(fixed, 0.0, jnp.abs(moved)))
+    """|| P(u - g) - u ||_inf over the last axis: zero exactly at a box-constrained stationary point.
+
+    Traced inside kernels, NumPy on the host (the diagnostics' check of a reported point): no device
+    dispatch there."""
+    xp = jnp if isinstance(u, jax.Array) or isinstance(grad, jax.Array) else np
+    moved = xp.clip(u - grad, 0.0, 1.0) - u
+    return xp.max(xp.where(fixed, 0.0, xp.abs(moved)), axis=-1)
 
 
 def lm_start(u0, config: LMConfig = LMConfig()) -> LMState:
