@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from ..errors import InputError, check_range
-from ..runtime import interactive_progress, interrupts_remembered
+from ..runtime import check_interrupted, interactive_progress, interrupts_remembered
 from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_json, write_npz
 from ..model.constants import lambda_from_eta
@@ -146,7 +146,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     ids_all = np.arange(lo, hi)
     plot_pool = PlotPool(fmt=figure_format) if analyse and point_range is None and team.lead else contextlib.nullcontext()
     try:
-        with ScanDirectory(out, fingerprint, stamp, team) as directory, interrupts_remembered() as signalled, \
+        with ScanDirectory(out, fingerprint, stamp, team) as directory, interrupts_remembered(), \
                 plot_pool as pool:
             solver = ChunkSolver(config, B, W, lam, chunk, diagnoses=team.lead)
             have, saved = directory.read_chunks(ids_all, warn=stderr_warning if team.lead else _quiet)
@@ -163,8 +163,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
             try:
                 t_fit = time.perf_counter()
                 for ids in mine:
-                    if signalled:
-                        raise KeyboardInterrupt  # an interrupt a callback swallowed still ends the run
+                    check_interrupted()  # an interrupt a callback swallowed still ends the run
                     team.check_abort()
                     result = solver.solve(ids)
                     directory.write_chunk(ids, result)
