@@ -5,7 +5,7 @@ parameter refitted) is followed from the best fit outwards on each side: the
 HESSE error gives the first trial, a secant step on chi^2_min(x_j) - chi^2_best - level
 the rest, and once the crossing is bracketed the Illinois variant of regula falsi (the end
 that did not move last time counts half, so a convex profile no longer pins one end of the
-bracket: 11 refits on one side of the identifiable fit's mu.U and tau.U became 4).  iminuit's convention:
+bracket: 11 refits on one side of the identifiable fit's mu.U and tau.U became 2).  iminuit's convention:
 the lower error is negative, the upper positive.  If a bound comes first, the
 side reports the distance to that bound and says the bound cut the interval.
 """
