@@ -24,14 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from qfdjax.fitting.lowering import GPUS
+
 ROOT = Path(__file__).resolve().parents[1]
 QFDJAX = [sys.executable, "-m", "qfdjax"]
 PEER = [sys.executable, str(ROOT / "benchmarks" / "peer_scipy.py")]
-H100_FP64_FLOPS = 34e12
-H100_BYTES_PER_S = 3.35e12
-# H200 (the kind of GPU this project is lent): the same fp64 peak, 4.8 TB/s HBM3e.
-H200_FP64_FLOPS = 34e12
-H200_BYTES_PER_S = 4.8e12
+# fp64 peak and memory bandwidth from the data sheets, as `qfdjax bench --lower` projects with them
+# (the H200 is the kind of GPU this project is lent).
+H100_FP64_FLOPS, H100_BYTES_PER_S = GPUS["H100"]
+H200_FP64_FLOPS, H200_BYTES_PER_S = GPUS["H200"]
 # Assumed cost of one LM loop iteration on a GPU besides its arithmetic: the loop body's kernel
 # launches and the predicate read back to the host (a few us each): an assumption, not a measurement.
 GPU_ITERATION_LATENCY_S = 30e-6
