@@ -19,7 +19,19 @@ def _describe(value, index):
 def check_range(name: str, values, *, lower=None, upper=None, lower_open=False, upper_open=False,
                 integer=False, allowed_text: str | None = None):
     """Raise InputError for the first value of `values` outside the range."""
-    arr = np.asarray(values, dtype=np.float64)
+    import numbers
+
+    if isinstance(values, numbers.Integral) and not isinstance(values, bool) and abs(int(values)) > 2**53:
+        # Compared exactly (Python compares ints with floats exactly) and shown as given: float64 would
+        # round 2**63 - 1 up past its own limit and print 99999999999999999999999 as 1e+23.
+        value = int(values)
+        inside = ((lower is None or (value > lower if lower_open else value >= lower))
+                  and (upper is None or (value < upper if upper_open else value <= upper)))
+        arr, shown_int = np.asarray(0.0 if inside else math.inf), value
+        if inside:
+            return
+    else:
+        arr, shown_int = np.asarray(values, dtype=np.float64), None
     flat = arr.ravel()
     scalar = arr.ndim == 0
     for i, v in enumerate(flat):
@@ -43,12 +55,17 @@ def check_range(name: str, values, *, lower=None, upper=None, lower_open=False, 
                     text = f"an integer {text}".strip()
             else:
                 text = allowed_text
-            raise InputError(f"{name} = {_describe(v, index)} is out of range: must be {text}")
+            shown = str(shown_int) if shown_int is not None else _describe(v, index)
+            raise InputError(f"{name} = {shown} is out of range: must be {text}")
 
 
 # The model's domain in magnitude: energies grow like U^2 r_max^3 and beta (R_c + w)^3, so with
 # every input at most 1e30 no energy, S* or chi^2 can overflow float64 (1.8e308).
 MAX_MAGNITUDE = 1e30
+# The smallest magnitude of a quantity that must be positive (beta, w, R_c, a sigma, a bound): its
+# reciprocal square stays below 1e60, so nothing derived from it overflows, and a subnormal (1e-320,
+# whose reciprocal is inf) is refused by name instead of ending in a chi^2 of inf.
+MIN_POSITIVE = 1e-30
 # The seed used 20 polar angles; tables grow with N_theta times the radial grid.
 MAX_NUM_THETA = 10_000
 
@@ -78,22 +95,28 @@ def check_type(name: str, value, kind, allowed: str):
     return value
 
 
+def check_positive(name: str, values) -> None:
+    """The one domain rule for a quantity that must be positive: finite, MIN_POSITIVE <= value <= MAX_MAGNITUDE."""
+    check_range(name, values, lower=MIN_POSITIVE, upper=MAX_MAGNITUDE)
+
+
 def check_globals(beta, w, lam) -> None:
-    """The model's domain for the globals: beta > 0 (a stiffness), w > 0, lambda >= 0, all finite.
+    """The model's domain for the globals: beta > 0 (a stiffness), w > 0 (both >= MIN_POSITIVE), lambda >= 0,
+    all finite and at most MAX_MAGNITUDE.
 
     Every entry point (energy, fit, relax, scan, the Python API) checks these
     the same way, before any work: beta <= 0 makes E_stab change sign and S*
     undefined, w <= 0 has no boundary layer.
     """
-    check_range("beta", beta, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
-    check_range("w", w, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+    check_positive("beta", beta)
+    check_positive("w", w)
     check_range("lam", lam, lower=0.0, upper=MAX_MAGNITUDE)
 
 
 def check_energy_inputs(beta, w, lam, R_c, U, A, r_min=None, r_max=None, num_theta=None):
     """Validate per-lepton energy inputs (arrays broadcast together)."""
     check_globals(beta, w, lam)
-    check_range("R_c", R_c, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+    check_positive("R_c", R_c)
     check_range("U", U, lower=0.0, upper=MAX_MAGNITUDE)
     check_range("A", A, lower=0.0, upper=1.0)
     if r_min is not None:

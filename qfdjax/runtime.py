@@ -107,11 +107,25 @@ def interrupts_remembered():
             previous[sig] = signal.signal(sig, handler)
         except ValueError:  # not in the main thread
             pass
+    # A KeyboardInterrupt raised inside a callback CPython cannot propagate from (JAX's garbage-collection
+    # callback) reaches sys.unraisablehook, which would print a 7-line "Exception ignored in ..." report
+    # before the command's own one-line message; it is already remembered, so it is dropped silently.
+    outer_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) or unraisable.exc_type is KeyboardInterrupt:
+            if not received:
+                received.append(signal.SIGINT)
+            return
+        outer_hook(unraisable)
+
+    sys.unraisablehook = quiet_interrupts
     _RECEIVED = received
     try:
         yield received
     finally:
         _RECEIVED = None
+        sys.unraisablehook = outer_hook
         for sig, old in previous.items():
             signal.signal(sig, old)
 

@@ -61,7 +61,7 @@ CASES = [
     (lambda f, t: ["fit", "--beta", "3.1", "--w", "-1e-3"], "w = -0.001"),
     (lambda f, t: ENERGY + ["--numerics", "reference", "--r-max", "1e9"], "seed grid of 5e+10 points"),
     # Issue 20: the model's domain, the same at every entry point.
-    (lambda f, t: ["fit", "--beta", "0", "--w", "0.015"], "beta = 0.0 is out of range: must be > 0"),
+    (lambda f, t: ["fit", "--beta", "0", "--w", "0.015"], "beta = 0.0 is out of range: must be >= 1e-30"),
     (lambda f, t: ["fit", "--beta", "-5", "--w", "0.015", "--lam", "0.01"], "beta = -5.0 is out of range"),
     (lambda f, t: ["relax", "--beta", "0", "--w", "0.015"], "beta = 0.0 is out of range"),
     (lambda f, t: ["energy", "--beta", "-3", "--lam", "0.01", "--w", "0.015", "--R-c", "0.5", "--U", "0.1",

@@ -25,7 +25,7 @@ CONFIG = ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 3), fit=FitConfig(starts=
 # --- 1. one domain for every entry point -------------------------------------------------------------
 
 @pytest.mark.parametrize("call, fragment", [
-    (lambda: qfdjax.fit(0.0, 0.015), "beta = 0.0 is out of range: must be > 0"),
+    (lambda: qfdjax.fit(0.0, 0.015), "beta = 0.0 is out of range: must be >= 1e-30"),
     (lambda: qfdjax.fit(-5.0, 0.015, lam=0.01), "beta = -5.0"),
     (lambda: qfdjax.fit(3.1, 0.0), "w = 0.0"),
     (lambda: qfdjax.fit(3.1, 0.015, lam=-1.0), "lam = -1.0"),
@@ -177,10 +177,12 @@ def test_merge_equals_one_host_and_refuses_altered_parts(finished, tmp_path, cap
         arrays = dict(data)
     arrays = {k: (v[::-1] if v.ndim and v.shape[0] == 5 else v) for k, v in arrays.items()}
     np.savez(bad / "scan.npz", **arrays)
+    from qfdjax.integrity import seal
     from qfdjax.scans.digest import stamp
 
     record = json.loads((bad / "scan.json").read_text())
     record["integrity"] = stamp(record, bad / "scan.npz")
+    seal(record)
     (bad / "scan.json").write_text(json.dumps(record))
     assert main(["merge", str(a), str(bad), "--out", str(tmp_path / "m2")]) == 2
     assert "point ids are permuted" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "qfdjax"
 # Foundations (no qfdjax imports) < model < reference/fitting < scans < commands.
 # stats/ sits beside scans and may import it; scans must never import stats.
-RANK = {"errors": 0, "io": 0, "runtime": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3, "stats": 3.5}
+RANK = {"errors": 0, "io": 0, "integrity": 0, "runtime": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3, "stats": 3.5}
 COMMANDS = 4
 
 

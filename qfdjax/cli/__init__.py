@@ -1,4 +1,4 @@
-"""Command line: `qfdjax energy | fit | relax | scan | report | merge | toys | forecast | sensitivity | bench`.
+"""Command line: `qfdjax energy | fit | relax | scan | report | merge | toys | forecast | sensitivity | bench | verify`.
 
 A thin layer over functions of the same names in the package; every command's
 output is also a Python return value.  Bad input exits with status 2 and a
@@ -24,8 +24,21 @@ def _terminated_while_starting(signum, frame):
     sys.exit(143)
 
 
+def _exit_lost_in_a_callback(unraisable):
+    # The starting handlers' sys.exit, raised inside a callback CPython cannot propagate from (JAX's
+    # garbage-collection callback, registered by `import jax`), would be printed as "Exception ignored"
+    # and lost: their one line is already printed, so the process ends here with their status.
+    if isinstance(unraisable.exc_value, SystemExit):
+        import os
+
+        sys.stderr.flush()
+        os._exit(int(unraisable.exc_value.code or 0))
+    sys.__unraisablehook__(unraisable)
+
+
 # Only when this process is the qfdjax command itself, never inside a library user's program.
 if sys.argv and sys.argv[0].rsplit("/", 1)[-1] in ("qfdjax", "__main__.py"):
+    sys.unraisablehook = _exit_lost_in_a_callback
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted_while_starting)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -43,11 +56,12 @@ from .scan import add_merge, add_report, add_scan  # noqa: E402
 from .studies import add_bench, add_sensitivity  # noqa: E402
 from .forecast import add_forecast  # noqa: E402
 from .toys import add_toys  # noqa: E402
+from .verify import add_verify  # noqa: E402
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
 COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_toys, add_forecast, add_sensitivity,
-            add_bench)
+            add_bench, add_verify)
 EXTRA_COMMANDS: list = []
 
 
@@ -74,10 +88,21 @@ def _accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
                 _accept_negative_numbers(sub)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its refusals on one line, like every other refusal of qfdjax (status 2).
+
+    argparse prints a 5-line usage block before "invalid int value: '2.5'"; `qfdjax CMD --help`
+    still shows the usage."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(prog="qfdjax", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="qfdjax", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qfdjax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS + tuple(EXTRA_COMMANDS):
@@ -92,14 +117,34 @@ OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file
                 "sensitivity": "dir", "toys": "dir", "forecast": "file"}
 
 
+# The files a directory command writes: one that exists as anything but a regular file (a directory, a
+# link) is refused before any work, not when the results are written at the end.
+OUTPUT_FILES = {"scan": ("scan.json", "scan.npz", "scan.csv"), "merge": ("scan.json", "scan.npz", "scan.csv"),
+                "toys": ("toys.json", "toys.npz", "toys.csv", "toys.png"), "sensitivity": ("sensitivity.json",)}
+# Flags naming a file or directory: given as an empty string, they would silently mean "none".
+PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path")
+
+
 def _check_output(args) -> None:
+    import os
+    from pathlib import Path
+
     from ..io import check_cache_dir, check_output_dir, check_output_file
     from ..runtime import cache_dir
 
+    for flag in PATH_FLAGS:
+        value = getattr(args, flag, None)
+        if isinstance(value, str) and not value.strip():
+            raise InputError(f"{flag} = {value!r} is empty: give a path")
     kind = OUTPUT_KINDS.get(args.command)
     out = getattr(args, "out", None)
     if kind and out:
         (check_output_file if kind == "file" else check_output_dir)(out, "out")
+        for name in OUTPUT_FILES.get(args.command, ()) if kind == "dir" else ():
+            target = Path(out) / name
+            if os.path.lexists(target) and (os.path.islink(target) or not os.path.isfile(target)):
+                raise InputError(f"out = {out!r}: {name} there is not a regular file (a directory or a link): "
+                                 f"remove it or choose another --out")
     if args.command != "report" and cache_dir() is not None:
         check_cache_dir(cache_dir())
 

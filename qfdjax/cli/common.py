@@ -58,10 +58,11 @@ def range3(text_values, name):
 
 def emit(record: dict, text: str, out) -> None:
     """Print a command's summary and write its JSON record (with run metadata) where asked."""
+    from ..integrity import seal
     from ..io import run_metadata, write_json
 
     record |= run_metadata()
     print(text)
     if out:
-        write_json(out, record)
+        write_json(out, seal(record))
         print(f"wrote {out}")

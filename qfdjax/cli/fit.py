@@ -16,9 +16,9 @@ def add_fit(sub):
     p.add_argument("--beta", type=float, required=True, help="vacuum stiffness beta (the start, with --free beta)")
     p.add_argument("--w", type=float, required=True, help="boundary thickness w (the start, with --free w)")
     p.add_argument("--free", help="fit globals too: beta, w or beta,w (the profile minimum, found directly)")
-    p.add_argument("--beta-bounds", nargs=2, type=float, default=(2.5, 4.5), metavar=("LO", "HI"),
+    p.add_argument("--beta-bounds", nargs=2, type=float, metavar=("LO", "HI"),
                    help="bounds of beta with --free beta (default 2.5 4.5)")
-    p.add_argument("--w-bounds", nargs=2, type=float, default=(0.005, 0.05), metavar=("LO", "HI"),
+    p.add_argument("--w-bounds", nargs=2, type=float, metavar=("LO", "HI"),
                    help="bounds of w with --free w (default 0.005 0.05)")
     p.add_argument("--minos", nargs="?", const="*", metavar="NAMES",
                    help="MINOS-style asymmetric errors by refitting, at --cl: every free parameter, or the "
@@ -26,16 +26,36 @@ def add_fit(sub):
     p.add_argument("--param-profile", metavar="NAME[,NAME2]",
                    help="refitted Delta chi2 profile of one parameter, or the confidence contour of a pair "
                         "(written as JSON, CSV and PNG beside --out)")
-    p.add_argument("--cl", type=float, default=ONE_SIGMA,
+    p.add_argument("--cl", type=float,
                    help="confidence level of --minos and --param-profile (default 0.6827, one sigma: Delta chi2 = 1 "
                         "for one parameter)")
-    p.add_argument("--profile-points", type=int, default=21,
+    p.add_argument("--profile-points", type=int,
                    help="refits per parameter axis of --param-profile (default 21; a pair takes the square)")
-    p.add_argument("--profile-span", type=float, default=3.0,
+    p.add_argument("--profile-span", type=float,
                    help="half-width of --param-profile in HESSE errors (default 3; cut by the bounds)")
     add_model_options(p)
     p.add_argument("--out", help="write the result (JSON) here")
     p.set_defaults(run=_run_fit)
+
+
+def _check_flags_used(args) -> None:
+    """A flag that would do nothing is refused in one line (before any work), never silently ignored."""
+    from ..errors import InputError
+
+    free = {x.strip() for x in (args.free or "").split(",") if x.strip()}
+    for flag, needs, given in (("--beta-bounds", "--free beta", "beta" in free),
+                               ("--w-bounds", "--free w", "w" in free),
+                               ("--profile-points", "--param-profile", bool(args.param_profile)),
+                               ("--profile-span", "--param-profile", bool(args.param_profile)),
+                               ("--cl", "--minos or --param-profile", args.minos is not None or bool(args.param_profile))):
+        if getattr(args, flag[2:].replace("-", "_")) is not None and not given:
+            raise InputError(f"{flag} has no effect without {needs}: drop it, or add {needs}")
+    if args.cl is None:
+        args.cl = ONE_SIGMA
+    if args.profile_points is None:
+        args.profile_points = 21
+    if args.profile_span is None:
+        args.profile_span = 3.0
 
 
 def _run_fit(args) -> int:
@@ -45,6 +65,7 @@ def _run_fit(args) -> int:
     from ..scans.report_text import fit_table
 
     t0 = time.perf_counter()
+    _check_flags_used(args)
     config = fit_config_from_args(args)
     space = space_from_args(args)
     spec = spec_from_args(args)
@@ -73,8 +94,8 @@ def _run_fit(args) -> int:
         if args.lam is not None:
             raise InputError("--lam cannot be combined with --free: lambda follows beta through --eta")
         free = tuple(x.strip() for x in args.free.split(",") if x.strip())
-        record: Any = fit_profile(args.beta, args.w, free, beta_bounds=tuple(args.beta_bounds),
-                             w_bounds=tuple(args.w_bounds), **kwargs)
+        record: Any = fit_profile(args.beta, args.w, free, beta_bounds=tuple(args.beta_bounds or (2.5, 4.5)),
+                                  w_bounds=tuple(args.w_bounds or (0.005, 0.05)), **kwargs)
     else:
         record = fit(args.beta, args.w, args.lam, **kwargs)
     # MINOS and parameter profiles refit with the same settings, in their own spaces.

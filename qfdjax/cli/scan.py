@@ -151,8 +151,8 @@ def add_report(sub):
     p.add_argument("--fc", type=int, metavar="N",
                    help="Feldman-Cousins regions with N toys per grid point (loads JAX; resumable: finished points "
                         "are kept in DIR/fc/)")
-    p.add_argument("--fc-seed", type=int, default=0, help="seed of the Feldman-Cousins toys (default 0)")
-    p.add_argument("--fc-chunk", type=int, default=8,
+    p.add_argument("--fc-seed", type=int, help="seed of the Feldman-Cousins toys (default 0)")
+    p.add_argument("--fc-chunk", type=int,
                    help="grid points whose toys are fitted in one batch (default 8; the same value gives the same "
                         "numbers however the work is split or resumed)")
     p.add_argument("--fc-points", metavar="START:STOP",
@@ -165,20 +165,16 @@ def add_report(sub):
 
 
 def _run_report(args) -> int:
-    from pathlib import Path
-
     from ..scans.record import figure_files
 
     figure_files(args.format)  # an unknown format is refused in one line, before any work
-    from ..scans.analysis import analyse_scan
-    from ..io import write_json
-    from ..scans.plots import plot_scan
-    from ..scans.report_text import scan_summary
-
+    for flag in ("fc_seed", "fc_chunk", "fc_points"):
+        if args.fc is None and getattr(args, flag) is not None:
+            raise InputError(f"--{flag.replace('_', '-')} has no effect without --fc N: drop it, or add --fc N")
+    args.fc_seed = 0 if args.fc_seed is None else args.fc_seed
+    args.fc_chunk = 8 if args.fc_chunk is None else args.fc_chunk
     from ..scans.result import ScanResult
-
-    from ..scans.rendezvous import run_token
-    from ..scans.team import TeamAborted, join, settings_from
+    from ..scans.team import settings_from
     from .supervise import follow_parent, is_child, run_child
 
     settings = settings_from(args.coordinator, args.num_processes, args.process_id, args.distributed,
@@ -190,6 +186,31 @@ def _run_report(args) -> int:
         return run_child(args.argv, settings, args.dir, command="report")
     if settings.enabled:
         follow_parent()
+        return _report(args, settings)
+    from ..scans.checkpoint import hold_directory
+
+    if args.fc_points:  # a share of the FC toys, beside the other hosts' shares: it writes no scan.json
+        return _report(args, settings)
+    # `report` rewrites scan.json (and with --fc adds DIR/fc/): one writer at a time, as for a scan.
+    ScanResult.load(args.dir)  # a directory that is not a verified scan is refused before it is locked
+    lock = hold_directory(args.dir, "dir", "or run this report after it")
+    try:
+        return _report(args, settings)
+    finally:
+        lock.close()
+
+
+def _report(args, settings) -> int:
+    from pathlib import Path
+
+    from ..scans.analysis import analyse_scan
+    from ..scans.digest import write_scan_json
+    from ..scans.plots import plot_scan
+    from ..scans.rendezvous import run_token
+    from ..scans.report_text import scan_summary
+    from ..scans.result import ScanResult
+    from ..scans.team import TeamAborted, join
+
     path = Path(args.dir) / "scan.json"
     record = ScanResult.load(args.dir)
     if record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
@@ -250,7 +271,7 @@ def _run_report(args) -> int:
 
         plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
         record["plots"]["fc_map"] = f"fc_map.{args.format}"
-    write_json(path, record)
+    write_scan_json(path, record)
     print(scan_summary(record))
     if "fc" in record:
         from ..stats.fc import fc_summary

@@ -49,19 +49,29 @@ def toys_table(s: dict) -> str:
     lines = [f"toys at beta = {s['beta']:.6g}, w = {s['w']:.6g}: {s['n']} toys (seed {s['seed']}), "
              f"{s['n_valid']} certified; {s['sigma_convention']}",
              f"  observed chi2_min = {s['chi2_observed']:.10g} ({s['ndf']} degrees of freedom)"]
+    everyone = s.get("n_all", s["n"])
+    if s.get("uncertified_reasons"):
+        lines.append("  not certified: " + ", ".join(f"{n} {why}" for why, n in s["uncertified_reasons"].items()))
     if s["ndf"] <= 0:
         lines.append("  goodness of fit: undefined (no degrees of freedom: every toy fits exactly)")
     elif s["p_value_upper_95"] is not None:
-        lines.append(f"  goodness of fit: no toy has chi2 >= observed: p < {s['p_value_upper_95']:.3g} (95 % CL)")
+        lines.append(f"  goodness of fit: no toy has chi2 >= observed: p < {s['p_value_upper_95']:.3g} (95 % CL, "
+                     f"{s['n_valid']} certified toys)")
     else:
-        lines.append(f"  goodness of fit: p = {s['p_value']:.4g} +- {s['p_value_error']:.2g} "
-                     f"(fraction of toys with chi2 >= observed)")
-    lines.append(f"  toys' chi2_min: mean {s['chi2_toys_mean']:.4g}, median {s['chi2_toys_median']:.4g}")
+        lines.append(f"  goodness of fit: p = {s['p_value']:.4g} +- {s['p_value_error']:.2g} over {s['n_valid']} "
+                     f"certified toys, {s['p_value_all']:.4g} +- {s['p_value_all_error']:.2g} over all "
+                     f"{s['n_all_finite']} (fraction of toys with chi2 >= observed)")
+    lines.append(f"  toys' chi2_min: mean {s['chi2_toys_mean']:.4g}, median {s['chi2_toys_median']:.4g} over "
+                 f"{s['n_valid']} certified; mean {s['chi2_toys_mean_all']:.4g}, median "
+                 f"{s['chi2_toys_median_all']:.4g} over all {everyone}")
     for name, c in s["coverage"].items():
+        a = c["all"]
         lines.append(f"  coverage of {name}: {100 * c['0.6827']:.1f} +- {100 * c['0.6827_error']:.1f} % at "
                      f"Delta chi2 <= 1 (nominal 68.27 %), {100 * c['0.9545']:.1f} +- {100 * c['0.9545_error']:.1f} % "
-                     f"at <= 4 (nominal 95.45 %)" + (f" [{c['n']} toys whose search over {name} is certified]"
-                                                    if c["n"] != s["n_valid"] else ""))
+                     f"at <= 4 (nominal 95.45 %) over {c['n']} certified toys"
+                     + (f" (whose search over {name} is certified)" if c["n"] != s["n_valid"] else "")
+                     + (f"; over all {a['n']}: {100 * a['0.6827']:.1f} / {100 * a['0.9545']:.1f} %"
+                        if a["n"] != c["n"] else ""))
     on = {k: v for k, v in s["fraction_on_bound"].items() if v > 0}
     if on:
         lines.append("  on a bound in: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in on.items()))

@@ -16,7 +16,8 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import InputError, check_globals, check_integer, check_number, check_range, check_type
+from ..errors import (MAX_MAGNITUDE, InputError, check_globals, check_integer, check_number, check_range,
+                      check_type)
 from ..model.constants import ETA_DEFAULT, lambda_from_eta
 from ..runtime import check_interrupted
 from ..model.numerics import check_numerics_name
@@ -33,6 +34,9 @@ from .resources import check_fit_memory
 from .result import FitResult
 
 FIT_METHODS = ("gradient", "de", "de+gradient")
+# Starts, population and iteration counts past these are refused before anything is built.
+MAX_STARTS = 2**53  # counts past this are not exact in float64; the memory check refuses far less
+MAX_ITERATIONS = 100_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +58,13 @@ class FitConfig:
             raise InputError(f"de_tol = {self.de_tol!r} is invalid: must be a number")
         if not isinstance(self.method, str) or self.method not in FIT_METHODS:
             raise InputError(f"method = {self.method!r} is unknown: must be one of {', '.join(FIT_METHODS)}")
-        check_range("starts", self.starts, lower=1, integer=True)
+        # Upper limits far past any useful run, below what the compiled loops' int32/int64 counters hold.
+        check_range("starts", self.starts, lower=1, upper=MAX_STARTS, integer=True)
         check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
-        check_range("max_steps", self.max_steps, lower=1, integer=True)
-        check_range("de_maxiter", self.de_maxiter, lower=1, integer=True)
-        check_range("de_popsize", self.de_popsize, lower=1, integer=True)
-        check_range("de_tol", self.de_tol, lower=0.0)
+        check_range("max_steps", self.max_steps, lower=1, upper=MAX_ITERATIONS, integer=True)
+        check_range("de_maxiter", self.de_maxiter, lower=1, upper=MAX_ITERATIONS, integer=True)
+        check_range("de_popsize", self.de_popsize, lower=1, upper=MAX_STARTS, integer=True)
+        check_range("de_tol", self.de_tol, lower=0.0, upper=MAX_MAGNITUDE)
 
     @property
     def gradient_starts(self) -> int:
@@ -153,8 +158,13 @@ def resolve_lambda(beta, lam=None, eta=None):
     if lam is not None:
         return lam
     eta = ETA_DEFAULT if eta is None else eta
-    check_range("eta", eta, lower=0.0)
-    return lambda_from_eta(np.asarray(beta, dtype=np.float64), eta)
+    check_range("eta", eta, lower=0.0, upper=MAX_MAGNITUDE)
+    lam = lambda_from_eta(np.asarray(beta, dtype=np.float64), eta)
+    # lambda is derived: it must lie in its own domain, and the refusal names the input that set it.
+    if not np.all(np.isfinite(lam)) or np.any(lam > MAX_MAGNITUDE):
+        raise InputError(f"eta = {float(eta)!r} gives lam = {float(np.max(lam)):g} at beta = "
+                         f"{float(np.max(beta)):g}: out of range: lam must be <= {MAX_MAGNITUDE:g}")
+    return lam
 
 
 def fit(beta: float, w: float, lam: float | None = None, *, eta: float | None = None, numerics: str = "exact",

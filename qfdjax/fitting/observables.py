@@ -15,7 +15,7 @@ from typing import Self
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..errors import InputError, check_range
+from ..errors import InputError, check_positive
 from .likelihood import AbstractObservable, Likelihood, ModelState
 
 # Measured g-factors (CODATA/PDG values as used by the project's design).
@@ -136,7 +136,7 @@ def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=No
     for term, value in sigmas.items():
         if term not in observables:
             raise InputError(f"sigma for {term!r}: not among the observables {', '.join(observables)}")
-        check_range(f"sigma {term}", value, lower=0.0, lower_open=True, upper=1e30)
+        check_positive(f"sigma {term}", value)
     if "mass" in sigmas:
         sigma_model = float(sigmas["mass"])
     if isinstance(observables, str) or not all(isinstance(o, str) for o in observables):

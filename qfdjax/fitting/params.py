@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..model.constants import LEPTONS, PARAMS_PER_LEPTON, SEED_BOUNDS
-from ..errors import InputError
+from ..errors import MAX_MAGNITUDE, MIN_POSITIVE, InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +58,11 @@ class ParameterSpace:
                 raise InputError(f"bounds of {name} = [{lo}, {hi}] are invalid: must be finite")
             if lo > hi:
                 raise InputError(f"bounds of {name} = [{lo}, {hi}] are inverted: lower must be <= upper")
-            allowed = {"R_c": (0.0, math.inf, "R_c > 0"), "U": (0.0, math.inf, "U >= 0"),
+            # The same domain rule as every energy input (errors.check_positive for R_c).
+            allowed = {"R_c": (MIN_POSITIVE, MAX_MAGNITUDE, f"{MIN_POSITIVE:g} <= R_c <= {MAX_MAGNITUDE:g}"),
+                       "U": (0.0, MAX_MAGNITUDE, f"0 <= U <= {MAX_MAGNITUDE:g}"),
                        "A": (0.0, 1.0, "0 <= A <= 1")}[name.split(".")[1]]
-            strict = name.endswith("R_c")
-            if (lo <= allowed[0] if strict else lo < allowed[0]) or hi > allowed[1]:
+            if lo < allowed[0] or hi > allowed[1]:
                 raise InputError(f"bounds of {name} = [{lo}, {hi}] leave the model's domain: must keep "
                                  f"{allowed[2]}")
         for follower, leader in self.tied:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MAX_MAGNITUDE, InputError, check_number, check_range
+from ..errors import InputError, check_number, check_positive, check_range
 from .fit import fit
 
 GLOBALS = ("beta", "w")
@@ -35,8 +35,8 @@ def fit_profile(beta: float, w: float, free=("beta",), *, beta_bounds=(2.5, 4.5)
     check_range("gtol", gtol, lower=0.0, lower_open=True, upper=1.0)
     bounds = np.array([_pair(f"{g}_bounds", b) for g, b in zip(GLOBALS, (beta_bounds, w_bounds), strict=True)])
     for name, (lo, hi) in zip(GLOBALS, bounds, strict=True):
-        check_range(f"{name} bounds lower", lo, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
-        check_range(f"{name} bounds upper", hi, lower=0.0, lower_open=True, upper=MAX_MAGNITUDE)
+        check_positive(f"{name} bounds lower", lo)
+        check_positive(f"{name} bounds upper", hi)
         if not hi > lo:
             raise InputError(f"{name} bounds = [{lo}, {hi}] are invalid: need lower < upper")
     z = np.array([beta, w], dtype=float)
@@ -45,7 +45,7 @@ def fit_profile(beta: float, w: float, free=("beta",), *, beta_bounds=(2.5, 4.5)
     if np.any(outside):
         name = GLOBALS[int(np.argmax(outside))]
         lo, hi = bounds[int(np.argmax(outside))]
-        raise InputError(f"start {name} = {z[int(np.argmax(outside))]!r} is outside its free bounds: must be in "
+        raise InputError(f"start {name} = {float(z[int(np.argmax(outside))])!r} is outside its free bounds: must be in "
                          f"[{lo:g}, {hi:g}]")
     span = bounds[:, 1] - bounds[:, 0]
     # A global that is not free stays where it is: its box is the point itself.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 import numpy as np
 
+from .diagnostics import UNCERTIFIED_REASONS
 from .spectra import FLAT_RTOL
 from .params import ParameterSpace
 
@@ -28,6 +29,9 @@ def point_record(out: dict, i, space: ParameterSpace) -> dict:
         "convergence": {
             "converged": bool(out["converged"][i]),
             "optimizer_done": bool(out["optimizer_done"][i]),
+            "edm": float(out["edm"][i]),
+            "flat_direction_gradient": float(out["flat_slope"][i]),
+            "uncertified_reason": None if out["converged"][i] else UNCERTIFIED_REASONS[int(out["uncertified_reason"][i])],
             "projected_gradient_rel": float(out["projected_gradient"][i]),
             "chi2_starts": [float(v) for v in out["chi2_starts"][i]],
             "chi2_spread": float(out["chi2_spread"][i]),

@@ -135,3 +135,40 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | N
     return out
 
 
+
+
+def newton_decrement(hess_aug: np.ndarray, gradient_aug: np.ndarray, at_lower: np.ndarray, at_upper: np.ndarray,
+                     fixed: np.ndarray, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(edm, flat_slope) per point: the chi^2 a Newton step would still gain, and the gradient along flat directions.
+
+    edm = 1/2 g_A^T |H_AA|^+ g_A over the parameters A that can move: those off their bounds,
+    and those on a bound whose gradient points into the box (the KKT condition fails there).
+    Flat directions are cut as everywhere (`_flat_cut`), and |H| (eigenvalues' magnitudes) keeps a
+    saddle's negative curvature from cancelling a real gain.  It is Minuit's EDM for a bounded
+    least-squares problem, in chi^2 units, so it compares with chi^2 itself at any scale -- unlike
+    the projected gradient, whose rounding floor near chi^2 ~ 1 sits at its certification threshold.
+    flat_slope = |P_flat g_A| in unit-box coordinates: along a flat direction the quadratic model
+    promises nothing, yet a gradient there would be a linear descent; its size bounds that gain
+    over the whole box (travel <= 1 per unit-box coordinate).  NaN where H or g is not finite.
+    """
+    H = np.asarray(hess_aug, float)
+    g = np.asarray(gradient_aug, float)
+    n = span.shape[0]
+    H = H[:, :n, :n] * span[None, :, None] * span[None, None, :]
+    g = g[:, :n] * span[None, :]
+    movable = ~np.asarray(fixed, bool)[None, :] & (
+        ~(np.asarray(at_lower, bool) | np.asarray(at_upper, bool))
+        | (np.asarray(at_lower, bool) & (g < 0)) | (np.asarray(at_upper, bool) & (g > 0)))
+    edm = np.zeros(H.shape[0])
+    flat_slope = np.zeros(H.shape[0])
+    ok = np.all(np.isfinite(H), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
+    edm[~ok] = np.nan
+    flat_slope[~ok] = np.nan
+    for rows, f in _free_patterns(movable, H, g):
+        eigval, eigvec = np.linalg.eigh(H[np.ix_(rows, f, f)])
+        along = np.einsum("pik,pi->pk", eigvec, g[np.ix_(rows, f)])
+        flat = _flat_cut(eigval)
+        magnitude = np.where(flat, 1.0, np.abs(eigval))
+        edm[rows] = 0.5 * np.sum(np.where(flat, 0.0, along ** 2 / magnitude), axis=1)
+        flat_slope[rows] = np.sqrt(np.sum(np.where(flat, along ** 2, 0.0), axis=1))
+    return edm, flat_slope

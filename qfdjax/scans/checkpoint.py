@@ -49,6 +49,27 @@ def _digest(fingerprint: str, ids: np.ndarray, arrays: dict) -> str:
     return h.hexdigest()
 
 
+def hold_directory(path, what: str = "out", hint: str = "or choose another --out"):
+    """An exclusive lock on a results directory (its .lock file), held until the returned handle is closed.
+
+    Why: two processes writing one directory (two scans, or two `report --fc` runs) would interleave
+    their files.  The kernel releases the lock when its holder dies, so a crashed run's rerun is never
+    refused.  A second holder is refused in one line."""
+    import fcntl
+
+    try:
+        handle = os.fdopen(open_nofollow(Path(path) / ".lock", os.O_RDWR | os.O_CREAT), "a+")
+    except OSError as err:
+        raise InputError(f"{what} = {str(path)!r} cannot be written: {err.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(f"{what} = {str(path)!r} is in use by another qfdjax process: wait for it, "
+                         f"{hint}") from None
+    return handle
+
+
 class ScanDirectory:
     """An output directory held by this process for the duration of a `with` block."""
 
@@ -92,8 +113,6 @@ class ScanDirectory:
         return self
 
     def _claim(self) -> "ScanDirectory":
-        import fcntl
-
         try:
             safe_mkdir(self.path)
             for inner in (self.chunks, self.path / "logs"):
@@ -102,16 +121,9 @@ class ScanDirectory:
                 if os.path.lexists(inner) and (os.path.islink(inner) or not os.path.isdir(inner)):
                     raise InputError(f"out = {str(self.path)!r}: {str(inner)!r} is not a plain directory "
                                      f"(a link or a file): remove it or choose another --out")
-            handle = os.fdopen(open_nofollow(self.path / ".lock", os.O_RDWR | os.O_CREAT), "a+")
         except OSError as err:
             raise InputError(f"out = {str(self.path)!r} cannot be written: {err.strerror}") from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise InputError(f"out = {str(self.path)!r} is in use by another qfdjax process: wait for it, "
-                             f"or choose another --out") from None
-        self._lock = handle
+        self._lock = hold_directory(self.path, "out")
         try:
             for leftover in list(self.path.glob(".*.tmp")) + list(self.chunks.glob(".*.tmp")):
                 leftover.unlink(missing_ok=True)

@@ -7,11 +7,12 @@ digest is not a signature against a determined forger (anyone can recompute
 it); it makes every accidental or casual change, and any mismatch between the
 two files, a refusal naming what does not match.
 
-What is digested in scan.json: every key that the scan wrote and that `report`
-never rewrites — the grid, χ², parameters, convergence evidence, config and
-fingerprint, metadata — in canonical JSON (sorted keys, the values exactly as
-stored).  `analysis`, `verdict`, `plots`, `profile_intervals`, `timings` and
-`fc` are derived or rewritten by `report` and are left out.
+Two digests in scan.json: `scan_json` covers every key that the scan wrote and
+that `report` never rewrites — the grid, χ², parameters, convergence evidence,
+config and fingerprint, metadata — so the scan's own numbers stay tied to
+scan.npz however often `report` rewrites the rest; and the whole record's seal
+(`qfdjax.integrity`, renewed at every write) covers everything else, the derived
+`analysis`, `verdict`, `plots`, `profile_intervals`, `timings` and `fc` included.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..integrity import file_digest
 
 DIGEST_KEY = "integrity"
 # Keys that `report` (re)derives from the digested numbers, or that grow as a scan finishes.
@@ -38,12 +40,12 @@ def record_digest(record: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def file_digest(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def write_scan_json(path, record: dict) -> None:
+    """scan.json written with its whole-record seal renewed (every writer of scan.json goes through here)."""
+    from ..integrity import seal
+    from ..io import write_json
+
+    write_json(path, seal(record))
 
 
 def stamp(record: dict, npz_path) -> dict:
@@ -52,9 +54,17 @@ def stamp(record: dict, npz_path) -> dict:
 
 
 def verify(record: dict, directory, what: str = "dir", need_npz: bool = True) -> None:
-    """Refuse (InputError, one line) a scan whose scan.json or scan.npz does not match its digest."""
+    """Refuse (InputError, one line) a scan whose scan.json or scan.npz does not match its digest, or whose
+    scan.json was edited anywhere -- derived keys (profile intervals, FC regions, the verdict) included:
+    those are covered by the whole record's seal (`qfdjax.integrity`), renewed by each rewrite."""
+    from ..integrity import RECORD_DIGEST, check_seal
+
     where = f"{what} = {str(directory)!r}"
     entry = record.get(DIGEST_KEY)
+    if isinstance(entry, dict) and isinstance(entry.get("scan_json"), str) and RECORD_DIGEST not in entry:
+        raise InputError(f"{where}: scan.json carries no seal over its derived results (written by an older "
+                         f"qfdjax): its intervals and verdict cannot be verified; rerun the scan command into it "
+                         f"(finished chunks resume)")
     if not isinstance(entry, dict) or not isinstance(entry.get("scan_json"), str):
         raise InputError(f"{where}: scan.json carries no digest (written by an older qfdjax, or edited): its "
                          f"numbers cannot be verified; rerun the scan command into it (finished chunks resume)")
@@ -65,6 +75,8 @@ def verify(record: dict, directory, what: str = "dir", need_npz: bool = True) ->
     if actual != entry["scan_json"]:
         raise InputError(f"{where}: scan.json does not match its digest: its numbers were edited after the scan "
                          f"wrote them; refusing to use them")
+    # The scan's own numbers first (the more specific refusal), then everything derived from them.
+    check_seal(record, f"{where}: scan.json")
     npz = Path(directory) / "scan.npz"
     if not need_npz and not npz.exists():
         return

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import run_metadata, write_text
+from ..fitting.diagnostics import UNCERTIFIED_REASONS
 from ..model.constants import lambda_from_eta
 
 # A scan's figures, named in its record ("plots"); drawn by plots.py, in parallel by plot_pool.py.
@@ -40,6 +41,10 @@ def scan_record(config, beta_axis, w_axis, s, point_range, space, refit, timings
             "converged": s["converged"].reshape(shape).tolist(),
             "starts_within_0.1": s["starts_within"].reshape(shape).tolist(),
             "projected_gradient_rel": s["projected_gradient"].reshape(shape).tolist(),
+            "edm": s["edm"].reshape(shape).tolist(),
+            "uncertified_reason": np.array([None if ok else UNCERTIFIED_REASONS[int(r)] for ok, r in
+                                            zip(s["converged"], s["uncertified_reason"], strict=True)],
+                                           dtype=object).reshape(shape).tolist(),
             "at_bounds": [[n for n, b in zip(names, row, strict=True) if b] for row in at_bound],
             "neighbour_refit": refit,
         },

@@ -37,8 +37,9 @@ def fit_table(record: dict) -> str:
     c = record["convergence"]
     starts = len(c["chi2_starts"])
     lines.append(
-        f"  converged: {c['converged']}  (projected gradient {c['projected_gradient_rel']:.2e} of chi2; "
-        f"{c['starts_within_0.1']}/{starts} starts within dchi2 <= 0.1)"
+        f"  converged: {c['converged']}  (EDM {c['edm']:.2e}, projected gradient {c['projected_gradient_rel']:.2e} "
+        f"of chi2; {c['starts_within_0.1']}/{starts} starts within dchi2 <= 0.1)"
+        + (f"; not certified: {c['uncertified_reason']}" if c.get("uncertified_reason") else "")
     )
     if c.get("finite_result") is False:
         lines.append("  NOT VALID: chi2, S* or an energy is not finite at this point")

@@ -21,10 +21,10 @@ import numpy as np
 from ..errors import InputError, check_range
 from ..runtime import check_interrupted, interactive_progress, interrupts_remembered
 from ..fitting.resources import check_fit_memory
-from ..io import check_output_dir, write_json, write_npz
+from ..io import check_output_dir, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
-from .digest import DIGEST_KEY, stamp
+from .digest import DIGEST_KEY, stamp, write_scan_json
 from .record import scan_record, write_scan_csv
 from .result import ScanResult
 from .refit import neighbour_refit
@@ -255,7 +255,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
 
         record["analysis"] = analyse_scan(record)
         record["verdict"] = record["analysis"]["verdict"]
-    write_json(out / "scan.json", record)
+    write_scan_json(out / "scan.json", record)
     if analyse:
         t_plots = time.perf_counter()
         if plotter is not None:
@@ -265,5 +265,5 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
 
             record["plots"] = plot_scan(record, out, figure_format)
         record["timings"]["plots_s"] = time.perf_counter() - t_plots
-        write_json(out / "scan.json", record)
+        write_scan_json(out / "scan.json", record)
     return record

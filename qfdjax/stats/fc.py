@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, check_integer, check_range
+from .fc_chunks import read_chunks, write_chunk
 
 LEVELS = (0.6827, 0.9545)
 WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
@@ -85,21 +86,6 @@ def describe_interval(name: str, interval: dict, cl: float) -> str:
     return f"{name} in [{lo:.6g}, {hi:.6g}] at {100 * cl:.4g} % CL"
 
 
-def _read_chunks(folder: Path, fingerprint: str, t_all, valid_all, done) -> None:
-    """Fill in every point a verified chunk of this FC run holds (another run's or a damaged chunk is skipped)."""
-    from ..io import load_npz
-
-    for path in sorted(folder.glob("fc_*.npz")):
-        try:
-            saved = load_npz(path)
-            if str(saved["fingerprint"]) != fingerprint:
-                continue
-            ids = saved["points"]
-            t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
-        except Exception:  # noqa: BLE001 - an unreadable chunk is refitted, never trusted
-            continue
-
-
 def _fingerprint(record: dict, n: int, seed: int) -> str:
     text = json.dumps({"scan": record["fingerprint"], "n": n, "seed": seed, "method": METHOD_VERSION},
                       sort_keys=True)
@@ -117,7 +103,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     from ..fitting.diagnostics import SAME_OPTIMUM_RTOL
     from ..fitting.fit import fit_points
     from ..fitting.resources import check_fit_memory
-    from ..io import safe_mkdir, write_npz
+    from ..io import safe_mkdir
     from ..model.constants import lambda_from_eta
     from ..scans.config import ScanConfig
     from ..scans.result import read_scan_arrays, read_scan_record
@@ -168,7 +154,9 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     t_all = np.full((B.size, n), np.nan)
     valid_all = np.zeros((B.size, n), bool)
     done = np.zeros(B.size, bool)
-    _read_chunks(folder, fingerprint, t_all, valid_all, done)
+    from ..scans.checkpoint import stderr_warning
+
+    read_chunks(folder, fingerprint, t_all, valid_all, done, warn=stderr_warning if team.lead else None)
     t0 = time.perf_counter()
     fit_kwargs = dict(numerics=config.numerics, config=fit_config, space=space, likelihood=likelihood,
                       profile=profile)
@@ -211,8 +199,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
                                                                   np.inf)))
         t = (at_point["chi2"] - lowest).reshape(points.size, n)
         valid = np.asarray(at_point["converged"], bool).reshape(points.size, n)
-        write_npz(folder / f"fc_{int(points[0]):06d}_{int(points[-1]):06d}.npz", fingerprint=np.array(fingerprint),
-                  points=points, t=t, valid=valid)
+        write_chunk(folder, fingerprint, points, t, valid)
         t_all[points], valid_all[points], done[points] = t, valid, True
         if progress is not None:
             progress(int(done.sum()), B.size)
@@ -222,7 +209,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         team.barrier("fc-fitted")
         if not team.lead:
             return None
-        _read_chunks(folder, fingerprint, t_all, valid_all, done)  # the other processes' points
+        read_chunks(folder, fingerprint, t_all, valid_all, done)  # the other processes' points
         if not done.all():
             raise InputError(f"the team finished with {int((~done).sum())} grid points' toys missing in "
                              f"{folder}: rerun every process's command to fit them")

@@ -37,7 +37,9 @@ def write_toys(record: dict, out_dir) -> dict:
                          *(repr(float(arrays[c][i])) for c in cover), *(int(arrays[c][i]) for c in searched)])
     write_text(out / "toys.csv", text.getvalue())
     plot_toys(summary, arrays, out / "toys.png")
-    write_json(out / "toys.json", summary)
+    from ..integrity import seal
+
+    write_json(out / "toys.json", seal(summary, toys_npz=out / "toys.npz"))
     return summary
 
 
@@ -63,10 +65,12 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
             ax.plot(x, chi2_pdf(x, ndf), "k-", lw=1.5, label=f"χ²({ndf}) density")
     obs = summary["chi2_observed"]
     p = summary["p_value"]
-    p_text = (f"p = {p:.3g} ± {summary['p_value_error']:.2g}" if summary["p_value_upper_95"] is None else
-              f"p < {summary['p_value_upper_95']:.2g} (95 % CL; no toy as large)")
-    if ndf <= 0:
+    if ndf <= 0 or p is None:
         p_text = "undefined (0 degrees of freedom: every toy fits exactly)"
+    elif summary["p_value_upper_95"] is not None:
+        p_text = f"p < {summary['p_value_upper_95']:.2g} (95 % CL; no toy as large)"
+    else:
+        p_text = f"p = {p:.3g} ± {summary['p_value_error']:.2g}"
     if chi2.size and obs <= ax.get_xlim()[1]:
         ax.axvline(obs, color="C3", lw=2, label=f"observed χ² = {obs:.4g}")
     else:

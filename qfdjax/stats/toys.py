@@ -168,7 +168,8 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     names = likelihood.data_names(space.leptons)
 
     arrays = {"chi2": np.empty(toys.n), "data": np.empty((toys.n, k)), "params": np.empty((toys.n, space.size)),
-              "valid": np.zeros(toys.n, bool), "at_lower": np.zeros((toys.n, space.size), bool),
+              "valid": np.zeros(toys.n, bool), "uncertified_reason": np.zeros(toys.n, np.int64),
+              "at_lower": np.zeros((toys.n, space.size), bool),
               "at_upper": np.zeros((toys.n, space.size), bool)}
     for name in toys.coverage:
         arrays[f"dchi2_truth_{name}"] = np.empty(toys.n)
@@ -192,6 +193,7 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
         arrays["chi2"][ids] = out["chi2"]
         arrays["params"][ids] = out["params"]
         arrays["valid"][ids] = out["converged"]
+        arrays["uncertified_reason"][ids] = out["uncertified_reason"]
         arrays["at_lower"][ids] = out["at_lower"]
         arrays["at_upper"][ids] = out["at_upper"]
         for name in (n for n in toys.coverage if n in GLOBAL_NAMES):
@@ -254,15 +256,25 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
     """p-value of the observed chi^2_min, coverage fractions with binomial errors, bound fractions."""
     valid = np.asarray(arrays["valid"], bool)
     n_valid = int(valid.sum())
-    chi2 = np.asarray(arrays["chi2"], float)[valid]
+    chi2_all = np.asarray(arrays["chi2"], float)
+    chi2 = chi2_all[valid]
     exceed = int(np.sum(chi2 >= chi2_observed))
     p, p_err = binomial(exceed, n_valid)
+    # Every toy, certified or not, beside the certified ones: dropping the uncertified toys could bias the
+    # sample (they are not a random subset), so both figures are given with their counts.
+    finite_all = np.isfinite(chi2_all)
+    p_all, p_all_err = binomial(int(np.sum(chi2_all[finite_all] >= chi2_observed)), int(finite_all.sum()))
+    if ndf <= 0:
+        p = p_err = p_all = p_all_err = None
     out = {"ndf": int(ndf), "chi2_observed": chi2_observed, "n_valid": n_valid, "p_value": p,
-           "p_value_error": p_err,
+           "p_value_error": p_err, "n_all": int(chi2_all.size), "n_all_finite": int(finite_all.sum()),
+           "p_value_all": p_all, "p_value_all_error": p_all_err,
+           "chi2_toys_mean_all": float(np.mean(chi2_all[finite_all])) if finite_all.any() else math.nan,
+           "chi2_toys_median_all": float(np.median(chi2_all[finite_all])) if finite_all.any() else math.nan,
            # With no degrees of freedom every toy (and the data) fits exactly: chi^2 is rounding, not a test.
            "goodness_of_fit": "defined" if ndf > 0 else "undefined: no degrees of freedom (every toy fits exactly)",
            # No toy as extreme as the data: the 95 % upper limit on p from zero successes in n trials.
-           "p_value_upper_95": (1.0 - 0.05 ** (1.0 / n_valid)) if exceed == 0 and n_valid else None,
+           "p_value_upper_95": (1.0 - 0.05 ** (1.0 / n_valid)) if exceed == 0 and n_valid and ndf > 0 else None,
            "chi2_toys_mean": float(np.mean(chi2)) if n_valid else math.nan,
            "chi2_toys_median": float(np.median(chi2)) if n_valid else math.nan}
     on_bound = np.asarray(arrays["at_lower"]) | np.asarray(arrays["at_upper"])
@@ -281,7 +293,19 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
             fraction, error = binomial(int(np.sum(dchi2 <= level)), n_use)
             entry[cl] = fraction
             entry[f"{cl}_error"] = error
+        everything = np.asarray(arrays[f"dchi2_truth_{name}"], float)
+        everything = everything[np.isfinite(everything)]
+        entry["all"] = {"n": int(everything.size)}
+        for cl, level in LEVELS.items():
+            fraction, error = binomial(int(np.sum(everything <= level)), int(everything.size))
+            entry["all"][cl] = fraction
+            entry["all"][f"{cl}_error"] = error
         coverage_out[name] = entry
+    if "uncertified_reason" in arrays:
+        from ..fitting.diagnostics import UNCERTIFIED_REASONS
+
+        counts = np.bincount(np.asarray(arrays["uncertified_reason"], int), minlength=len(UNCERTIFIED_REASONS))
+        out["uncertified_reasons"] = {UNCERTIFIED_REASONS[k]: int(c) for k, c in enumerate(counts) if k and c}
     return out
 
 

@@ -1,0 +1,89 @@
+"""Seals on results files: every JSON record qfdjax writes names the SHA-256 of its own content.
+
+Why: a results file is read back -- `report` redoes a scan's verdict from scan.json,
+`qfdjax verify` and the Python loaders read fits, toys and forecasts -- and an edited
+number (a chi^2, an interval end, a critical value) would otherwise become a printed
+result with exit status 0.  A seal covers every key of the record, derived ones
+included (profile intervals, Feldman-Cousins regions, the verdict), and names the
+digests of the binary files beside it (NPZ arrays), so a record and its arrays cannot
+be mixed with another run's.
+
+It is not a signature against a determined forger (anyone can recompute it); it turns
+every accidental or casual change into a refusal naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .errors import InputError
+
+SEAL_KEY = "integrity"
+# The entry in SEAL_KEY that holds the whole record's digest (the rest of SEAL_KEY is covered by it).
+RECORD_DIGEST = "record"
+
+
+def canonical_digest(record: dict) -> str:
+    """SHA-256 of a record's canonical JSON (sorted keys, values as written), its own seal left out."""
+    from .io import _to_jsonable
+
+    data = _to_jsonable(record)
+    entry = data.get(SEAL_KEY)
+    if isinstance(entry, dict):
+        data[SEAL_KEY] = {k: v for k, v in entry.items() if k != RECORD_DIGEST}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seal(record: dict, **files) -> dict:
+    """The record with its seal set (in place): the digests of `files` {name: path} and of the whole record."""
+    entry = dict(record.get(SEAL_KEY) or {})
+    entry["algorithm"] = "sha256"
+    for name, path in files.items():
+        entry[name] = file_digest(path)
+    record[SEAL_KEY] = entry
+    record[SEAL_KEY][RECORD_DIGEST] = canonical_digest(record)
+    return record
+
+
+def check_seal(record, what: str, files: dict | None = None) -> None:
+    """Refuse (InputError, one line) a record whose content, or a named file beside it, does not match its seal."""
+    entry = record.get(SEAL_KEY) if isinstance(record, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get(RECORD_DIGEST), str):
+        raise InputError(f"{what} carries no seal (written by an older qfdjax, or edited): its numbers cannot be "
+                         f"verified; rerun the command that wrote it")
+    try:
+        actual = canonical_digest(record)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what} holds values that are not plain JSON ({err})") from None
+    if actual != entry[RECORD_DIGEST]:
+        raise InputError(f"{what} does not match its seal: it was edited after qfdjax wrote it; refusing to use it")
+    for name, path in (files or {}).items():
+        if not Path(path).is_file():
+            raise InputError(f"{what}: {Path(path).name} is missing beside it")
+        if file_digest(path) != entry.get(name):
+            raise InputError(f"{what}: {Path(path).name} does not match the digest in its seal: it was altered or "
+                             f"belongs to another run")
+
+
+def read_sealed_json(path, what: str | None = None, files: dict | None = None) -> dict:
+    """A results JSON file read back and checked against its seal (and the files it names)."""
+    from .errors import read_json
+
+    label = what or "results file"
+    record = read_json(path, label)
+    shown = f"{label} = {str(path)!r}"
+    if not isinstance(record, dict):
+        raise InputError(f"{shown} is not a qfdjax results record (its top level is not an object)")
+    check_seal(record, shown, files)
+    return record
