@@ -90,6 +90,12 @@ def test_fc_on_a_scan_is_resumable_and_reported(tmp_path, capsys):
     np.testing.assert_array_equal(accepted, t_obs <= crit)
     assert accepted[np.unravel_index(np.argmin(t_obs), t_obs.shape)]  # the best point is always accepted
     assert (out / "fc_map.png").stat().st_size > 10_000
+    # Every point's first toy is checked against refits at every grid node (6 points: stride 1), and the text
+    # says what each critical value rests on.
+    assert fc["search_check"]["sampled_toys"] == 6 and 0 <= fc["search_check"]["missed"] <= 6
+    assert np.array_equal(np.array(fc["all_toys"]), np.full((3, 2), 12))
+    assert "local search checked against every grid node for 6 toys" in text
+    assert "each critical value rests on the point's certified toys" in text
     chunks = {p.name: p.stat().st_mtime_ns for p in (out / "fc").iterdir()}
     assert chunks
     # Rerun: every point comes from its verified chunk, nothing is refitted; same numbers.

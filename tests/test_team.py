@@ -143,7 +143,11 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     whole team (a resume) finds the old claim stale and runs."""
     port = _free_port()
     out = tmp_path / "team"
-    args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    # A team that outlives the twin's start even on a loaded machine (the 3 x 3 grid could finish before the
+    # twin had imported JAX; the twin then found no lock and waited for a coordinator that had gone).
+    longer = ["--beta", "2.9", "3.3", "12", "--w", "0.005", "0.05", "12", "--starts", "2", "--chunk", "2",
+              "--no-progress"]
+    args = [*longer, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     team = [_start([*args, "--process-id", str(rank)]) for rank in (0, 1)]
     deadline = time.time() + 60
     while not (out / ".team.process-1").exists() and time.time() < deadline:
@@ -155,7 +159,7 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     for rank, proc in enumerate(team):
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, f"process {rank}: {err}"
-    again = _team(out, port)
+    again = _team(out, port, extra=longer)  # its flags come after GRID's, so they win
     assert [status for status, *_ in again] == [0, 0], again
 
 

@@ -228,7 +228,7 @@ def _report(args, settings) -> int:
         record["profile_intervals"] = refit_profile_intervals(ScanConfig.from_dict(record["config"]),
                                                               record["beta"], record["w"], summary)
     if args.fc is not None:
-        from ..stats.fc import fc_summary, plot_fc, run_fc
+        from ..stats.fc import fc_summary, run_fc
 
         from ..runtime import progress_callback
 
@@ -267,7 +267,7 @@ def _report(args, settings) -> int:
     record["verdict"] = record["analysis"]["verdict"]
     record["plots"] = plot_scan(record, args.dir, args.format)
     if "fc" in record:
-        from ..stats.fc import plot_fc
+        from ..stats.fc_plot import plot_fc
 
         plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
         record["plots"]["fc_map"] = f"fc_map.{args.format}"

@@ -7,8 +7,12 @@ toys.py, counter-based: toy k of point p is id p * n + k), and each toy's t is
 refitted: chi^2_min at the point, and the range's minimum as the least of the toy's
 fits at the point, one projected Newton step in (beta, w) from it (the toy's own
 profile slopes and Hessian), and the data's refitted minimum -- refits, not grid
-nodes, but a local search: the toy's true minimum could lie lower elsewhere, which
-would make its t (and the critical value) smaller.  The critical value t_alpha at
+nodes, but a local search.  A lower minimum elsewhere that the search misses leaves
+the range's minimum too high, so the toy's t -- and the critical value -- too small:
+the regions too narrow, which is not conservative.  How often that happens is measured:
+the first toy of a fixed sample of points is also refitted at every grid node, its t
+corrected, and the record's "search_check" (printed) says how many of the sampled
+toys the local search missed and by how much.  The critical value t_alpha at
 each CL is the toys' quantile; the point is accepted when the data's
 t_obs <= t_alpha.  Wilks' region (t_obs <= 2.30 / 6.18 for two parameters) is
 reported beside it.  The 1-D intervals are the projections of the 2-D regions onto
@@ -33,7 +37,13 @@ from .fc_chunks import read_chunks, write_chunk
 
 LEVELS = (0.6827, 0.9545)
 WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
-METHOD_VERSION = 1
+# 2: chunks carry the sampled full-grid search check (search_deficit); version-1 chunks are another run's.
+METHOD_VERSION = 2
+# The sampled check of each toy's local search costs at most about this many refits over the whole grid.
+SEARCH_CHECK_FITS = 4096
+# A sampled toy's local search missed its minimum when the full grid finds one lower by more than this
+# (the toys' chi^2 are O(1); their fits agree to ~1e-13).
+MISS_DCHI2 = 1e-9
 
 
 def newton_steps(g, H) -> np.ndarray:
@@ -154,9 +164,15 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     t_all = np.full((B.size, n), np.nan)
     valid_all = np.zeros((B.size, n), bool)
     done = np.zeros(B.size, bool)
+    deficit_all = np.full(B.size, np.nan)
     from ..scans.checkpoint import stderr_warning
 
-    read_chunks(folder, fingerprint, t_all, valid_all, done, warn=stderr_warning if team.lead else None)
+    read_chunks(folder, fingerprint, t_all, valid_all, done, warn=stderr_warning if team.lead else None,
+                deficit_all=deficit_all)
+    # The first toy of every stride-th point is also refitted at every grid node: the global minimum over
+    # the range that the local search (point, Newton step, data's minimum) may miss.  A fixed choice, so a
+    # split, resumed or team run samples the same toys.
+    stride = max(1, -(-B.size * B.size // SEARCH_CHECK_FITS))
     t0 = time.perf_counter()
     fit_kwargs = dict(numerics=config.numerics, config=fit_config, space=space, likelihood=likelihood,
                       profile=profile)
@@ -197,10 +213,23 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         lowest = np.minimum(at_point["chi2"], np.minimum(np.where(np.isfinite(newton["chi2"]), newton["chi2"], np.inf),
                                                          np.where(np.isfinite(at_star["chi2"]), at_star["chi2"],
                                                                   np.inf)))
+        deficit = np.full(points.size, np.nan)
+        sampled = np.flatnonzero(points % stride == 0)
+        if sampled.size:
+            toys_checked = sampled * n  # each sampled point's first toy
+            lanes = np.repeat(toys_checked, B.size)
+            nodes = np.tile(np.arange(B.size), sampled.size)
+            grid = fit_points(B[nodes], W[nodes], lam[nodes], data=data[lanes], point_ids=toy_ids[lanes],
+                              extra_starts=params[nodes], **fit_kwargs)
+            chi2_nodes = np.where(np.isfinite(grid["chi2"]), grid["chi2"], np.inf).reshape(sampled.size, B.size)
+            global_min = chi2_nodes.min(axis=1)
+            deficit[sampled] = np.maximum(lowest[toys_checked] - global_min, 0.0)
+            lowest[toys_checked] = np.minimum(lowest[toys_checked], global_min)
         t = (at_point["chi2"] - lowest).reshape(points.size, n)
         valid = np.asarray(at_point["converged"], bool).reshape(points.size, n)
-        write_chunk(folder, fingerprint, points, t, valid)
+        write_chunk(folder, fingerprint, points, t, valid, deficit)
         t_all[points], valid_all[points], done[points] = t, valid, True
+        deficit_all[points] = deficit
         if progress is not None:
             progress(int(done.sum()), B.size)
     if point_range is not None:
@@ -209,7 +238,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         team.barrier("fc-fitted")
         if not team.lead:
             return None
-        read_chunks(folder, fingerprint, t_all, valid_all, done)  # the other processes' points
+        read_chunks(folder, fingerprint, t_all, valid_all, done, deficit_all=deficit_all)  # the others' points
         if not done.all():
             raise InputError(f"the team finished with {int((~done).sum())} grid points' toys missing in "
                              f"{folder}: rerun every process's command to fit them")
@@ -218,10 +247,23 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
     t_obs = np.clip(chi2 - chi2_star, 0.0, None)
     t_obs = np.where(t_obs <= SAME_OPTIMUM_RTOL * max(abs(chi2_star), 1.0), 0.0, t_obs)
     critical = critical_values(t_all, valid_all)
+    # The same critical values over every toy, certified or not: dropping uncertified toys could bias them.
+    critical_every = critical_values(t_all, np.isfinite(t_all))
     shape = (nb, nw)
+    checked = np.isfinite(deficit_all)
+    # A miss: the full grid found a minimum lower than the local search by more than the toys' chi^2 rounding.
+    missed = checked & (deficit_all > MISS_DCHI2)
     out = {"cl": list(LEVELS), "toys": n, "seed": seed, "fingerprint": fingerprint,
            "t_observed": t_obs.reshape(shape).tolist(), "t_critical": {}, "accepted": {}, "wilks_accepted": {},
            "intervals": {}, "valid_toys": valid_all.sum(axis=1).reshape(shape).tolist(),
+           "t_critical_all_toys": {}, "accepted_all_toys": {},
+           "all_toys": np.isfinite(t_all).sum(axis=1).reshape(shape).tolist(),
+           "search_check": {"sampled_toys": int(checked.sum()), "missed": int(missed.sum()),
+                            "max_t_deficit": float(deficit_all[checked].max()) if checked.any() else None,
+                            "what": "the first toy of every point whose index is a multiple of "
+                                    f"{stride} refitted at every grid node; a miss is a lower minimum than the local "
+                                    "search found, which made that toy's t too small (corrected for the sampled "
+                                    "toys, not for the others)"},
            "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0,
            "processes": team.size,
            "method": "toys at each grid point from its best fit; t = chi2_min(point) - the least of the toy's fits at "
@@ -235,6 +277,9 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         out["t_critical"][key] = crit.reshape(shape).tolist()
         out["accepted"][key] = accepted.reshape(shape).tolist()
         out["wilks_accepted"][key] = wilks.reshape(shape).tolist()
+        every = critical_every[key]
+        out["t_critical_all_toys"][key] = every.reshape(shape).tolist()
+        out["accepted_all_toys"][key] = ((t_obs <= every) & np.isfinite(every)).reshape(shape).tolist()
         grid = accepted.reshape(shape)
         out["intervals"][key] = {"beta": projected_interval(beta_axis, grid.any(axis=1)),
                                  "w": projected_interval(w_axis, grid.any(axis=0))}
@@ -243,49 +288,22 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
 
 def fc_summary(fc: dict) -> str:
     lines = [f"  Feldman-Cousins ({fc['toys']} toys per grid point, seed {fc['seed']}): {fc['method']}"]
+    certified = np.asarray(fc["valid_toys"], int)
+    lines.append(f"    each critical value rests on the point's certified toys: median {np.median(certified):.0f}, "
+                 f"fewest {certified.min()} of {fc['toys']}")
     for key, intervals in fc["intervals"].items():
         accepted = int(np.sum(fc["accepted"][key]))
         wilks = int(np.sum(fc["wilks_accepted"][key]))
         cl = float(key)
+        every = fc.get("accepted_all_toys", {}).get(key)
         lines.append(f"    {100 * cl:.4g} % CL: grid points accepted: {accepted} (Wilks, t <= "
-                     f"{WILKS_2D[cl]:g}: {wilks}); " + "; ".join(describe_interval(n, i, cl)
-                                                                  for n, i in intervals.items()))
+                     f"{WILKS_2D[cl]:g}: {wilks}"
+                     + (f"; with every toy, certified or not: {int(np.sum(every))}" if every is not None else "")
+                     + "); " + "; ".join(describe_interval(n, i, cl) for n, i in intervals.items()))
+    check = fc.get("search_check")
+    if check:
+        deficit = check["max_t_deficit"]
+        lines.append(f"    local search checked against every grid node for {check['sampled_toys']} toys: missed a "
+                     f"lower minimum in {check['missed']}"
+                     + (f" (largest t shortfall {deficit:.3g})" if check["missed"] else ""))
     return "\n".join(lines)
-
-
-def plot_fc(record: dict, path) -> None:
-    """t_obs over the grid with the Feldman-Cousins regions (filled) and Wilks' (outlined) at both CLs."""
-    from matplotlib.figure import Figure
-
-    from ..io import save_figure
-
-    fc = record["fc"]
-    beta, w = np.asarray(record["beta"], float), np.asarray(record["w"], float)
-    t_obs = np.asarray(fc["t_observed"], float)
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2)
-    for ax, key in zip(axes, fc["accepted"], strict=True):
-        fcr = np.asarray(fc["accepted"][key], bool)
-        wilks = np.asarray(fc["wilks_accepted"][key], bool)
-        B, W = np.meshgrid(beta, w, indexing="ij")
-        ax.scatter(B[~fcr], W[~fcr], s=14, c="0.75", marker="s", label="rejected (FC)")
-        certified = np.asarray(fc.get("valid_toys", np.full(t_obs.shape, fc["toys"])), float)
-        ax.scatter(B[fcr], W[fcr], s=70, c="C0", marker="s", clip_on=False, zorder=3,
-                   label=f"accepted (FC; {fc['toys']} toys/point, median {np.median(certified):.0f} certified)")
-        ax.scatter(B[wilks], W[wilks], s=150, facecolors="none", edgecolors="C3", linewidths=1.4, clip_on=False,
-                   zorder=4, label=f"Wilks: t_obs ≤ {WILKS_2D[float(key)]:g}")
-        k = np.unravel_index(np.nanargmin(t_obs), t_obs.shape)
-        ax.plot(beta[k[0]], w[k[1]], "w*", ms=6, mec="k", mew=0.5, clip_on=False, zorder=5, label="best grid point")
-        crit = np.asarray(fc["t_critical"][key], float)
-        ax.set_xlabel("β")
-        ax.set_ylabel("w")
-        if record.get("config", {}).get("w_spacing", "log") == "log":
-            from ..scans.plots import _log_w_axis
-
-            _log_w_axis(ax, w)
-        ax.set_title(f"{100 * float(key):.4g} % CL: points accepted {int(fcr.sum())} (FC) vs {int(wilks.sum())} (Wilks); "
-                     f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    fig.suptitle(r"Feldman–Cousins regions on the scan grid ($t = \chi^2_{\min}(\beta, w) - \chi^2_{\min}$ over the range)", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.27, top=0.87, wspace=0.25)
-    save_figure(fig, path, dpi=110)

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 
-def chunk_checksum(fingerprint: str, points, t, valid) -> str:
-    """SHA-256 of an FC chunk's run, point ids and per-toy results (dtype and shape included)."""
+def chunk_checksum(fingerprint: str, points, t, valid, deficit) -> str:
+    """SHA-256 of an FC chunk's run, point ids, per-toy results and search check (dtype and shape included)."""
     h = hashlib.sha256(fingerprint.encode())
-    for value in (np.asarray(points, np.int64), np.asarray(t, np.float64), np.asarray(valid, bool)):
+    for value in (np.asarray(points, np.int64), np.asarray(t, np.float64), np.asarray(valid, bool),
+                  np.asarray(deficit, np.float64)):
         value = np.ascontiguousarray(value)
         h.update(str(value.dtype).encode() + str(value.shape).encode() + value.tobytes())
     return h.hexdigest()
@@ -25,24 +26,24 @@ def chunk_checksum(fingerprint: str, points, t, valid) -> str:
 
 def chunk_problem(saved: dict, fingerprint: str, n: int, size: int):
     """Why a saved FC chunk cannot be used (None if it can): its checksum, ids and shapes are checked."""
-    missing = [k for k in ("fingerprint", "points", "t", "valid", "checksum") if k not in saved]
+    if "fingerprint" in saved and str(saved["fingerprint"]) != fingerprint:
+        return "another run"
+    missing = [k for k in ("fingerprint", "points", "t", "valid", "search_deficit", "checksum") if k not in saved]
     if missing:
         return f"missing {', '.join(missing)}"
-    if str(saved["fingerprint"]) != fingerprint:
-        return "another run"
-    points, t, valid = saved["points"], saved["t"], saved["valid"]
-    if str(saved["checksum"]) != chunk_checksum(fingerprint, points, t, valid):
+    points, t, valid, deficit = saved["points"], saved["t"], saved["valid"], saved["search_deficit"]
+    if str(saved["checksum"]) != chunk_checksum(fingerprint, points, t, valid, deficit):
         return "its checksum does not match its contents"
     if points.ndim != 1 or points.size == 0 or not np.issubdtype(points.dtype, np.integer):
         return "its point ids are not a list of integers"
     if np.unique(points).size != points.size or points.min() < 0 or points.max() >= size:
         return "its point ids are repeated or outside the grid"
-    if t.shape != (points.size, n) or valid.shape != (points.size, n):
+    if t.shape != (points.size, n) or valid.shape != (points.size, n) or deficit.shape != (points.size,):
         return "its arrays do not match its point ids and toy count"
     return None
 
 
-def read_chunks(folder: Path, fingerprint: str, t_all, valid_all, done, warn=None) -> None:
+def read_chunks(folder: Path, fingerprint: str, t_all, valid_all, done, warn=None, deficit_all=None) -> None:
     """Fill in every point a verified chunk of this FC run holds: another run's chunk is skipped, and a
     damaged or edited one is named (`warn`) and its points fitted again -- never trusted."""
     from ..io import load_npz
@@ -61,10 +62,15 @@ def read_chunks(folder: Path, fingerprint: str, t_all, valid_all, done, warn=Non
             continue
         ids = saved["points"]
         t_all[ids], valid_all[ids], done[ids] = saved["t"], saved["valid"], True
+        if deficit_all is not None:
+            deficit_all[ids] = saved["search_deficit"]
 
 
-def write_chunk(folder: Path, fingerprint: str, points, t, valid) -> None:
+def write_chunk(folder: Path, fingerprint: str, points, t, valid, deficit) -> None:
+    """One group's chunk, atomically; `deficit` (per point, NaN where its first toy was not sampled) is how
+    far the sampled toy's minimum over every grid node lay below its local search's (see fc.py)."""
     from ..io import write_npz
 
     write_npz(Path(folder) / f"fc_{int(points[0]):06d}_{int(points[-1]):06d}.npz", fingerprint=np.array(fingerprint),
-              points=points, t=t, valid=valid, checksum=np.array(chunk_checksum(fingerprint, points, t, valid)))
+              points=points, t=t, valid=valid, search_deficit=np.asarray(deficit, np.float64),
+              checksum=np.array(chunk_checksum(fingerprint, points, t, valid, deficit)))

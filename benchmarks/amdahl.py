@@ -1,0 +1,108 @@
+"""Where a command's wall time goes (Amdahl): imports, kernel loads, device, host and I/O, per command.
+
+Every results file qfdjax writes from the command line carries `timings` with the split
+(`qfdjax.runtime.account`): `device` is the time the main thread is blocked on compiled
+calls (their results fetched), `kernel_load` the time spent loading or compiling kernels,
+`io` files and figures, `imports` the interpreter and module imports, and `host` the rest
+(Python and NumPy between compiled calls).  Only `device` shrinks on an accelerator, so
+the device share of the time past imports bounds what one can give.
+
+This runs each command as a separate process, cold (empty compile cache) and warm, reads
+the split from the files it wrote, and prints and saves the table:
+
+    python benchmarks/amdahl.py --out benchmarks/results/amdahl-cpu-2cores.json [--big]
+
+--big adds the 256x256 scan (about 4 minutes cold and warm on 2 cores).  Feldman-Cousins
+runs on the 16x10 scan's directory with 200 toys per point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QFDJAX = [sys.executable, "-m", "qfdjax"]
+PARTS = ("imports", "kernel_load", "device", "host", "io")
+
+
+def run(cmd, env, cwd) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def split_of(path: Path, key=None) -> dict:
+    record = json.loads(path.read_text())
+    timings = record["timings"] if key is None else record[key]["timings"]
+    return {k: timings[k] for k in ("wall", *PARTS)}
+
+
+def measure(name, cmd, result, env, workdir, cold: bool, key=None) -> dict:
+    """One run of `cmd` (cold: with a fresh compile cache), its split read from `result`."""
+    cache = workdir / f"cache-{name}"
+    if cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    env = dict(env, QFDJAX_CACHE_DIR=str(cache))
+    outside = run(cmd, env, workdir)
+    split = split_of(workdir / result, key)
+    past_imports = split["wall"] - split["imports"]
+    row = {"case": name, "state": "cold" if cold else "warm", "wall_outside_s": outside, **split,
+           "device_share_past_imports": split["device"] / past_imports if past_imports > 0 else None,
+           "parts_sum_over_wall": sum(split[k] for k in PARTS) / split["wall"]}
+    print(f"  {name:<22}{row['state']:<6}" + "".join(f"{split[k]:9.2f}" for k in ("wall", *PARTS))
+          + f"{100 * (row['device_share_past_imports'] or 0):8.1f} %", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--big", action="store_true", help="also the 256x256 scan")
+    parser.add_argument("--fc-toys", type=int, default=200)
+    args = parser.parse_args()
+    env = dict(os.environ, QFDJAX_NO_PROGRESS="1")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = []
+    print(f"{'':<24}{'':<6}" + "".join(f"{k:>9}" for k in ("wall", *PARTS)) + "   device/(wall-imports)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        cases = [
+            ("fit", ["fit", "--beta", "3.1", "--w", "0.015", "--out", "fit.json"], "fit.json", None),
+            ("scan 16x10", ["scan", "--no-progress", "--out", "s16"], "s16/scan.json", None),
+            ("scan 64x64", ["scan", "--beta", "2.95", "3.25", "64", "--w", "0.005", "0.05", "64", "--no-progress",
+                            "--out", "s64"], "s64/scan.json", None),
+            ("toys 1000", ["toys", "--beta", "3.1", "--w", "0.015", "--n", "1000", "--out", "toys"],
+             "toys/toys.json", None),
+        ]
+        if args.big:
+            cases.append(("scan 256x256", ["scan", "--beta", "2.95", "3.25", "256", "--w", "0.005", "0.05", "256",
+                                           "--no-progress", "--out", "s256"], "s256/scan.json", None))
+        for name, argv, result, key in cases:
+            for cold in (True, False):
+                shutil.rmtree(work / Path(result).parent, ignore_errors=True) if Path(result).parent != Path(".") \
+                    else None
+                rows.append(measure(name, QFDJAX + argv, result, env, work, cold, key))
+        # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
+        for cold in (True, False):
+            shutil.rmtree(work / "s16" / "fc", ignore_errors=True)
+            rows.append(measure(f"FC 16x10 x {args.fc_toys}", QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],
+                                "s16/scan.json", env, work, cold, key="fc"))
+    record = {"when": stamp, "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+              "parts": list(PARTS), "rows": rows,
+              "note": "split read from each command's own results file (timings); host = wall minus the others"}
+    Path(args.out).write_text(json.dumps(record, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
