@@ -10,7 +10,8 @@ from qfdjax.cli import main
 from qfdjax.errors import InputError
 from qfdjax.fitting.bounds_file import read_bounds_file
 from qfdjax.fitting.observables import build_likelihood
-from qfdjax.stats.toys import ToyConfig, binomial, run_toys, standard_normals, summarize_toys, toy_data
+from qfdjax.stats.toy_summary import binomial, summarize_toys
+from qfdjax.stats.toys import ToyConfig, run_toys, standard_normals, toy_data
 
 IDENTIFIABLE = "experiments/configs/identifiable_mu_tau_U.toml"
 
