@@ -9,8 +9,9 @@ The package is layered, and imports only run downward:
     stats/      pseudo-experiments over the fit kernels' lanes (goodness of fit, coverage)
     cli/, evaluate, bench, sensitivity   commands and studies on top
 
-`errors` and `io` are the foundations every layer may use; they import nothing
-from qfdjax.
+`errors`, `io`, `runtime` and `integrity` are the foundations every layer may use;
+they import only one another (`io` and `errors` count their file time through
+`runtime`'s wall-time split, `integrity` writes with `io`).
 
 The public names below are loaded on first use rather than at import: `import
 qfdjax` then costs no JAX import, so commands that only read saved results

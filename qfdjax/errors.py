@@ -148,6 +148,13 @@ MAX_INPUT_BYTES = 512 * 2**20
 def read_bytes_file(path, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """A user's input file as bytes: a regular file (never a FIFO or device, which could block or never end)
     of at most `limit` bytes, or an InputError naming the flag and what is wrong."""
+    from .runtime import spending
+
+    with spending("io"):
+        return _read_bytes_file(path, what, limit)
+
+
+def _read_bytes_file(path, what: str, limit: int) -> bytes:
     import os
     import stat
 

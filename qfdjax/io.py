@@ -64,6 +64,13 @@ def _check_target(path: Path) -> None:
 
 
 def _atomic_write(path, write):
+    from .runtime import spending
+
+    with spending("io"):
+        _atomic_write_now(path, write)
+
+
+def _atomic_write_now(path, write):
     path = Path(path)
     safe_mkdir(path.parent)  # refuses the parent itself being a link, too
     _check_target(path)
@@ -89,7 +96,9 @@ def load_npz(path) -> dict[str, np.ndarray]:
     np.load(path) leaves its file open when the archive is damaged (it raises before returning
     the object that would close it), so the file is opened here and handed over.
     """
-    with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
+    from .runtime import spending
+
+    with spending("io"), open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 

@@ -134,3 +134,89 @@ def check_interrupted() -> None:
     """Raise KeyboardInterrupt if a signal arrived that nothing has acted on (see interrupts_remembered)."""
     if _RECEIVED:
         raise KeyboardInterrupt
+
+
+# --- Where the wall time goes (DESIGN.md 3b) ---------------------------------------------------------------
+# Seconds the main thread spent in each category.  Time goes to the innermost open category (a kernel load
+# inside a device call is a load, not device time); `host` is what is left of the wall.  Only `device`
+# shrinks on an accelerator, so this split is what a projection to one starts from.
+ACCOUNTS = ("imports", "kernel_load", "device", "io")
+_SPENT: dict[str, float] = dict.fromkeys(ACCOUNTS, 0.0)
+_OPEN: list[list] = []  # [category, started] of the open categories, innermost last
+_WALL_START: float | None = None
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux's /proc: interpreter start-up included), or None."""
+    try:
+        with open("/proc/self/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return max(age, 0.0)
+
+
+def start_accounting() -> None:
+    """Start the wall-time split at the process's own start: what ran so far (the interpreter, qfdjax's
+    command-line modules) counts as imports."""
+    import time
+
+    global _WALL_START
+    age = process_age() or 0.0
+    _WALL_START = time.perf_counter() - age
+    _SPENT.update(dict.fromkeys(ACCOUNTS, 0.0), imports=age)
+    _OPEN.clear()
+
+
+@contextlib.contextmanager
+def spending(category: str):
+    """Count the main thread's time inside the block as `category` (one of ACCOUNTS).
+
+    Other threads (background kernel exports, plot workers) are not counted: the wall is what the
+    user waits for, and only the main thread's waiting is on it."""
+    import threading
+    import time
+
+    if _WALL_START is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    now = time.perf_counter()
+    if _OPEN:
+        outer = _OPEN[-1]
+        _SPENT[outer[0]] += now - outer[1]
+    _OPEN.append([category, now])
+    try:
+        yield
+    finally:
+        now = time.perf_counter()
+        name, started = _OPEN.pop()
+        _SPENT[name] += now - started
+        if _OPEN:
+            _OPEN[-1][1] = now
+
+
+def account() -> dict | None:
+    """The wall so far and its split {wall, imports, kernel_load, device, host, io} in seconds, with the
+    device share of the time past imports; None where no command started the accounting (the Python API)."""
+    import time
+
+    if _WALL_START is None:
+        return None
+    now = time.perf_counter()
+    spent = dict(_SPENT)
+    for name, started in _OPEN:
+        spent[name] += now - started
+    wall = now - _WALL_START
+    out = {"wall": wall, **spent, "host": max(wall - sum(spent.values()), 0.0)}
+    past_imports = wall - spent["imports"]
+    out["device_share_past_imports"] = spent["device"] / past_imports if past_imports > 0 else None
+    return out
+
+
+def with_account(timings: dict | None) -> dict:
+    """`timings` with the wall-time split added (unchanged where no command started the accounting)."""
+    split = account()
+    return dict(timings or {}) | (split or {})

@@ -69,10 +69,19 @@ EXTRA_COMMANDS: list = []
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE)
 
 
+# The long commands take --trace DIR: a jax.profiler trace of the whole command (TensorBoard/Perfetto).
+# (Not --profile: that flag names the density profile family.)
+PROFILED_COMMANDS = ("scan", "report", "toys", "forecast", "merge", "sensitivity")
+
+
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
+            for name, sub in action.choices.items():
+                if name in PROFILED_COMMANDS:
+                    sub.add_argument("--trace", metavar="DIR",
+                                     help="write a jax.profiler trace of the command into DIR (open it with "
+                                          "TensorBoard's profile plugin or ui.perfetto.dev)")
                 group = sub.add_mutually_exclusive_group()
                 group.add_argument("--quiet", "-q", action="store_true",
                                    help="print nothing but errors (results are still written)")
@@ -122,7 +131,7 @@ OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file
 OUTPUT_FILES = {"scan": ("scan.json", "scan.npz", "scan.csv"), "merge": ("scan.json", "scan.npz", "scan.csv"),
                 "toys": ("toys.json", "toys.npz", "toys.csv", "toys.png"), "sensitivity": ("sensitivity.json",)}
 # Flags naming a file or directory: given as an empty string, they would silently mean "none".
-PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path")
+PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path", "trace")
 
 
 def _check_output(args) -> None:
@@ -150,6 +159,18 @@ def _check_output(args) -> None:
 
 
 def _run(args) -> int:
+    if getattr(args, "trace", None):
+        import jax
+
+        from ..io import check_output_dir
+
+        check_output_dir(args.trace, "trace")
+        with jax.profiler.trace(args.trace):
+            return _run_unprofiled(args)
+    return _run_unprofiled(args)
+
+
+def _run_unprofiled(args) -> int:
     if getattr(args, "verbose", False):
         import os
 
@@ -169,7 +190,26 @@ def _run(args) -> int:
     return args.run(args)
 
 
+# Commands whose work runs compiled kernels: JAX and the fit engine are imported before their work starts,
+# inside the wall-time split's "imports" (they would be imported anyway, later and uncounted).
+KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench")
+
+
+def _import_engine(args) -> None:
+    from ..runtime import spending
+
+    uses_kernels = args.command in KERNEL_COMMANDS or (
+        args.command == "report" and (getattr(args, "fc", None) is not None or getattr(args, "refit_intervals", False)))
+    if uses_kernels:
+        with spending("imports"):
+            import jax  # noqa: F401
+            import qfdjax.fitting.fit  # noqa: F401
+
+
 def main(argv=None) -> int:
+    from ..runtime import start_accounting
+
+    start_accounting()
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -181,6 +221,7 @@ def main(argv=None) -> int:
         return 130
     try:
         _check_output(args)
+        _import_engine(args)
         from ..runtime import interrupts_remembered
 
         with interrupts_remembered() as signalled:

@@ -60,9 +60,11 @@ def emit(record: dict, text: str, out) -> None:
     """Print a command's summary and write its JSON record (with run metadata) where asked."""
     from ..integrity import seal
     from ..io import run_metadata, write_json
+    from ..runtime import with_account
 
     record |= run_metadata()
     print(text)
     if out:
+        record["timings"] = with_account(record.get("timings"))
         write_json(out, seal(record))
         print(f"wrote {out}")

@@ -265,12 +265,15 @@ def _report(args, settings) -> int:
         record["fc"] = fc
     record["analysis"] = analyse_scan(record)
     record["verdict"] = record["analysis"]["verdict"]
-    record["plots"] = plot_scan(record, args.dir, args.format)
-    if "fc" in record:
-        from ..stats.fc_plot import plot_fc
+    from ..runtime import spending
 
-        plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
-        record["plots"]["fc_map"] = f"fc_map.{args.format}"
+    with spending("io"):
+        record["plots"] = plot_scan(record, args.dir, args.format)
+        if "fc" in record:
+            from ..stats.fc_plot import plot_fc
+
+            plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
+            record["plots"]["fc_map"] = f"fc_map.{args.format}"
     write_scan_json(path, record)
     print(scan_summary(record))
     if "fc" in record:

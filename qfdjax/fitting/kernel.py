@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..model.numerics import AbstractNumerics
+from ..runtime import spending
 from .compiled import bucket, call_compiled, prefetch
 from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_steps, result_at
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
@@ -37,7 +39,9 @@ def run_points(name: str, body, mesh, numerics: AbstractNumerics, point_args: tu
     """body(numerics, *point_args, *shared) over the points axis: exported on one device, sharded on several."""
     if mesh is None:
         return call_compiled(name, _apply, body, point_args, numerics, shared)
-    return _sharded(body, mesh, numerics, point_args, shared)
+    # Traced and compiled on first use: that first call's compile counts as device time here.
+    with spending("device"):
+        return jax.block_until_ready(_sharded(body, mesh, numerics, point_args, shared))
 
 
 def _apply(body, point_args, numerics, shared):

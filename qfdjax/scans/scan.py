@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from ..errors import InputError, check_range
-from ..runtime import check_interrupted, interactive_progress, interrupts_remembered
+from ..runtime import check_interrupted, interactive_progress, interrupts_remembered, spending, with_account
 from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_npz
 from ..model.constants import lambda_from_eta
@@ -235,8 +235,9 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         from .analysis import analyse_scan
 
         # The figures that do not show the profile ends are drawn while those ends are refitted.
-        started = plotter.start(dict(record, analysis=analyse_scan(record)), out,
-                                ("parameter_maps", "identifiability", "chi2_map"))
+        with spending("io"):
+            started = plotter.start(dict(record, analysis=analyse_scan(record)), out,
+                                    ("parameter_maps", "identifiability", "chi2_map"))
     if analyse:
         from .intervals import refit_profile_intervals
 
@@ -255,15 +256,18 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
 
         record["analysis"] = analyse_scan(record)
         record["verdict"] = record["analysis"]["verdict"]
+    record["timings"] = with_account(record["timings"])
     write_scan_json(out / "scan.json", record)
     if analyse:
         t_plots = time.perf_counter()
-        if plotter is not None:
-            record["plots"] = plotter.plot_scan(record, out, started)
-        else:
-            from .plots import plot_scan
+        with spending("io"):
+            if plotter is not None:
+                record["plots"] = plotter.plot_scan(record, out, started)
+            else:
+                from .plots import plot_scan
 
-            record["plots"] = plot_scan(record, out, figure_format)
+                record["plots"] = plot_scan(record, out, figure_format)
         record["timings"]["plots_s"] = time.perf_counter() - t_plots
+        record["timings"] = with_account(record["timings"])
         write_scan_json(out / "scan.json", record)
     return record

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, check_integer, check_range
+from ..runtime import with_account
 from .fc_chunks import read_chunks, write_chunk
 
 LEVELS = (0.6827, 0.9545)
@@ -264,7 +265,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
                                     f"{stride} refitted at every grid node; a miss is a lower minimum than the local "
                                     "search found, which made that toy's t too small (corrected for the sampled "
                                     "toys, not for the others)"},
-           "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0,
+           "reference_chi2": chi2_star, "seconds": time.perf_counter() - t0, "timings": with_account(None),
            "processes": team.size,
            "method": "toys at each grid point from its best fit; t = chi2_min(point) - the least of the toy's fits at "
                      "the point, one projected Newton step in (beta, w) and the data's refitted minimum; 1-D "

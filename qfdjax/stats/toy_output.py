@@ -36,9 +36,12 @@ def write_toys(record: dict, out_dir) -> dict:
                          *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
                          *(repr(float(arrays[c][i])) for c in cover), *(int(arrays[c][i]) for c in searched)])
     write_text(out / "toys.csv", text.getvalue())
-    plot_toys(summary, arrays, out / "toys.png")
     from ..integrity import seal
+    from ..runtime import spending, with_account
 
+    with spending("io"):
+        plot_toys(summary, arrays, out / "toys.png")
+    summary["timings"] = with_account(summary.get("timings"))
     write_json(out / "toys.json", seal(summary, toys_npz=out / "toys.npz"))
     return summary
 
