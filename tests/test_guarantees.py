@@ -337,7 +337,9 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, delay):
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
-    if child.returncode == 0:
+    # A scan that finished with the interrupt reported as "Exception ignored" lost it: that is a failure, not
+    # a scan faster than the signal (seen once: Ctrl-C during the JAX import, outside the remembering block).
+    if child.returncode == 0 and "Exception ignored" not in err:
         pytest.skip("the scan finished before the signal: " + err[-300:])
     assert child.returncode == 130 and err.count("\n") == 1 and "interrupted" in err, err
     assert "leaked" not in err and "Traceback" not in err

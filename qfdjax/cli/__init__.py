@@ -219,12 +219,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("qfdjax: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as done:  # argparse's one-line refusal (2), --help or --version (0): a status, as below
+        return done.code if isinstance(done.code, int) else 2
     try:
         _check_output(args)
-        _import_engine(args)
-        from ..runtime import interrupts_remembered
+        from ..runtime import check_interrupted, interrupts_remembered
 
         with interrupts_remembered() as signalled:
+            # Inside: importing JAX runs its garbage-collection callback, where a Ctrl-C would be lost.
+            _import_engine(args)
+            check_interrupted()
             status = _run(args)
         if signalled and status == 0:  # lost in a garbage-collection callback: it ran on, but was asked to stop
             raise KeyboardInterrupt

@@ -12,11 +12,11 @@ import json
 
 import numpy as np
 
-from ..errors import InputError, check_range
+from ..errors import MAX_MAGNITUDE, InputError, check_positive, check_range
 from ..model.profiles import MAX_POWER_S
 from ..fitting.fit import FitConfig
 from ..fitting.params import ParameterSpace
-from ..model.constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE
+from ..model.constants import ETA_DEFAULT, SEED_BETA_RANGE, SEED_W_RANGE, lambda_from_eta
 from ..model.numerics import check_numerics_name
 from ..model.quadrature import SeedGridSpec
 
@@ -72,20 +72,20 @@ class ScanConfig:
         check_range("power_s", self.power_s, lower=0.0, lower_open=True, upper=MAX_POWER_S)
         for name, (start, stop, n) in (("beta", self.beta), ("w", self.w)):
             check_range(f"{name} N", n, lower=1, integer=True)
-            check_range(f"{name} START", start)
-            check_range(f"{name} STOP", stop)
+            # The same domain as every beta and w (errors.check_positive): a grid's ends are points of it.
+            check_positive(f"{name} START", start)
+            check_positive(f"{name} STOP", stop)
             if start > stop or (n > 1 and start == stop) or (n == 1 and start != stop):
                 raise InputError(f"{name} range START = {start} STOP = {stop} N = {n} is invalid: "
                                  f"need START < STOP with N > 1, or START == STOP with N = 1")
-        if self.beta[0] <= 0:
-            raise InputError(f"beta START = {self.beta[0]} is out of range: must be > 0 (beta is a stiffness, "
-                             f"and lambda = eta*beta*0.88^2/11 would be negative)")
-        if self.w[0] <= 0:
-            raise InputError(f"w START = {self.w[0]} is out of range: must be > 0")
         if self.w_spacing not in ("log", "linear"):
             raise InputError(f"w spacing = {self.w_spacing!r} is unknown: must be log or linear")
         check_numerics_name(self.numerics)
-        check_range("eta", self.eta, lower=0.0)
+        check_range("eta", self.eta, lower=0.0, upper=MAX_MAGNITUDE)
+        lam_top = lambda_from_eta(max(self.beta[0], self.beta[1]), self.eta)
+        if not lam_top <= MAX_MAGNITUDE:  # lambda is derived: refused naming the input that set it
+            raise InputError(f"eta = {float(self.eta)!r} gives lam = {lam_top:g} at beta = "
+                             f"{max(self.beta[0], self.beta[1]):g}: out of range: lam must be <= {MAX_MAGNITUDE:g}")
         check_range("neighbour passes", self.neighbour_passes, lower=0, integer=True)
         self.likelihood()
         self.make_profile()
