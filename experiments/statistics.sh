@@ -21,10 +21,10 @@ for case in "mass" "mass,g" "mass,g_tau" "mass,g_tau g_tau=1e-4" "mass,g_tau g_t
     --out "$out/forecast/$name.json" | tee -a "$out/forecast.txt"
 done
 # Feldman-Cousins on finished scans (run_all.sh and what_it_takes.sh write them): resumable, DIR/fc/.
-"$QFDJAX" report "$out/full_16x10" --fc 200 | tail -3 | tee "$out/fc_full_16x10.txt"
+"$QFDJAX" report "$out/full_16x10" --fc 200 | tail -5 | tee "$out/fc_full_16x10.txt"
 # FC vs Wilks for beta where its profile runs to the range's edge: e+mu+tau with g_tau, relaxed bounds, a coarse
 # grid (the fits are multimodal here: few toys per point are certified, and the record says how many).
 rm -rf "$out/wit_c_g_tau_relaxed_fc"
 "$QFDJAX" scan --config experiments/configs/wit_c_g_tau_relaxed_fc.toml --out "$out/wit_c_g_tau_relaxed_fc" \
   --no-progress > "$out/wit_c_g_tau_relaxed_fc.txt"
-"$QFDJAX" report "$out/wit_c_g_tau_relaxed_fc" --fc 100 | tail -3 | tee "$out/fc_wit_c_g_tau_relaxed.txt"
+"$QFDJAX" report "$out/wit_c_g_tau_relaxed_fc" --fc 100 | tail -5 | tee "$out/fc_wit_c_g_tau_relaxed.txt"

@@ -57,14 +57,10 @@ def verify(record: dict, directory, what: str = "dir", need_npz: bool = True) ->
     """Refuse (InputError, one line) a scan whose scan.json or scan.npz does not match its digest, or whose
     scan.json was edited anywhere -- derived keys (profile intervals, FC regions, the verdict) included:
     those are covered by the whole record's seal (`qfdjax.integrity`), renewed by each rewrite."""
-    from ..integrity import RECORD_DIGEST, check_seal
+    from ..integrity import check_seal
 
     where = f"{what} = {str(directory)!r}"
     entry = record.get(DIGEST_KEY)
-    if isinstance(entry, dict) and isinstance(entry.get("scan_json"), str) and RECORD_DIGEST not in entry:
-        raise InputError(f"{where}: scan.json carries no seal over its derived results (written by an older "
-                         f"qfdjax): its intervals and verdict cannot be verified; rerun the scan command into it "
-                         f"(finished chunks resume)")
     if not isinstance(entry, dict) or not isinstance(entry.get("scan_json"), str):
         raise InputError(f"{where}: scan.json carries no digest (written by an older qfdjax, or edited): its "
                          f"numbers cannot be verified; rerun the scan command into it (finished chunks resume)")
