@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import qfdjax
-from qfdjax.fitting.diagnostics import EDM_CERTIFY, UNCERTIFIED_REASONS
+from qfdjax.fitting.certificate import EDM_CERTIFY, UNCERTIFIED_REASONS
 from qfdjax.fitting.spectra import newton_decrement
 
 

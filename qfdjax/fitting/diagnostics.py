@@ -22,23 +22,9 @@ from ..model.numerics import AbstractNumerics
 from .kernel import point_data, run_padded
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .problem import Problem
+from .certificate import AGREEMENT_DCHI2, EDM_CERTIFY, PROJECTED_GRADIENT_CERTIFY, UNCERTIFIED_REASONS  # noqa: F401
 from .spectra import hessian_spectra, newton_decrement, newton_polish
 
-# Two fits agree when their chi^2 differ by at most this (the issue's criterion).
-AGREEMENT_DCHI2 = 0.1
-# A fit is stationary when a Newton step on the parameters that can move would gain at most this
-# fraction of max(chi^2, 1) (`spectra.newton_decrement`, Minuit's EDM, flat directions cut).  Why not
-# the projected gradient: the optima have stiff directions (Hessian
-# eigenvalues ~1e15 in the unit box) where rounding alone leaves gradients of ~1e-6 chi^2; near chi^2 ~ 1
-# that sat at the old 1e-4 threshold and called 115 of 1,000 correct toy fits uncertified.  The EDM of
-# those fits is <= 2e-18 of chi^2 (seed toys), of every certified scan point <= 1e-16 (the committed
-# experiments' configurations): the threshold leaves seven decades of margin either way.
-EDM_CERTIFY = 1e-9
-# Kept as evidence in the records (relative to chi^2, unit box); no longer a criterion.
-PROJECTED_GRADIENT_CERTIFY = 1e-4
-# Why a fit is not certified, first failing criterion first (0: certified).
-UNCERTIFIED_REASONS = ("certified", "non-finite result", "optimiser not stopped", "not stationary (EDM)",
-                       "starts disagree")
 BOUND_TOL = 1e-9
 EXACT_FIT_CHI2 = 1e-6
 # Starts that end within this fraction of the lowest chi^2 (never less than this

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 import numpy as np
 
-from .diagnostics import UNCERTIFIED_REASONS
+from .certificate import UNCERTIFIED_REASONS
 from .spectra import FLAT_RTOL
 from .params import ParameterSpace
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import run_metadata, write_text
-from ..fitting.diagnostics import UNCERTIFIED_REASONS
+from ..fitting.certificate import UNCERTIFIED_REASONS
 from ..model.constants import lambda_from_eta
 
 # A scan's figures, named in its record ("plots"); drawn by plots.py, in parallel by plot_pool.py.

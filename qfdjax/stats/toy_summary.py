@@ -75,7 +75,7 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
             entry["all"][f"{cl}_error"] = error
         coverage_out[name] = entry
     if "uncertified_reason" in arrays:
-        from ..fitting.diagnostics import UNCERTIFIED_REASONS
+        from ..fitting.certificate import UNCERTIFIED_REASONS
 
         counts = np.bincount(np.asarray(arrays["uncertified_reason"], int), minlength=len(UNCERTIFIED_REASONS))
         out["uncertified_reasons"] = {UNCERTIFIED_REASONS[k]: int(c) for k, c in enumerate(counts) if k and c}
