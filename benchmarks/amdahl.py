@@ -11,6 +11,7 @@ This runs each command as a separate process, cold (empty compile cache) and war
 the split from the files it wrote, and prints and saves the table:
 
     python benchmarks/amdahl.py --out benchmarks/results/amdahl-cpu-2cores.json [--big]
+    python benchmarks/amdahl.py --table benchmarks/results/amdahl-cpu-2cores.json   # as Markdown
 
 --big adds the 256x256 scan (about 4 minutes cold and warm on 2 cores).  Feldman-Cousins
 runs on the 16x10 scan's directory with 200 toys per point.
@@ -59,21 +60,39 @@ def measure(name, cmd, result, env, workdir, cold: bool, key=None) -> dict:
     row = {"case": name, "state": "cold" if cold else "warm", "wall_outside_s": outside, **split,
            "device_share_past_imports": split["device"] / past_imports if past_imports > 0 else None,
            "parts_sum_over_wall": sum(split[k] for k in PARTS) / split["wall"]}
-    print(f"  {name:<22}{row['state']:<6}" + "".join(f"{split[k]:9.2f}" for k in ("wall", *PARTS))
+    print(f"  {name:<22}{row['state']:<6}" + "".join(f"{split[k]:12.2f}" for k in ("wall", *PARTS))
           + f"{100 * (row['device_share_past_imports'] or 0):8.1f} %", flush=True)
     return row
 
 
+def markdown(record: dict) -> str:
+    """The saved table as Markdown (what the READMEs show)."""
+    lines = ["| command | state | wall s | imports | kernel loads | device | host | I/O | device share past imports |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in record["rows"]:
+        share = r["device_share_past_imports"]
+        shown = f"{100 * share:.0f} %" if share is not None else "–"
+        lines.append(f"| {r['case']} | {r['state']} | {r['wall']:.2f} | " + " | ".join(f"{r[k]:.2f}" for k in PARTS)
+                     + f" | {shown} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--table", metavar="FILE.json", help="print a saved run as a Markdown table and stop")
+    parser.add_argument("--out")
     parser.add_argument("--big", action="store_true", help="also the 256x256 scan")
     parser.add_argument("--fc-toys", type=int, default=200)
     args = parser.parse_args()
-    env = dict(os.environ, QFDJAX_NO_PROGRESS="1")
+    if args.table:
+        print(markdown(json.loads(Path(args.table).read_text())))
+        return
+    if not args.out:
+        parser.error("--out is required (or --table FILE.json)")
+    env = dict(os.environ)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = []
-    print(f"{'':<24}{'':<6}" + "".join(f"{k:>9}" for k in ("wall", *PARTS)) + "   device/(wall-imports)")
+    print(f"{'':<24}{'':<6}" + "".join(f"{k:>12}" for k in ("wall", *PARTS)) + "   device/(wall-imports)")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cases = [
@@ -89,8 +108,8 @@ def main() -> None:
                                            "--no-progress", "--out", "s256"], "s256/scan.json", None))
         for name, argv, result, key in cases:
             for cold in (True, False):
-                shutil.rmtree(work / Path(result).parent, ignore_errors=True) if Path(result).parent != Path(".") \
-                    else None
+                if Path(result).parent != Path("."):
+                    shutil.rmtree(work / Path(result).parent, ignore_errors=True)
                 rows.append(measure(name, QFDJAX + argv, result, env, work, cold, key))
         # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
         for cold in (True, False):
