@@ -12,7 +12,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .model.constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT, lambda_from_eta
+from .model.constants import ETA_DEFAULT, R_MAX_DEFAULT, R_MIN_DEFAULT
 from .model.energy import energy_table
 from .errors import InputError, check_energy_inputs, check_range
 from .model.numerics import Exact, check_numerics_name, reference_numerics
@@ -60,7 +60,13 @@ def _normalise_cases(cases: Iterable[Mapping]) -> list[dict]:
             if not isinstance(c[key], (int, float)) or isinstance(c[key], bool):
                 raise InputError(f"{key} = {c[key]!r} (case {i}) is out of range: must be a finite number")
         if "lam" not in c:
-            c["lam"] = lambda_from_eta(c["beta"], c.get("eta", ETA_DEFAULT))
+            from .fitting.fit import resolve_lambda
+
+            # The same eta rule as every command (lambda derived, refused naming eta), per case.
+            try:
+                c["lam"] = float(resolve_lambda(c["beta"], eta=c.get("eta", ETA_DEFAULT)))
+            except InputError as err:
+                raise InputError(f"{err} (case {i})") from None
         out.append(c)
     return out
 
