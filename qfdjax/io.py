@@ -117,7 +117,19 @@ def open_nofollow(path, flags: int, mode: int = 0o666):
     return fd
 
 
+_PLAIN = (int, str, bool, type(None))
+
+
 def _to_jsonable(obj):
+    # Exact-type fast paths first: a big scan record is millions of plain floats, and the general
+    # checks below (a getattr per value) made this conversion 3 s at 256 x 256 points.
+    kind = type(obj)
+    if kind is float:
+        return obj if obj - obj == 0.0 else None  # NaN and +-inf are not JSON: null
+    if kind in _PLAIN:
+        return obj
+    if kind is list:
+        return [_to_jsonable(v) for v in obj]
     if not isinstance(obj, dict) and callable(getattr(obj, "to_dict", None)):
         obj = obj.to_dict()  # a FitResult: its JSON record
     if isinstance(obj, dict):
@@ -127,7 +139,7 @@ def _to_jsonable(obj):
     if isinstance(obj, np.ndarray):
         return _to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _to_jsonable(obj.item())
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):

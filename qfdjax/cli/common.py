@@ -58,13 +58,13 @@ def range3(text_values, name):
 
 def emit(record: dict, text: str, out) -> None:
     """Print a command's summary and write its JSON record (with run metadata) where asked."""
-    from ..integrity import seal
-    from ..io import run_metadata, write_json
+    from ..integrity import write_sealed_json
+    from ..io import run_metadata
     from ..runtime import with_account
 
     record |= run_metadata()
     print(text)
     if out:
         record["timings"] = with_account(record.get("timings"))
-        write_json(out, seal(record))
+        write_sealed_json(out, record)
         print(f"wrote {out}")

@@ -42,10 +42,9 @@ def record_digest(record: dict) -> str:
 
 def write_scan_json(path, record: dict) -> None:
     """scan.json written with its whole-record seal renewed (every writer of scan.json goes through here)."""
-    from ..integrity import seal
-    from ..io import write_json
+    from ..integrity import write_sealed_json
 
-    write_json(path, seal(record))
+    write_sealed_json(path, record)
 
 
 def stamp(record: dict, npz_path) -> dict:

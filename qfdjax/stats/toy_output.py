@@ -17,7 +17,7 @@ def write_toys(record: dict, out_dir) -> dict:
     import csv
     import io as _io
 
-    from ..io import check_output_dir, run_metadata, write_json, write_npz, write_text
+    from ..io import check_output_dir, run_metadata, write_npz, write_text
 
     out = check_output_dir(out_dir, "out")
     arrays = record["arrays"]
@@ -36,13 +36,13 @@ def write_toys(record: dict, out_dir) -> dict:
                          *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
                          *(repr(float(arrays[c][i])) for c in cover), *(int(arrays[c][i]) for c in searched)])
     write_text(out / "toys.csv", text.getvalue())
-    from ..integrity import seal
+    from ..integrity import write_sealed_json
     from ..runtime import spending, with_account
 
     with spending("io"):
         plot_toys(summary, arrays, out / "toys.png")
     summary["timings"] = with_account(summary.get("timings"))
-    write_json(out / "toys.json", seal(summary, toys_npz=out / "toys.npz"))
+    write_sealed_json(out / "toys.json", summary, toys_npz=out / "toys.npz")
     return summary
 
 
