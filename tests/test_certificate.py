@@ -93,3 +93,15 @@ def test_fit_records_say_why_a_fit_is_not_certified():
     good = qfdjax.fit(3.1, 0.015)["convergence"]
     assert good["converged"] and good["uncertified_reason"] is None
     assert good["edm"] <= EDM_CERTIFY * 1.6e7
+
+
+def test_fit_result_speaks_minuit():
+    """edm, nfcn, ndof, limits and fixed as an iminuit user reads them (issue 30's list, the parts that rest
+    on the certificate)."""
+    space = qfdjax.ParameterSpace.seed().with_overrides(fixed={"tau.A": 0.8}, shared=[["e.A", "mu.A"]])
+    result = qfdjax.fit(3.1, 0.015, space=space)
+    assert result.edm == result["convergence"]["edm"] and result.edm <= EDM_CERTIFY * max(result.chi2, 1.0)
+    assert result.nfcn == sum(result["convergence"]["steps"]) > 0
+    assert result.ndof == result["identifiability"]["degrees_of_freedom"]
+    assert result.limits["tau.A"] == (0.8, 0.8) and result.limits["mu.R_c"] == (0.05, 0.3)
+    assert result.fixed["tau.A"] and result.fixed["mu.A"] and not result.fixed["e.A"] and not result.fixed["mu.R_c"]

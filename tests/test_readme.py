@@ -86,3 +86,13 @@ def test_readme_toys_example_runs_and_prints_what_the_readme_shows(tmp_path, mon
     assert len(shown) == 3
     for line in shown:
         assert line in printed, line
+
+
+def test_every_extending_recipe_runs_alone_in_a_fresh_process():
+    """Each README Python block runs by itself in a new interpreter (issue 30: the ElectronCore block
+    lacked `import qfdjax` and only passed when run after the one before it)."""
+    import subprocess
+    import sys
+
+    for block in _section_code("Extending the model"):
+        subprocess.run([sys.executable, "-c", block], check=True, capture_output=True, text=True, timeout=300)

@@ -105,7 +105,7 @@ class FitResult:
     # --- iminuit-style views ---
     @property
     def valid(self) -> bool:
-        """Certified converged: the optimiser stopped, small projected gradient, starts agree, finite results;
+        """Certified converged: the optimiser stopped, EDM <= 1e-9 max(chi^2, 1), starts agree, finite results;
         with `--free`, the outer search over beta/w converged too."""
         free = self._record.get("free_globals")
         return bool(self._record["convergence"]["converged"]) and (free is None or bool(free.get("converged")))
@@ -149,6 +149,37 @@ class FitResult:
         corr[sd == 0, :] = np.nan
         corr[:, sd == 0] = np.nan
         return LabelledMatrix(corr, self.parameters)
+
+    @property
+    def edm(self) -> float | None:
+        """Estimated distance to the minimum: the chi^2 a Newton step on the parameters that can move would
+        still gain (flat directions cut), as Minuit's EDM; the certificate asks <= 1e-9 max(chi^2, 1)."""
+        value = self._record["convergence"].get("edm")
+        return None if value is None else float(value)
+
+    @property
+    def nfcn(self) -> int:
+        """Work done: LM steps summed over every start (each a residual-and-Jacobian evaluation of one lane),
+        not objective calls as in Minuit; DE generations are in the record's "de" entry."""
+        return int(sum(self._record["convergence"].get("steps", [])))
+
+    @property
+    def ndof(self) -> int | None:
+        """Degrees of freedom of the goodness of fit: data minus identifiable free parameters (and S)."""
+        value = self._record.get("identifiability", {}).get("degrees_of_freedom")
+        return None if value is None else int(value)
+
+    @property
+    def limits(self) -> dict:
+        """{name: (lower, upper)} of every parameter (a fixed one's are equal)."""
+        return {name: (float(lo), float(hi)) for name, (lo, hi) in self._record.get("bounds", {}).items()}
+
+    @property
+    def fixed(self) -> dict:
+        """{name: True/False}: fixed by its bounds (lower == upper), or a shared group's follower (it takes
+        the group's first parameter's value)."""
+        followers = {name for group in self._record.get("shared", []) for name in list(group)[1:]}
+        return {name: lo == hi or name in followers for name, (lo, hi) in self.limits.items()}
 
     @property
     def at_bounds(self) -> dict:
@@ -247,7 +278,7 @@ class FitResult:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError("FitResult.to_pandas needs pandas: pip install pandas") from None
+            raise ImportError("FitResult.to_pandas needs pandas: pip install 'qfdjax[pandas]'") from None
         return pd.DataFrame(self._rows()).set_index("name")
 
     def _rows(self) -> list[dict]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.integrate import simpson, trapezoid
-from scipy.optimize import differential_evolution
 
 from ..model.constants import MASSES_MEV, SEED_BOUNDS, SIGMA_MODEL, LEPTONS, PARAMS_PER_LEPTON
 from ..model.quadrature import SeedGridSpec, seed_radial_grid
@@ -46,6 +44,9 @@ def _velocity(r, theta, R, U, eps):
 
 def seed_energies(beta, w, lam, R_c, U, A, spec: SeedGridSpec = SeedGridSpec()) -> SeedEnergies:
     """One lepton's energies with the seed's grid and rules."""
+    # SciPy is the `reference` extra: imported where it is used, so importing qfdjax.reference needs none.
+    from scipy.integrate import simpson, trapezoid
+
     r = seed_radial_grid(w, spec)
     theta = np.linspace(spec.theta_margin, np.pi - spec.theta_margin, spec.num_theta)
     dtheta = theta[1] - theta[0]
@@ -77,6 +78,8 @@ def seed_bounds_list():
 def seed_fit_de(beta, w, lam, maxiter=200, popsize=15, seed=0, spec: SeedGridSpec = SeedGridSpec(),
                 polish=False):
     """The seed's fit: SciPy differential evolution (best1bin) on seed_chi2."""
+    from scipy.optimize import differential_evolution
+
     result = differential_evolution(
         seed_chi2, seed_bounds_list(), args=(beta, w, lam, spec), strategy="best1bin",
         maxiter=maxiter, popsize=popsize, mutation=(0.5, 1.0), recombination=0.7,

@@ -131,7 +131,7 @@ class ScanResult(dict):
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError("ScanResult.to_pandas needs pandas: pip install pandas") from None
+            raise ImportError("ScanResult.to_pandas needs pandas: pip install 'qfdjax[pandas]'") from None
         B, W = np.meshgrid(self.beta, self.w, indexing="ij")
         columns = {"beta": B.ravel(), "w": W.ravel(), "chi2": self.chi2.ravel(), "S": self.S.ravel(),
                    "converged": self.converged.ravel()}
