@@ -152,15 +152,14 @@ class FitResult:
 
     @property
     def edm(self) -> float | None:
-        """Estimated distance to the minimum: the chi^2 a Newton step on the parameters that can move would
-        still gain (flat directions cut), as Minuit's EDM; the certificate asks <= 1e-9 max(chi^2, 1)."""
+        """Minuit's EDM here: the chi^2 a Newton step on the movable parameters would still gain (certified: <=
+        1e-9 max(chi^2, 1))."""
         value = self._record["convergence"].get("edm")
         return None if value is None else float(value)
 
     @property
     def nfcn(self) -> int:
-        """Work done: LM steps summed over every start (each a residual-and-Jacobian evaluation of one lane),
-        not objective calls as in Minuit; DE generations are in the record's "de" entry."""
+        """LM steps summed over every start (a residual-and-Jacobian evaluation each), not Minuit's calls."""
         return int(sum(self._record["convergence"].get("steps", [])))
 
     @property
