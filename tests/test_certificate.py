@@ -105,3 +105,22 @@ def test_fit_result_speaks_minuit():
     assert result.ndof == result["identifiability"]["degrees_of_freedom"]
     assert result.limits["tau.A"] == (0.8, 0.8) and result.limits["mu.R_c"] == (0.05, 0.3)
     assert result.fixed["tau.A"] and result.fixed["mu.A"] and not result.fixed["e.A"] and not result.fixed["mu.R_c"]
+
+
+def test_minos_says_when_an_interval_runs_to_a_bound():
+    """The default fit's electron parameters are degenerate: their MINOS intervals run to the bounds, and the
+    details say so in iminuit's words (at_lower_limit / at_upper_limit), with `valid` per parameter."""
+    result = qfdjax.fit(3.1, 0.015)
+    errors = result.minos(["e.A"])
+    details = result["minos_details"]["e.A"]
+    lo, hi = result.limits["e.A"]
+    value = result.values["e.A"]
+    assert details["valid"] is True
+    assert details["at_lower_limit"] == details["lower_cut_by_bound"]
+    assert details["at_upper_limit"] == details["upper_cut_by_bound"]
+    # A side at its limit reaches the bound exactly.
+    if details["at_lower_limit"]:
+        assert value + errors["e.A"][0] == pytest.approx(lo, abs=1e-12)
+    if details["at_upper_limit"]:
+        assert value + errors["e.A"][1] == pytest.approx(hi, abs=1e-12)
+    assert details["at_lower_limit"] or details["at_upper_limit"]

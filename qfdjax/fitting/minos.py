@@ -129,5 +129,9 @@ def minos(best: Any, names, space: ParameterSpace, level: float = 1.0, rtol: flo
             entry[f"{side}_refits"] = s.refits
             if s.failed:
                 entry[f"{side}_failed"] = "a refit was not certified converged"
+        # iminuit's names for the same facts: a side that reached the parameter's bound, and whether both
+        # sides' refits were certified.
+        entry["at_lower_limit"], entry["at_upper_limit"] = entry["lower_cut_by_bound"], entry["upper_cut_by_bound"]
+        entry["valid"] = not any(f"{side}_failed" in entry for side in sides)
         out[name] = entry
     return out

@@ -75,7 +75,8 @@ def fit_table(record: dict) -> str:
     for name, (lo, hi) in record.get("minos", {}).items():
         d = record["minos_details"][name]
         cut = [s for s in ("lower", "upper") if d[f"{s}_cut_by_bound"]]
-        lines.append(f"  MINOS {name}: {lo:+.4g} / {hi:+.4g}" + (f" (cut by the {' and '.join(cut)} bound)" if cut else ""))
+        lines.append(f"  MINOS {name}: {lo:+.4g} / {hi:+.4g}" + (f" (cut by the {' and '.join(cut)} bound)" if cut else "")
+                     + ("" if d.get("valid", True) else " NOT VALID: a refit was not certified converged"))
     free = record.get("free_globals")
     if free:
         where = ", ".join(f"{k} on its {v} bound" for k, v in free["at_bound"].items()) or "inside the bounds"
