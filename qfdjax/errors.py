@@ -24,12 +24,11 @@ def check_range(name: str, values, *, lower=None, upper=None, lower_open=False, 
     if isinstance(values, numbers.Integral) and not isinstance(values, bool) and abs(int(values)) > 2**53:
         # Compared exactly (Python compares ints with floats exactly) and shown as given: float64 would
         # round 2**63 - 1 up past its own limit and print 99999999999999999999999 as 1e+23.
-        value = int(values)
-        inside = ((lower is None or (value > lower if lower_open else value >= lower))
-                  and (upper is None or (value < upper if upper_open else value <= upper)))
-        arr, shown_int = np.asarray(0.0 if inside else math.inf), value
-        if inside:
+        shown_int: int | None = int(values)
+        if ((lower is None or (shown_int > lower if lower_open else shown_int >= lower))
+                and (upper is None or (shown_int < upper if upper_open else shown_int <= upper))):
             return
+        arr = np.asarray(math.inf)  # outside: refused below, with the value shown as given
     else:
         arr, shown_int = np.asarray(values, dtype=np.float64), None
     flat = arr.ravel()

@@ -25,16 +25,21 @@ SEAL_KEY = "integrity"
 RECORD_DIGEST = "record"
 
 
+def json_digest(data) -> str:
+    """SHA-256 of plain JSON data (`io._to_jsonable`'s output) in canonical form: sorted keys, no spaces."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def canonical_digest(record: dict) -> str:
-    """SHA-256 of a record's canonical JSON (sorted keys, values as written), its own seal left out."""
+    """SHA-256 of a record's canonical JSON (the values as written), its own seal's digest left out."""
     from .io import _to_jsonable
 
     data = _to_jsonable(record)
     entry = data.get(SEAL_KEY)
     if isinstance(entry, dict):
         data[SEAL_KEY] = {k: v for k, v in entry.items() if k != RECORD_DIGEST}
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_digest(data)
 
 
 def file_digest(path) -> str:
@@ -45,14 +50,21 @@ def file_digest(path) -> str:
     return digest.hexdigest()
 
 
+def _sealed(data: dict, files: dict) -> dict:
+    """Plain JSON data with its seal set (in place): the digests of `files` {name: path} and of the whole."""
+    entry = {k: v for k, v in (data.get(SEAL_KEY) or {}).items() if k != RECORD_DIGEST}
+    entry["algorithm"] = "sha256"
+    entry.update({name: file_digest(where) for name, where in files.items()})
+    data[SEAL_KEY] = entry
+    data[SEAL_KEY] = dict(entry, **{RECORD_DIGEST: json_digest(data)})
+    return data
+
+
 def seal(record: dict, **files) -> dict:
     """The record with its seal set (in place): the digests of `files` {name: path} and of the whole record."""
-    entry = dict(record.get(SEAL_KEY) or {})
-    entry["algorithm"] = "sha256"
-    for name, path in files.items():
-        entry[name] = file_digest(path)
-    record[SEAL_KEY] = entry
-    record[SEAL_KEY][RECORD_DIGEST] = canonical_digest(record)
+    from .io import _to_jsonable
+
+    record[SEAL_KEY] = _sealed(_to_jsonable(record), files)[SEAL_KEY]
     return record
 
 
@@ -60,24 +72,13 @@ def write_sealed_json(path, record: dict, **files) -> None:
     """Write `record` as JSON with its seal (naming `files` {name: path}), atomically; the caller's record
     gets the seal too.  The record is turned into plain JSON values once, for the digest and the file
     alike: at 256 x 256 points that conversion is 3 s, and `seal` + `io.write_json` did it twice."""
+    from .io import _to_jsonable, atomic_write_bytes
     from .runtime import spending
 
     with spending("io"):  # serialising a results file is part of writing it
-        _write_sealed_json(path, record, files)
-
-
-def _write_sealed_json(path, record: dict, files: dict) -> None:
-    from .io import _to_jsonable, atomic_write_bytes
-
-    data = _to_jsonable(record)
-    entry = {k: v for k, v in (data.get(SEAL_KEY) or {}).items() if k != RECORD_DIGEST}
-    entry["algorithm"] = "sha256"
-    entry.update({name: file_digest(where) for name, where in files.items()})
-    data[SEAL_KEY] = entry
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    data[SEAL_KEY] = dict(entry, **{RECORD_DIGEST: hashlib.sha256(text.encode()).hexdigest()})
-    record[SEAL_KEY] = dict(data[SEAL_KEY])
-    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+        data = _sealed(_to_jsonable(record), files)
+        record[SEAL_KEY] = dict(data[SEAL_KEY])
+        atomic_write_bytes(path, json.dumps(data, indent=1).encode())
 
 
 def check_seal(record, what: str, files: dict | None = None) -> None:

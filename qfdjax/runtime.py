@@ -14,6 +14,8 @@ import contextlib
 import os
 import signal
 import sys
+import threading
+import time
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "qfdjax", "xla")
 
@@ -162,8 +164,6 @@ def process_age() -> float | None:
 def start_accounting() -> None:
     """Start the wall-time split at the process's own start: what ran so far (the interpreter, qfdjax's
     command-line modules) counts as imports."""
-    import time
-
     global _WALL_START
     age = process_age() or 0.0
     _WALL_START = time.perf_counter() - age
@@ -177,9 +177,6 @@ def spending(category: str):
 
     Other threads (background kernel exports, plot workers) are not counted: the wall is what the
     user waits for, and only the main thread's waiting is on it."""
-    import threading
-    import time
-
     if _WALL_START is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -201,8 +198,6 @@ def spending(category: str):
 def account() -> dict | None:
     """The wall so far and its split {wall, imports, kernel_load, device, host, io} in seconds, with the
     device share of the time past imports; None where no command started the accounting (the Python API)."""
-    import time
-
     if _WALL_START is None:
         return None
     now = time.perf_counter()
@@ -210,7 +205,7 @@ def account() -> dict | None:
     for name, started in _OPEN:
         spent[name] += now - started
     wall = now - _WALL_START
-    out = {"wall": wall, **spent, "host": max(wall - sum(spent.values()), 0.0)}
+    out: dict[str, float | None] = {"wall": wall, **spent, "host": max(wall - sum(spent.values()), 0.0)}
     past_imports = wall - spent["imports"]
     out["device_share_past_imports"] = spent["device"] / past_imports if past_imports > 0 else None
     return out

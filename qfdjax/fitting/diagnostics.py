@@ -22,7 +22,7 @@ from ..model.numerics import AbstractNumerics
 from .kernel import point_data, run_padded
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .problem import Problem
-from .certificate import AGREEMENT_DCHI2, EDM_CERTIFY, PROJECTED_GRADIENT_CERTIFY, UNCERTIFIED_REASONS  # noqa: F401
+from .certificate import AGREEMENT_DCHI2, EDM_CERTIFY, PROJECTED_GRADIENT_CERTIFY, UNCERTIFIED_REASONS
 from .spectra import hessian_spectra, newton_decrement, newton_polish
 
 BOUND_TOL = 1e-9
@@ -270,7 +270,9 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # along the same directions give <= 1e-9), and the LM, which follows any gradient, does not stop on a slope.
     stationary = (chi2 <= EXACT_FIT_CHI2) | (diag["edm"] <= EDM_CERTIFY * np.maximum(chi2, 1.0))
     agree = (within >= 2) | (starts == 1)
-    reason = np.select([~finite_result, ~done, ~stationary, ~agree], [1, 2, 3, 4], 0)
+    failed = {"non-finite result": ~finite_result, "optimiser not stopped": ~done,
+              "not stationary (EDM)": ~stationary, "starts disagree": ~agree}
+    reason = np.select(list(failed.values()), [UNCERTIFIED_REASONS.index(why) for why in failed], 0)
     converged = reason == 0
     params = problem.box.from_unit(u_best)
     return dict(

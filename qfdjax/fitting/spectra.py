@@ -50,14 +50,20 @@ def _free_patterns(free: np.ndarray, H: np.ndarray, g: np.ndarray):
             yield np.flatnonzero(which.ravel() == k), f
 
 
+def _unit_box(hess_aug: np.ndarray, gradient_aug: np.ndarray, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The parameters' block of the Hessian and gradient in (parameters, beta, w), in unit-box coordinates."""
+    n = span.shape[0]
+    H = np.asarray(hess_aug, float)[:, :n, :n] * span[None, :, None] * span[None, None, :]
+    g = np.asarray(gradient_aug, float)[:, :n] * span[None, :]
+    return H, g
+
+
 def newton_polish(hess_aug: np.ndarray, gradient_aug: np.ndarray, free: np.ndarray, u: np.ndarray,
                   span: np.ndarray) -> np.ndarray:
     """u after one Newton step in the free parameters (unit-box coordinates, flat directions left alone,
     clipped to the box).  Host NumPy; the caller keeps the step only where chi^2 does not rise."""
     u = np.array(u, dtype=np.float64)
-    n = u.shape[1]
-    H = np.asarray(hess_aug)[:, :n, :n] * span[None, :, None] * span[None, None, :]
-    g = np.asarray(gradient_aug)[:, :n] * span[None, :]
+    H, g = _unit_box(hess_aug, gradient_aug, span)
     for rows, f in _free_patterns(free, H, g):
         step = -np.einsum("pij,pj->pi", _unit_pinv(H[np.ix_(rows, f, f)]), g[np.ix_(rows, f)])
         u[np.ix_(rows, f)] = np.clip(u[np.ix_(rows, f)] + step, 0.0, 1.0)
@@ -135,8 +141,6 @@ def hessian_spectra(hess_aug: np.ndarray, free: np.ndarray, span: np.ndarray | N
     return out
 
 
-
-
 def newton_decrement(hess_aug: np.ndarray, gradient_aug: np.ndarray, at_lower: np.ndarray, at_upper: np.ndarray,
                      fixed: np.ndarray, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(edm, flat_slope) per point: the chi^2 a Newton step would still gain, and the gradient along flat directions.
@@ -148,14 +152,10 @@ def newton_decrement(hess_aug: np.ndarray, gradient_aug: np.ndarray, at_lower: n
     least-squares problem, in chi^2 units, so it compares with chi^2 itself at any scale -- unlike
     the projected gradient, whose rounding floor near chi^2 ~ 1 sits at its certification threshold.
     flat_slope = |P_flat g_A| in unit-box coordinates: along a flat direction the quadratic model
-    promises nothing, yet a gradient there would be a linear descent; its size bounds that gain
-    over the whole box (travel <= 1 per unit-box coordinate).  NaN where H or g is not finite.
+    promises nothing; recorded as evidence, not a criterion (there it is mostly the autodiff
+    gradient's rounding).  NaN where H or g is not finite.
     """
-    H = np.asarray(hess_aug, float)
-    g = np.asarray(gradient_aug, float)
-    n = span.shape[0]
-    H = H[:, :n, :n] * span[None, :, None] * span[None, None, :]
-    g = g[:, :n] * span[None, :]
+    H, g = _unit_box(hess_aug, gradient_aug, span)
     movable = ~np.asarray(fixed, bool)[None, :] & (
         ~(np.asarray(at_lower, bool) | np.asarray(at_upper, bool))
         | (np.asarray(at_lower, bool) & (g < 0)) | (np.asarray(at_upper, bool) & (g > 0)))

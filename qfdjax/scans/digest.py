@@ -17,14 +17,12 @@ scan.npz however often `report` rewrites the rest; and the whole record's seal
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..integrity import file_digest
+from ..integrity import file_digest, json_digest
 
 DIGEST_KEY = "integrity"
 # Keys that `report` (re)derives from the digested numbers, or that grow as a scan finishes.
@@ -35,9 +33,7 @@ def record_digest(record: dict) -> str:
     """SHA-256 of the scan record's own numbers in canonical JSON (derived keys left out)."""
     from ..io import _to_jsonable
 
-    kept = {k: v for k, v in record.items() if k not in DERIVED_KEYS}
-    text = json.dumps(_to_jsonable(kept), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_digest(_to_jsonable({k: v for k, v in record.items() if k not in DERIVED_KEYS}))
 
 
 def write_scan_json(path, record: dict) -> None:

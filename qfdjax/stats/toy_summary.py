@@ -32,6 +32,10 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
     chi2_all = np.asarray(arrays["chi2"], float)
     chi2 = chi2_all[valid]
     exceed = int(np.sum(chi2 >= chi2_observed))
+    p: float | None
+    p_err: float | None
+    p_all: float | None
+    p_all_err: float | None
     p, p_err = binomial(exceed, n_valid)
     # Every toy, certified or not, beside the certified ones: dropping the uncertified toys could bias the
     # sample (they are not a random subset), so both figures are given with their counts.
@@ -68,11 +72,12 @@ def summarize_toys(arrays: dict, chi2_observed: float, ndf: int, names, free, co
             entry[f"{cl}_error"] = error
         everything = np.asarray(arrays[f"dchi2_truth_{name}"], float)
         everything = everything[np.isfinite(everything)]
-        entry["all"] = {"n": int(everything.size)}
+        every_toy: dict[str, Any] = {"n": int(everything.size)}
         for cl, level in LEVELS.items():
             fraction, error = binomial(int(np.sum(everything <= level)), int(everything.size))
-            entry["all"][cl] = fraction
-            entry["all"][f"{cl}_error"] = error
+            every_toy[cl] = fraction
+            every_toy[f"{cl}_error"] = error
+        entry["all"] = every_toy
         coverage_out[name] = entry
     if "uncertified_reason" in arrays:
         from ..fitting.certificate import UNCERTIFIED_REASONS
