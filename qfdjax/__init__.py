@@ -7,6 +7,7 @@ The package is layered, and imports only run downward:
     fitting/    likelihood, observables, parameter space, optimisers, the fit kernel
     scans/      (beta, w) scans, checkpoints, analysis, plots, text reports
     stats/      pseudo-experiments over the fit kernels' lanes (goodness of fit, coverage)
+    bayes/      posteriors by HMC on the same likelihood, chains as lanes (the `bayes` extra)
     cli/, evaluate, bench, sensitivity   commands and studies on top
 
 `errors`, `io`, `runtime` and `integrity` are the foundations every layer may use;
@@ -68,6 +69,9 @@ _PUBLIC = {
     "toys": "stats.toys",
     "ToyConfig": "stats.toys",
     "forecast": "stats.forecast",
+    # posteriors
+    "sample": "bayes.run",
+    "SamplerConfig": "bayes.sampler",
     # commands
     "evaluate_cases": "evaluate",
 }

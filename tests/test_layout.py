@@ -8,7 +8,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "qfdjax"
 # Foundations (no qfdjax imports) < model < reference/fitting < scans < commands.
 # stats/ sits beside scans and may import it; scans must never import stats.
-RANK = {"errors": 0, "io": 0, "integrity": 0, "runtime": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3, "stats": 3.5}
+RANK = {"errors": 0, "io": 0, "integrity": 0, "runtime": 0, "model": 1, "reference": 2, "fitting": 2, "scans": 3, "stats": 3.5, "bayes": 3.5}
 COMMANDS = 4
 
 
@@ -48,7 +48,7 @@ def test_imports_only_run_downward():
 
 
 def test_wings_exist_and_few_loose_modules():
-    for wing in ("model", "fitting", "scans", "stats", "cli", "reference"):
+    for wing in ("model", "fitting", "scans", "stats", "bayes", "cli", "reference"):
         assert (ROOT / wing / "__init__.py").exists(), wing
     loose = sorted(p.name for p in ROOT.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
     assert len(loose) <= 8, loose

@@ -57,11 +57,12 @@ from .studies import add_bench, add_sensitivity  # noqa: E402
 from .forecast import add_forecast  # noqa: E402
 from .toys import add_toys  # noqa: E402
 from .verify import add_verify  # noqa: E402
+from .sample import add_sample  # noqa: E402
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
 COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_toys, add_forecast, add_sensitivity,
-            add_bench, add_verify)
+            add_sample, add_bench, add_verify)
 EXTRA_COMMANDS: list = []
 
 
@@ -71,7 +72,7 @@ _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?
 
 # The long commands take --trace DIR: a jax.profiler trace of the whole command (TensorBoard/Perfetto).
 # (Not --profile: that flag names the density profile family.)
-PROFILED_COMMANDS = ("scan", "report", "toys", "forecast", "merge", "sensitivity")
+PROFILED_COMMANDS = ("scan", "report", "toys", "forecast", "merge", "sensitivity", "sample")
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
@@ -123,13 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Where each command writes: checked before any work, so a bad --out never costs a fit.
 OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file", "scan": "dir", "merge": "dir",
-                "sensitivity": "dir", "toys": "dir", "forecast": "file"}
+                "sensitivity": "dir", "toys": "dir", "forecast": "file", "sample": "dir"}
 
 
 # The files a directory command writes: one that exists as anything but a regular file (a directory, a
 # link) is refused before any work, not when the results are written at the end.
 OUTPUT_FILES = {"scan": ("scan.json", "scan.npz", "scan.csv"), "merge": ("scan.json", "scan.npz", "scan.csv"),
-                "toys": ("toys.json", "toys.npz", "toys.csv", "toys.png"), "sensitivity": ("sensitivity.json",)}
+                "toys": ("toys.json", "toys.npz", "toys.csv", "toys.png"), "sensitivity": ("sensitivity.json",),
+                "sample": ("posterior.json", "posterior.nc", "corner.png", "trace.png", "checkpoint.npz")}
 # Flags naming a file or directory: given as an empty string, they would silently mean "none".
 PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path", "trace")
 
@@ -192,7 +194,7 @@ def _run_unprofiled(args) -> int:
 
 # Commands whose work runs compiled kernels: JAX and the fit engine are imported before their work starts,
 # inside the wall-time split's "imports" (they would be imported anyway, later and uncounted).
-KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench")
+KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench", "sample")
 
 
 def _import_engine(args) -> None:

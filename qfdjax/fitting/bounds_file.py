@@ -74,12 +74,15 @@ def parse_bounds_tables(data: Mapping, space: ParameterSpace) -> ParameterSpace:
     return space.with_overrides(bounds, fixed, groups)
 
 
-def read_bounds_file(path, leptons: Sequence[str] = LEPTONS) -> ParameterSpace:
-    """The seed bounds for `leptons`, overridden by a TOML bounds file."""
+def read_bounds_file(path, leptons: Sequence[str] = LEPTONS, also: Sequence[str] = ()) -> ParameterSpace:
+    """The seed bounds for `leptons`, overridden by a TOML bounds file (which may hold the tables `also`
+    names besides, read by their own command: `qfdjax sample` reads [priors])."""
     data = read_toml(path, "bounds")
-    unknown = sorted(set(data) - set(TABLES))
+    unknown = sorted(set(data) - set(TABLES) - set(also))
     if unknown:
-        raise InputError(f"bounds = {str(path)!r} has unknown tables {unknown}: allowed are {list(TABLES)}")
+        hint = " ([priors] is read by qfdjax sample only)" if "priors" in unknown else ""
+        raise InputError(f"bounds = {str(path)!r} has unknown tables {unknown}: allowed are "
+                         f"{list(TABLES) + list(also)}{hint}")
     return parse_bounds_tables(data, ParameterSpace.seed(leptons))
 
 

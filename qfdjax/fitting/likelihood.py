@@ -72,6 +72,14 @@ class AbstractObservable(eqx.Module):
         """Nuisance constants it profiles analytically (each one absorbs a datum)."""
         return 0
 
+    def log_curvature(self, state: ModelState):
+        """log of d²chi²/dc²/2 for each constant c it profiles: what integrating c out under a flat prior
+        adds to -2 log L (a Gaussian integral).  Zero when it profiles none; override when it does."""
+        if self.profiled_count():
+            raise NotImplementedError(f"{type(self).__name__} profiles constants but does not say their "
+                                      f"curvature: posteriors need log_curvature()")
+        return jnp.zeros(jnp.shape(state.S))
+
 
 def profile_scale(E, masses, sigma):
     """S* minimising Σ ((S E - m)/σ)² for fixed E (weighted least squares)."""
@@ -162,6 +170,14 @@ class Likelihood(eqx.Module):
         parts = [self.mass.residuals(state.energies.total, state.S)]
         parts += [obs.residuals(state) for obs in self.extras]
         return jnp.concatenate(parts, -1)
+
+    def marginal_chi2(self, state: ModelState):
+        """-2 log L with S and every observable's profiled constant integrated out under flat priors, up to a
+        constant: chi²_min + log Σ E²/σ² + each observable's own log curvature (Gaussian integrals)."""
+        sigma = self.mass.sigma
+        curvature = jnp.log(jnp.sum(state.energies.total**2 / sigma**2, -1))
+        curvature = curvature + sum(obs.log_curvature(state) for obs in self.extras)
+        return jnp.sum(self.residuals(state) ** 2, -1) + curvature
 
     def terms(self, state: ModelState) -> dict:
         """chi^2 of each term by name (mass first), plus each observable's profiled constants."""

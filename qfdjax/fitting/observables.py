@@ -74,6 +74,11 @@ class MagneticMoment(AbstractObservable):
         C = self.scale(x)
         return self.used * (jnp.expand_dims(C, -1) * x - self.targets) / self.sigma_g
 
+    def log_curvature(self, state: ModelState):
+        # chi² is quadratic in C_g with curvature Σ x²/σ² (x at S*: S's own width, 1e-4 relative, is neglected).
+        x = self.moment_ratio(state)
+        return jnp.log(jnp.sum(self.used * x * x / self.sigma_g**2, -1))
+
     def summary(self, state: ModelState) -> dict:
         x = self.moment_ratio(state)
         C = self.scale(x)
