@@ -80,7 +80,6 @@ def sample(beta: float, w: float, *, space: ParameterSpace | None = None, free: 
     """
     import time
 
-    import jax
     import jax.numpy as jnp
 
     from ..fitting.fit import resolve_lambda

@@ -112,7 +112,7 @@ def plot_corner(names, draws: np.ndarray, path, title: str) -> None:
             flat[:, i] -= centre
             labels[i] = f"{labels[i]} − {centre:g}"
     # A parameter the chains never moved (a pinned box) has no histogram range: corner would raise.
-    spans = [(lo, hi) if hi > lo else (lo - 1e-12, hi + 1e-12) for lo, hi in zip(flat.min(0), flat.max(0))]
+    spans = [(lo, hi) if hi > lo else (lo - 1e-12, hi + 1e-12) for lo, hi in zip(flat.min(0), flat.max(0), strict=True)]
     fig = corner.corner(flat, labels=labels, range=spans, quantiles=(0.16, 0.5, 0.84), show_titles=True,
                         title_fmt=".3g", levels=(0.393, 0.865), smooth=0.8, plot_datapoints=False,
                         fill_contours=True, label_kwargs={"fontsize": 11}, title_kwargs={"fontsize": 9})
