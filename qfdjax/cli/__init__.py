@@ -58,11 +58,12 @@ from .forecast import add_forecast  # noqa: E402
 from .toys import add_toys  # noqa: E402
 from .verify import add_verify  # noqa: E402
 from .sample import add_sample  # noqa: E402
+from .compare import add_compare  # noqa: E402
 
 # One entry per subcommand, in the order `--help` lists them; each adds its parser
 # and sets `run`.  Projects extending qfdjax append to EXTRA_COMMANDS.
 COMMANDS = (add_energy, add_fit, add_relax, add_scan, add_report, add_merge, add_toys, add_forecast, add_sensitivity,
-            add_sample, add_bench, add_verify)
+            add_sample, add_compare, add_bench, add_verify)
 EXTRA_COMMANDS: list = []
 
 
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Where each command writes: checked before any work, so a bad --out never costs a fit.
 OUTPUT_KINDS = {"energy": "file", "fit": "file", "relax": "file", "bench": "file", "scan": "dir", "merge": "dir",
-                "sensitivity": "dir", "toys": "dir", "forecast": "file", "sample": "dir"}
+                "sensitivity": "dir", "toys": "dir", "forecast": "file", "sample": "dir",
+                "compare": "file"}
 
 
 # The files a directory command writes: one that exists as anything but a regular file (a directory, a
@@ -133,7 +135,7 @@ OUTPUT_FILES = {"scan": ("scan.json", "scan.npz", "scan.csv"), "merge": ("scan.j
                 "toys": ("toys.json", "toys.npz", "toys.csv", "toys.png"), "sensitivity": ("sensitivity.json",),
                 "sample": ("posterior.json", "posterior.nc", "corner.png", "trace.png", "checkpoint.npz")}
 # Flags naming a file or directory: given as an empty string, they would silently mean "none".
-PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path", "trace")
+PATH_FLAGS = ("out", "bounds", "config", "cases", "truth", "dir", "path", "trace", "null", "alt")
 
 
 def _check_output(args) -> None:
@@ -194,7 +196,7 @@ def _run_unprofiled(args) -> int:
 
 # Commands whose work runs compiled kernels: JAX and the fit engine are imported before their work starts,
 # inside the wall-time split's "imports" (they would be imported anyway, later and uncounted).
-KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench", "sample")
+KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench", "sample", "compare")
 
 
 def _import_engine(args) -> None:
