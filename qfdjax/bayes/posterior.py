@@ -147,6 +147,21 @@ def find_mode(posterior: Posterior, z0, iterations: int = 200):
     return z, value, -hess(z), grad(z)
 
 
+def converged_mode(posterior: Posterior, z0, rounds: int = 20, tolerance: float = 1e-6):
+    """`find_mode` repeated until the Newton decrement gᵀH⁻¹g/2 (the log density still to gain) is below
+    `tolerance`, or `rounds` are spent; returns (z, log p, -Hessian, decrement, converged)."""
+    z = z0
+    for _ in range(rounds):
+        z, value, neg_hessian, gradient = find_mode(posterior, z)
+        h, g = np.asarray(neg_hessian), np.asarray(gradient)
+        values, vectors = np.linalg.eigh(0.5 * (h + h.T))
+        projected = vectors.T @ g
+        decrement = float(0.5 * np.sum(projected**2 / np.maximum(values, PRECISION_FLOOR)))
+        if decrement < tolerance:
+            return z, float(value), h, decrement, True
+    return z, float(value), h, decrement, False
+
+
 def whitening(neg_hessian: np.ndarray) -> np.ndarray:
     """L with L Lᵀ = the Laplace covariance, every precision at least PRECISION_FLOOR."""
     h = 0.5 * (neg_hessian + neg_hessian.T)

@@ -84,7 +84,7 @@ def sample(beta: float, w: float, *, space: ParameterSpace | None = None, free: 
 
     from ..fitting.fit import resolve_lambda
     from ..fitting.observables import build_likelihood
-    from .posterior import build_posterior, find_mode, sampled_names, unconstrained, whitening
+    from .posterior import build_posterior, converged_mode, sampled_names, unconstrained, whitening
 
     t0 = time.perf_counter()
     space = space or ParameterSpace.seed()
@@ -115,8 +115,9 @@ def sample(beta: float, w: float, *, space: ParameterSpace | None = None, free: 
     try:
         x_start, start_fit = _start(space, beta, w, free, tuple(beta_bounds), tuple(w_bounds),
                                     dict(eta=eta, observables=tuple(observables), profile=profile, spec=spec))
-        mode, log_density_mode, neg_hessian, gradient = find_mode(posterior, jnp.asarray(unconstrained(posterior, x_start)))
-        L = jnp.asarray(whitening(np.asarray(neg_hessian)))
+        mode, log_density_mode, neg_hessian, decrement, mode_found = converged_mode(
+            posterior, jnp.asarray(unconstrained(posterior, x_start)))
+        L = jnp.asarray(whitening(neg_hessian))
         resumed = _load_checkpoint(directory, fingerprint)
         draws = _run_chains(posterior, mode, L, config, resumed, directory, fingerprint, progress)
         x, chi2, scale = (np.asarray(a) for a in _natural(posterior, mode, L, draws["y"]))
@@ -130,8 +131,8 @@ def sample(beta: float, w: float, *, space: ParameterSpace | None = None, free: 
              f"({', '.join(free)}) sampled, start beta = {beta:g}, w = {w:g}")
     record = {"kind": "posterior", "where": where, "names": names, "settings": settings, "fingerprint": fingerprint,
               "sampler": dataclasses.asdict(config), "start_fit": start_fit,
-              "mode": {"z": np.asarray(mode).tolist(), "log_density": float(log_density_mode),
-                       "gradient_norm": float(np.linalg.norm(np.asarray(gradient))),
+              "mode": {"z": np.asarray(mode).tolist(), "log_density": log_density_mode,
+                       "newton_decrement": decrement, "converged": mode_found,
                        "natural": np.asarray(posterior.natural(mode)).tolist()},
               "tuning": draws["tuning"], "summary": summary, "likelihood": LIKELIHOOD_TEXT,
               "prior_text": "; ".join(f"{n}: {p.describe()}" for n, p in prior_map.items()),

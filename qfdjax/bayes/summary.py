@@ -87,6 +87,9 @@ def posterior_text(record: dict) -> str:
         hdi = f"[{p['hdi_68'][0]:.{d}f}, {p['hdi_68'][1]:.{d}f}]"
         lines.append(f"  {name:<10} {p['mean']:>14.{d}f} {p['sd']:>11.3g} {hdi:>31} {p['r_hat']:>7.4f} "
                      f"{p['ess_bulk']:>9.0f} {p['ess_tail']:>7.0f}")
+    if not record["mode"]["converged"]:
+        lines.append(f"  the density's mode was not located (log density still to gain "
+                     f"{record['mode']['newton_decrement']:.3g}): chains start from an approximate Laplace fit")
     lines.append(f"  likelihood: {record['likelihood']}")
     lines.append(f"  prior: {record['prior_text']}")
     return "\n".join(lines)

@@ -31,6 +31,28 @@ def space_from_args(args):
     return ParameterSpace.seed(leptons)
 
 
+def space_from_model_file(path, leptons, observables, also=()):
+    """The parameter space of a bounds file (with the tables `also` names besides), or of a scan configuration's
+    bounds tables: `compare` and `sample` take either."""
+    from ..errors import InputError, read_toml
+    from ..fitting.bounds_file import read_bounds_file
+
+    data = read_toml(path, "model")
+    if "beta" in data or "w" in data:
+        from ..scans.config import scan_config_from_mapping
+
+        config = scan_config_from_mapping(data)
+        space = config.space()
+        # The configuration's model must be the one this command fits: never silently another likelihood.
+        if space.leptons != tuple(leptons):
+            raise InputError(f"{path} fits leptons {','.join(space.leptons)}: --leptons says {','.join(leptons)}")
+        if tuple(config.observables) != tuple(observables):
+            raise InputError(f"{path} uses observables {','.join(config.observables)}: --observables says "
+                             f"{','.join(observables)}: give --observables {','.join(config.observables)}")
+        return space
+    return read_bounds_file(path, leptons, also)
+
+
 def fit_config_from_args(args):
     from ..fitting.fit import FitConfig
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import emit, fit_config_from_args
+from .common import emit, fit_config_from_args, space_from_model_file
 
 
 def add_compare(sub):
@@ -27,26 +27,12 @@ def _run_compare(args) -> int:
     from ..stats.compare import compare, compare_text
 
     leptons = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
-    null, alt = (_space(path, leptons) for path in (args.null, args.alt))
+    observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
+    null, alt = (space_from_model_file(path, leptons, observables) for path in (args.null, args.alt))
     record = compare(null, alt, args.beta, args.w, toys=args.toys, seed=args.seed, chunk=args.chunk, eta=args.eta,
-                     observables=tuple(x.strip() for x in args.observables.split(",") if x.strip()),
+                     observables=observables,
                      config=fit_config_from_args(args), progress=progress_callback(args.toys, "toy") if args.toys else None)
     record["files"] = {"null": args.null, "alt": args.alt}
     emit(record, compare_text(record), args.out)
     return 0
 
-
-def _space(path, leptons):
-    """The parameter space of a bounds file, or of a scan configuration's bounds tables."""
-    from ..errors import InputError, read_toml
-    from ..fitting.bounds_file import read_bounds_file
-
-    data = read_toml(path, "model")
-    if "beta" in data or "w" in data:
-        from ..scans.config import scan_config_from_mapping
-
-        space = scan_config_from_mapping(data).space()
-        if space.leptons != leptons:
-            raise InputError(f"{path} fits leptons {','.join(space.leptons)}: --leptons says {','.join(leptons)}")
-        return space
-    return read_bounds_file(path, leptons)

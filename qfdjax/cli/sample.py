@@ -46,25 +46,25 @@ def _run_sample(args) -> int:
     from ..bayes.sampler import SamplerConfig
     from ..bayes.summary import posterior_text
     from ..errors import read_toml
-    from ..fitting.bounds_file import read_bounds_file
     from ..fitting.params import ParameterSpace
     from ..model.profiles import make_profile
     from ..runtime import progress_callback
-    from .common import spec_from_args
+    from .common import space_from_model_file, spec_from_args
 
     _refuse_unused(args)
     config = SamplerConfig(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                            method=args.sampler, block=args.block)
     leptons = tuple(x.strip() for x in args.leptons.split(",") if x.strip())
+    observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     if args.bounds:
-        space = read_bounds_file(args.bounds, leptons, also=("priors",))
+        space = space_from_model_file(args.bounds, leptons, observables, also=("priors",))
         priors = read_toml(args.bounds, "bounds").get("priors")
     else:
         space, priors = ParameterSpace.seed(leptons), None
     free = tuple(x.strip() for x in (args.free or "").split(",") if x.strip())
     record = sample(args.beta, args.w, space=space, free=free, beta_bounds=tuple(args.beta_bounds or (2.5, 4.5)),
                     w_bounds=tuple(args.w_bounds or (0.005, 0.05)), eta=args.eta,
-                    observables=tuple(x.strip() for x in args.observables.split(",") if x.strip()), priors=priors,
+                    observables=observables, priors=priors,
                     config=config, profile=make_profile(args.profile, args.power_s), spec=spec_from_args(args),
                     out=args.out, progress=progress_callback(config.draws, "draw"))
     print(posterior_text(record))
