@@ -114,12 +114,13 @@ def test_interrupted_run_resumes_to_the_same_draws(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         sample(3.1, 0.015, space=IDENTIFIABLE, config=config, out=tmp_path / "split")
     monkeypatch.setattr(run, "_save_checkpoint", original)
-    resumed = sample(3.1, 0.015, space=IDENTIFIABLE, config=config, out=tmp_path / "split")
-    np.testing.assert_array_equal(resumed["draws"], whole["draws"])
-    # Another run's settings in the same directory are refused, not mixed in.
+    # Another run's settings in the interrupted run's directory are refused, not mixed in.
     with pytest.raises(InputError, match="other settings"):
         sample(3.1, 0.015, space=IDENTIFIABLE, config=SamplerConfig(chains=8, draws=60, warmup=30, block=20, seed=4),
                out=tmp_path / "split")
+    resumed = sample(3.1, 0.015, space=IDENTIFIABLE, config=config, out=tmp_path / "split")
+    np.testing.assert_array_equal(resumed["draws"], whole["draws"])
+    assert not (tmp_path / "split" / "checkpoint.npz").exists()  # finished: the draws live in posterior.nc
     from qfdjax.integrity import read_sealed_json
 
     read_sealed_json(tmp_path / "whole" / "posterior.json", files={"posterior_nc": tmp_path / "whole" / "posterior.nc"})

@@ -277,3 +277,5 @@ def _write(directory: Path, record: dict, names, x, chi2, draws) -> None:
     plot_corner(names, x, directory / "corner.png", title)
     plot_trace(names, x, directory / "trace.png", title)
     write_sealed_json(directory / "posterior.json", record, posterior_nc=netcdf)
+    # The draws are in posterior.nc now; a rerun samples them again, identically (same seed and blocks).
+    (directory / CHECKPOINT).unlink(missing_ok=True)
