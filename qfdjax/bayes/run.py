@@ -21,7 +21,7 @@ from ..fitting.params import ParameterSpace
 from ..model.constants import ETA_DEFAULT
 from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
-from ..runtime import check_interrupted
+from ..runtime import check_interrupted, spending
 from .priors import read_priors
 from .sampler import SamplerConfig
 
@@ -115,12 +115,15 @@ def sample(beta: float, w: float, *, space: ParameterSpace | None = None, free: 
     try:
         x_start, start_fit = _start(space, beta, w, free, tuple(beta_bounds), tuple(w_bounds),
                                     dict(eta=eta, observables=tuple(observables), profile=profile, spec=spec))
-        mode, log_density_mode, neg_hessian, decrement, mode_found = converged_mode(
-            posterior, jnp.asarray(unconstrained(posterior, x_start)))
+        # The sampler's jitted calls are counted as device time, their first-call tracing and compiling included.
+        with spending("device"):
+            mode, log_density_mode, neg_hessian, decrement, mode_found = converged_mode(
+                posterior, jnp.asarray(unconstrained(posterior, x_start)))
         L = jnp.asarray(whitening(neg_hessian))
         resumed = _load_checkpoint(directory, fingerprint)
         draws = _run_chains(posterior, mode, L, config, resumed, directory, fingerprint, progress)
-        x, chi2, scale = (np.asarray(a) for a in _natural(posterior, mode, L, draws["y"]))
+        with spending("device"):
+            x, chi2, scale = (np.asarray(a) for a in _natural(posterior, mode, L, draws["y"]))
     finally:
         if lock is not None:
             lock.close()
@@ -175,28 +178,54 @@ def _restore_state(method: str, arrays: dict):
     return State(**{k: jnp.asarray(arrays[f"state_{k}"]) for k in State._fields})
 
 
-def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, fingerprint, progress) -> dict:
+def _warmup(posterior, mode, L, config: SamplerConfig, key):
+    """The chains after warm-up, and the tuned kernel parameters."""
     import jax
     import jax.numpy as jnp
 
     from . import sampler as hmc
 
+    y0 = jnp.asarray(_y0(config, posterior.size))
+    if config.method == "chees":
+        state, step, mean_steps, _ = hmc.chees_warmup(posterior, mode, L, y0, key, 0.5, steps=config.warmup,
+                                                      max_bits=hmc._max_bits(config))
+        return state, {"step_size": np.asarray(step), "mean_steps": np.asarray(mean_steps)}
+    keys = jax.random.split(key, config.chains)
+    state, step, inverse_mass = hmc.nuts_warmup(posterior, mode, L, y0, keys, steps=config.warmup)
+    return state, {"step_size": np.asarray(step), "inverse_mass": np.asarray(inverse_mass)}
+
+
+def _block(posterior, mode, L, config: SamplerConfig, state, tuning, key, count):
+    import jax.numpy as jnp
+
+    from . import sampler as hmc
+
+    step = jnp.asarray(tuning["step_size"])
+    if config.method == "chees":
+        state, y, divergent, acceptance, logdensity = hmc.chees_block(
+            posterior, mode, L, state, key, step, jnp.asarray(tuning["mean_steps"]), draws=count,
+            max_bits=hmc._max_bits(config))
+        # Every chain takes the same jittered number of leapfrog steps in a transition: none recorded.
+        steps = np.zeros(np.shape(divergent), np.int64)
+    else:
+        state, y, divergent, acceptance, logdensity, steps = hmc.nuts_block(
+            posterior, mode, L, state, key, step, jnp.asarray(tuning["inverse_mass"]), draws=count)
+    new = {"y": y, "divergent": divergent, "acceptance": acceptance, "logdensity": logdensity, "steps": steps}
+    return state, {k: np.asarray(v) for k, v in new.items()}
+
+
+def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, fingerprint, progress) -> dict:
+    import jax
+
     key = jax.random.key(config.seed)
-    d = posterior.size
     if resumed is None:
-        y0 = jnp.asarray(_y0(config, d))
-        if config.method == "chees":
-            state, step, mean_steps, warm_div = hmc.chees_warmup(
-                posterior, mode, L, y0, jax.random.fold_in(key, 0), 0.5, steps=config.warmup,
-                max_bits=hmc._max_bits(config))
-            tuning = {"step_size": np.asarray(step), "mean_steps": np.asarray(mean_steps)}
-        else:
-            keys = jax.random.split(jax.random.fold_in(key, 0), config.chains)
-            state, step, inverse_mass = hmc.nuts_warmup(posterior, mode, L, y0, keys, steps=config.warmup)
-            tuning = {"step_size": np.asarray(step), "inverse_mass": np.asarray(inverse_mass)}
-        done = {"y": np.zeros((config.chains, 0, d)), "divergent": np.zeros((config.chains, 0), bool),
-                "acceptance": np.zeros((config.chains, 0)), "logdensity": np.zeros((config.chains, 0)),
-                "steps": np.zeros((config.chains, 0), np.int64)}
+        # The sampler's jitted calls count as device time, their first call's tracing and compiling included.
+        with spending("device"):
+            state, tuning = _warmup(posterior, mode, L, config, jax.random.fold_in(key, 0))
+        chains, d = config.chains, posterior.size
+        done = {"y": np.zeros((chains, 0, d)), "divergent": np.zeros((chains, 0), bool),
+                "acceptance": np.zeros((chains, 0)), "logdensity": np.zeros((chains, 0)),
+                "steps": np.zeros((chains, 0), np.int64)}
         _save_checkpoint(directory, fingerprint, state, tuning, done, 0)
         first = 0
     else:
@@ -207,19 +236,9 @@ def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, f
     for b in range(first, config.blocks):
         check_interrupted()
         count = min(config.block, config.draws - b * config.block)
-        block_key = jax.random.fold_in(key, b + 1)
-        if config.method == "chees":
-            state, y, divergent, acceptance, logdensity = hmc.chees_block(
-                posterior, mode, L, state, block_key, jnp.asarray(tuning["step_size"]),
-                jnp.asarray(tuning["mean_steps"]), draws=count, max_bits=hmc._max_bits(config))
-            # Every chain takes the same jittered number of leapfrog steps in a transition.
-            steps = np.zeros(np.shape(divergent), np.int64)
-        else:
-            state, y, divergent, acceptance, logdensity, steps = hmc.nuts_block(
-                posterior, mode, L, state, block_key, jnp.asarray(tuning["step_size"]),
-                jnp.asarray(tuning["inverse_mass"]), draws=count)
-        new = {"y": y, "divergent": divergent, "acceptance": acceptance, "logdensity": logdensity, "steps": steps}
-        done = {k: np.concatenate([done[k], np.asarray(new[k])], axis=1) for k in done}
+        with spending("device"):
+            state, new = _block(posterior, mode, L, config, state, tuning, jax.random.fold_in(key, b + 1), count)
+        done = {k: np.concatenate([done[k], new[k]], axis=1) for k in done}
         _save_checkpoint(directory, fingerprint, state, tuning, done, b + 1)
         if progress is not None:
             progress(done["y"].shape[1], config.draws)
@@ -262,20 +281,21 @@ def _write(directory: Path, record: dict, names, x, chi2, draws) -> None:
     from ..runtime import with_account
 
     record |= run_metadata()
-    record["timings"] = with_account(record.get("timings"))
     stats = {"diverging": draws["divergent"], "acceptance_rate": draws["acceptance"],
              "lp": draws["logdensity"], "chi2": chi2}
     if np.any(draws["steps"]):
         stats["n_steps"] = draws["steps"]
-    idata = inference_data(names, x, stats, {"qfdjax_fingerprint": record["fingerprint"],
-                                             "likelihood": LIKELIHOOD_TEXT})
     netcdf = directory / "posterior.nc"
-    tmp = directory / ".posterior.nc.tmp"
-    idata.to_netcdf(str(tmp))
-    tmp.replace(netcdf)
-    title = f"posterior at {record['where']}" + ("" if record["summary"]["certified"] else " (NOT CERTIFIED)")
-    plot_corner(names, x, directory / "corner.png", title)
-    plot_trace(names, x, directory / "trace.png", title)
+    with spending("io"):
+        idata = inference_data(names, x, stats, {"qfdjax_fingerprint": record["fingerprint"],
+                                                 "likelihood": LIKELIHOOD_TEXT})
+        tmp = directory / ".posterior.nc.tmp"
+        idata.to_netcdf(str(tmp))
+        tmp.replace(netcdf)
+        title = f"posterior at {record['where']}" + ("" if record["summary"]["certified"] else " (NOT CERTIFIED)")
+        plot_corner(names, x, directory / "corner.png", title)
+        plot_trace(names, x, directory / "trace.png", title)
+    record["timings"] = with_account(record.get("timings"))
     write_sealed_json(directory / "posterior.json", record, posterior_nc=netcdf)
     # The draws are in posterior.nc now; a rerun samples them again, identically (same seed and blocks).
     (directory / CHECKPOINT).unlink(missing_ok=True)
