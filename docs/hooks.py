@@ -14,6 +14,7 @@ from pathlib import Path
 
 MARKER = "<!-- cli-reference -->"
 README_SECTION = re.compile(r"<!-- readme: (.+?) -->")
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -43,7 +44,9 @@ def readme_section(title: str) -> str:
     except ValueError:
         raise ValueError(f"README.md has no section '## {title}'") from None
     end = next((k for k in range(start, len(lines)) if lines[k].startswith("## ")), len(lines))
-    return "\n".join(("#" + line) if line.startswith("### ") else line for line in lines[start:end]).strip()
+    body = "\n".join(("#" + line) if line.startswith("### ") else line for line in lines[start:end]).strip()
+    # The README's figures live in the repository, not in the site: named, not linked.
+    return IMAGE.sub(lambda m: f"*Figure: {m.group(1)} (`{m.group(2)}` in the repository).*", body)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

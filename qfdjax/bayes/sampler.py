@@ -34,6 +34,10 @@ MAX_LEAPFROG = 1000
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
+    """How to sample: `chains` run as lanes; `warmup` adaptation steps, then `draws` per chain in compiled
+    calls of `block` draws (progress and checkpoints between them); `method` "chees" or "nuts"; `seed` sets
+    the starts and every transition (a resumed run gives the same draws)."""
+
     chains: int = 64
     draws: int = 1000
     warmup: int = 1000
