@@ -1,4 +1,8 @@
-"""The posterior of beta (and w) beside the scan's profile likelihood: one figure, one line of numbers each."""
+"""A posterior beside its profile likelihood: one figure, one line of numbers per parameter.
+
+    posterior_vs_profile.py POSTERIOR_DIR SCAN_DIR             beta and w against the scan's profiles
+    posterior_vs_profile.py POSTERIOR_DIR PROFILE.json ...     parameters against `fit --param-profile` ones
+"""
 
 import json
 import pathlib
@@ -57,5 +61,60 @@ def main(posterior_dir: str, scan_dir: str) -> None:
     fig.savefig(posterior_dir / "posterior_vs_profile.png", dpi=130)
 
 
+def versus_parameter_profiles(posterior_dir: str, profiles) -> None:
+    """Each parameter's marginal posterior against its refitted profile likelihood exp(-Δχ²/2), normalised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qfdjax.fitting.params import parameter_label
+
+    posterior_dir = pathlib.Path(posterior_dir)
+    draws = az.from_netcdf(posterior_dir / "posterior.nc").posterior
+    record = json.loads((posterior_dir / "posterior.json").read_text())
+    certified = record["summary"]["certified"]
+    fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 3.8), squeeze=False)
+    for ax, path in zip(axes[0], profiles, strict=True):
+        profile = json.loads(pathlib.Path(path).read_text())
+        (name,) = profile["parameters"]
+        grid = np.asarray(profile["axes"][name], float)
+        dchi2 = np.asarray(profile["delta_chi2"], float)
+        likelihood = np.exp(-0.5 * (dchi2 - dchi2.min()))
+        likelihood /= np.trapezoid(likelihood, grid)
+        centre = profile["best"][name]
+        values = draws[name].values.ravel()
+        ax.hist(values - centre, bins=60, range=(grid[0] - centre, grid[-1] - centre), density=True, color="0.6",
+                label="marginal posterior (64 chains)")
+        ax.plot(grid - centre, likelihood, "o-", color="tab:red", ms=3, lw=1.2,
+                label=r"profile likelihood $e^{-\Delta\chi^2/2}$, normalised")
+        ax.set_xlabel(f"{parameter_label(name)} − {centre:.6g}")
+        ax.set_ylabel("density")
+        ax.set_ylim(0, 1.35 * likelihood.max())  # room for the legend above the peak
+        ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 4), useOffset=False)
+        ax.legend(fontsize=8, loc="upper left")
+        p = record["summary"]["parameters"][name]
+        print(f"  {name}: posterior mean {p['mean']:.8g}, sd {p['sd']:.4g}; profile minimum {centre:.8g}, "
+              f"Delta chi2 = 1 half-width {_half_width(grid, dchi2):.4g}" + ("" if certified else " (NOT CERTIFIED)"))
+    fig.suptitle(f"posterior at {record['where']} beside the refitted profile likelihood"
+                 + ("" if certified else " (posterior NOT CERTIFIED)"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(posterior_dir / "posterior_vs_profile.png", dpi=130)
+
+
+def _half_width(grid, dchi2) -> float:
+    """Half the distance between the Δχ² = 1 crossings (linear interpolation on the refitted grid)."""
+    k = int(np.argmin(dchi2))
+    left = np.interp(1.0, dchi2[:k + 1][::-1], grid[:k + 1][::-1])
+    right = np.interp(1.0, dchi2[k:], grid[k:])
+    return 0.5 * (right - left)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if pathlib.Path(sys.argv[2]).is_dir():
+        main(*sys.argv[1:3])
+    else:
+        versus_parameter_profiles(sys.argv[1], sys.argv[2:])

@@ -146,6 +146,6 @@ def plot_trace(names, draws: np.ndarray, path, title: str) -> None:
         ax.ticklabel_format(axis="y", useOffset=False, style="sci", scilimits=(-3, 4))
     axes[-1, 0].set_xlabel("draw (after warm-up)")
     fig.suptitle(f"{title}: {shown} of {draws.shape[0]} chains", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # the title above the first panel, not on it
     save_figure(fig, path)
     plt.close(fig)
