@@ -137,6 +137,12 @@ def _to_jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [_to_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biu":
+            return obj.tolist()  # no NaN possible: plain ints and bools, already JSON
+        if obj.dtype.kind == "f":
+            plain = obj.astype(object)  # Python floats, converted in C, not value by value here
+            plain[~np.isfinite(obj)] = None
+            return plain.tolist()
         return _to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         return _to_jsonable(obj.item())

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import QuadMesh
 from matplotlib.lines import Line2D
 
 from qfdjax import FitConfig, ScanConfig, run_scan
@@ -65,6 +66,12 @@ def _check_figure(fig, name):
                     inside = ((x >= xlim[0] - 1e-12 * abs(xlim[0])) & (x <= xlim[1] + 1e-12 * abs(xlim[1]))
                               & (y >= ylim[0] - 1e-12 * abs(ylim[0])) & (y <= ylim[1] + 1e-12 * abs(ylim[1])))
                     assert inside.any(), f"{name}: legend entry {label.get_text()!r} is drawn outside its axes"
+        for mesh in [c for c in ax.collections if isinstance(c, QuadMesh)]:
+            # Every cell fully inside the axes: none cut by the limits, none falling off a log axis.
+            corners = mesh.get_coordinates()
+            xlim, ylim = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+            assert corners[..., 0].min() >= xlim[0] * (1 - 1e-9) and corners[..., 0].max() <= xlim[1] * (1 + 1e-9), name
+            assert corners[..., 1].min() >= ylim[0] * (1 - 1e-9) and corners[..., 1].max() <= ylim[1] * (1 + 1e-9), name
         for line in ax.lines:
             if line.get_marker() in (None, "None", "", " ") or not line.get_visible():
                 continue
@@ -84,6 +91,21 @@ def test_scan_figures_read_as_a_paper_would(scan, monkeypatch, tmp_path, kind):
         ax = fig.axes[0]
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "Δχ² = 1" not in labels and "Δχ² = 1: " in ax.get_title()
+
+
+def test_log_w_cells_are_centred_geometrically_on_their_nodes(scan, monkeypatch, tmp_path):
+    """On a log w axis each cell's edges are the geometric midpoints between nodes (arithmetic ones put the
+    w = 0.005 row of a 3-row log grid almost entirely off the axes), and the outer cells as wide as the next."""
+    record, _ = scan
+    w = np.asarray(record["w"], float)
+    fig = _captured(monkeypatch, plots.plot_chi2_map, record, tmp_path / "map.png")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    edges = mesh.get_coordinates()[:, 0, 1]
+    np.testing.assert_allclose(edges[1:-1], np.sqrt(w[1:] * w[:-1]), rtol=1e-12)
+    np.testing.assert_allclose(edges[0] * edges[1], w[0] ** 2, rtol=1e-12)  # w[0] is the outer cell's log-centre
+    np.testing.assert_allclose(sorted(ax.get_ylim()), [edges[0], edges[-1]], rtol=1e-12)
 
 
 def test_parameter_profile_figure(monkeypatch, tmp_path):

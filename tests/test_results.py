@@ -82,7 +82,7 @@ def test_plots_never_switch_the_callers_matplotlib_backend(tmp_path):
 
     code = ("import matplotlib; matplotlib.use('svg'); import qfdjax.scans.plots, qfdjax.fitting.param_profile, "
             "qfdjax.stats.toy_output, qfdjax.stats.fc; "
-            "from qfdjax.scans.plots import _subplots; fig, ax = _subplots(1, 2, figsize=(4, 3)); "
+            "from qfdjax.scans.plot_axes import bare_subplots; fig, ax = bare_subplots(1, 2, figsize=(4, 3)); "
             "from qfdjax.io import save_figure; save_figure(fig, sys.argv[1]); "
             "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
     subprocess.run([sys.executable, "-c", "import sys; " + code, str(tmp_path / "f.png")], check=True)

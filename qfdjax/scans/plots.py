@@ -8,48 +8,12 @@ import numpy as np
 # A bare Figure, not pyplot: drawing to a file never switches (or needs) the caller's backend.
 # Labels are plain Unicode, not mathtext (parsing TeX-like strings was a third of the plotting
 # time of a small scan), except the few that need a subscript.
-from matplotlib.figure import Figure
 
 from ..fitting.params import parameter_label
 from ..io import save_figure
 from ..model.constants import GOLDEN_LOOP_BETA
 from .analysis import CONTOUR_LEVELS
-
-
-def _subplots(*args, **kwargs):
-    """pyplot.subplots' signature on a bare Figure: drawing to a file never touches the caller's backend."""
-    fig = Figure(figsize=kwargs.pop("figsize", None))
-    return fig, fig.subplots(*args, **kwargs)
-
-
-def _axes_setup(ax, log_w, w=None):
-    ax.set_xlabel("β")
-    ax.set_ylabel("w")
-    if log_w:
-        _log_w_axis(ax, w)
-
-
-def _log_w_axis(ax, w=None, which="y"):
-    """Log scale in w, ticked at the 1-2-5 values inside the grid and nowhere else.
-
-    The default log ticks put a single labelled tick (10^-2) on the seed's
-    range 0.005..0.05 and many unlabelled minor ones, whose layout was a third
-    of drawing the parameter maps; 0.005, 0.01, 0.02, 0.05 read better.
-    """
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    axis = ax.yaxis if which == "y" else ax.xaxis
-    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
-    if w is None or np.size(w) == 0 or not np.all(np.asarray(w) > 0):
-        return
-    lo, hi = float(np.min(w)), float(np.max(w))
-    decades = range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
-    ticks = [m * 10.0**d for d in decades for m in (1, 2, 5) if lo * (1 - 1e-9) <= m * 10.0**d <= hi * (1 + 1e-9)]
-    if len(ticks) < 2:
-        return  # a range too narrow for two nice values: keep matplotlib's ticks
-    axis.set_major_locator(FixedLocator(ticks))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_locator(NullLocator())
+from .plot_axes import bare_subplots, centred_mesh, label_beta_w, log_w_axis
 
 
 def plot_chi2_map(record, path):
@@ -62,7 +26,7 @@ def plot_chi2_map(record, path):
     a = record["analysis"]
     delta = chi2 - a["chi2_min"]
     log_w = record["config"].get("w_spacing", "log") == "log"
-    fig, ax = _subplots(figsize=(7.5, 5.6))
+    fig, ax = bare_subplots(figsize=(7.5, 5.6))
     drawn = []
     positive = delta[np.isfinite(delta) & (delta > 0)]
     if beta.size > 1 and w.size > 1 and positive.size:
@@ -74,8 +38,9 @@ def plot_chi2_map(record, path):
         # Delta chi^2 = 0 (the minimum's own cell) has no place on a log scale: it is left white
         # (marked by the star), not painted with the smallest positive value's colour.
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white", under="white")
-        mesh = ax.pcolormesh(beta, w, np.ma.masked_where(~(delta > 0), delta).T, shading="nearest", cmap=cmap,
-                             norm=norm)
+        if log_w:
+            ax.set_yscale("log")  # before the mesh: its limits are then set on the log axis
+        mesh = centred_mesh(ax, beta, w, np.ma.masked_where(~(delta > 0), delta), log_w, cmap=cmap, norm=norm)
         fig.colorbar(mesh, ax=ax, label="Δχ² (log scale; white: Δχ² = 0)")
         drawn = [lvl for lvl in CONTOUR_LEVELS if np.sum(delta <= lvl) > 1 and delta.max() > lvl]
         if drawn:
@@ -96,7 +61,7 @@ def plot_chi2_map(record, path):
                 + f", χ² = {m['chi2']:.6g}")
     if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
         ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1.2, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
-    _axes_setup(ax, log_w, w)
+    label_beta_w(ax, log_w, w)
     v = a["verdict"]
     contours = (f"contours at Δχ² = {', '.join(f'{x:g}' for x in drawn)}" if drawn else
                 "no 68/95/99.7 % contour crosses the grid")
@@ -156,7 +121,7 @@ def draw_profile(ax, record, name: str = "beta"):
         note += f"; minimum on the {prof['edge']} edge"
     ax.set_title(note + ("\n" + "; ".join(hidden) if hidden else ""), fontsize=9)
     if label == "w" and record["config"].get("w_spacing", "log") == "log":
-        _log_w_axis(ax, axis, which="x")
+        log_w_axis(ax, axis, which="x")
     # Below the axes: a legend inside would cover the profile it explains.
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return ax
@@ -166,7 +131,7 @@ def plot_profiles(record, path):
     """1-D profiles chi^2_min - min on a linear y axis, with the minimum and the Delta chi^2 = 1 ends in the legend;
     an axis with a single grid value gets no panel."""
     names = [n for n in ("beta", "w") if len(record[n]) > 1]
-    fig, axes = _subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 5.0), squeeze=False)
+    fig, axes = bare_subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 5.0), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         draw_profile(ax, record, name)
     if not names:
@@ -196,7 +161,7 @@ def plot_parameter_maps(record, path):
     rows = int(np.ceil(len(panels) / cols))
     # Shared axes and a fixed layout: tick and layout passes over ten log-scale
     # panels otherwise dominate a small scan's wall time.
-    fig, axes = _subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
+    fig, axes = bare_subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.86, wspace=0.34, hspace=0.5)
     log_w = record["config"].get("w_spacing", "log") == "log"
     analysis = record.get("analysis", {})
@@ -217,7 +182,9 @@ def plot_parameter_maps(record, path):
             ax.text(0.5, 0.5, f"on its {which} bound\n({lo if which == 'lower' else hi:g})\nat every point",
                     transform=ax.transAxes, ha="center", va="center")
         else:
-            mesh = ax.pcolormesh(beta, w, values.T, shading="nearest", cmap="cividis")
+            if log_w:
+                ax.set_yscale("log")
+            mesh = centred_mesh(ax, beta, w, values, log_w, cmap="cividis")
             fig.colorbar(mesh, ax=ax)
             # Black-on-white and white-on-black triangles: visible on every colour of the map.
             for mark, face, edge, on in (("v", "black", "white", side < 0), ("^", "white", "black", side > 0)):
@@ -227,7 +194,7 @@ def plot_parameter_maps(record, path):
         shown = parameter_label(pname) if pname else title
         ax.set_title(shown + (" (free at the minimum)" if pname in free_at_minimum else ""), fontsize=10)
     if log_w:
-        _log_w_axis(axes[0, 0], w)
+        log_w_axis(axes[0, 0], w)
     # Every panel labelled: each shows its own tick labels, so each says what they measure.
     for ax in axes.ravel()[:len(panels)]:
         ax.set_xlabel("β", labelpad=1)
@@ -251,7 +218,7 @@ def plot_identifiability(record, path):
 
     ident = record["analysis"]["identifiability"]
     beta = np.asarray(ident["beta"])
-    fig, axes = _subplots(1, 2, figsize=(10, 4.0))
+    fig, axes = bare_subplots(1, 2, figsize=(10, 4.0))
     fig.subplots_adjust(left=0.09, right=0.94, bottom=0.25, top=0.91, wspace=0.5)
     handles = axes[0].plot(beta, ident["S"], "o-", label=f"S* (coefficient of variation {ident.get('cv_S', 0):.2g})")
     axes[0].set_ylabel("S*")

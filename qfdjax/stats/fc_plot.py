@@ -34,9 +34,9 @@ def plot_fc(record: dict, path) -> None:
         ax.set_xlabel("β")
         ax.set_ylabel("w")
         if record.get("config", {}).get("w_spacing", "log") == "log":
-            from ..scans.plots import _log_w_axis
+            from ..scans.plot_axes import log_w_axis
 
-            _log_w_axis(ax, w)
+            log_w_axis(ax, w)
         ax.set_title(f"{100 * float(key):.4g} % CL: points accepted {int(fcr.sum())} (FC) vs {int(wilks.sum())} (Wilks); "
                      f"median t_crit {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
