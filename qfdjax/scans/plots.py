@@ -179,18 +179,30 @@ def plot_parameter_maps(record, path):
         elif side.size and np.all(side == side.flat[0]) and side.flat[0] != 0:
             which = "lower" if side.flat[0] < 0 else "upper"
             ax.set_facecolor("#f2d7d5" if which == "upper" else "#d6e4f0")
+            if which == "upper":  # hatched as well as coloured: the two bounds differ in greyscale print too
+                ax.patch.set_hatch("///")
+                ax.patch.set_edgecolor("#d9a9a4")
             ax.text(0.5, 0.5, f"on its {which} bound\n({lo if which == 'lower' else hi:g})\nat every point",
                     transform=ax.transAxes, ha="center", va="center")
         else:
             if log_w:
                 ax.set_yscale("log")
-            mesh = centred_mesh(ax, beta, w, values, log_w, cmap="cividis")
+            # A parameter free along a flat direction at the minimum: its map is where each fit stopped.
+            noise = flat > 0 and pname in free_at_minimum
+            mesh = centred_mesh(ax, beta, w, values, log_w, cmap="Greys" if noise else "cividis",
+                                alpha=0.45 if noise else 1.0)
             fig.colorbar(mesh, ax=ax)
-            # Black-on-white and white-on-black triangles: visible on every colour of the map.
+            if noise:
+                ax.text(0.5, 0.5, "flat direction:\nwhere each fit\nstopped, not data", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=9, bbox={"facecolor": "white", "alpha": 0.85, "lw": 0})
+            # Black-on-white and white-on-black triangles: visible on every colour of the map, each inside its
+            # own cell (on a dense grid, fixed-size markers ran together into a sawtooth).
+            cell_points = ax.get_position().width * fig.get_figwidth() * 72 / max(beta.size, 1)
+            size = float(np.clip(0.7 * cell_points, 1.5, 5.0))
             for mark, face, edge, on in (("v", "black", "white", side < 0), ("^", "white", "black", side > 0)):
                 if on.any():
                     bi, wi = np.nonzero(on)
-                    ax.plot(beta[bi], w[wi], mark, color=face, mec=edge, mew=0.6, ms=5, ls="none")
+                    ax.plot(beta[bi], w[wi], mark, color=face, mec=edge, mew=0.6, ms=size, ls="none")
         shown = parameter_label(pname) if pname else title
         ax.set_title(shown + (" (free at the minimum)" if pname in free_at_minimum else ""), fontsize=10)
     if log_w:
@@ -204,8 +216,8 @@ def plot_parameter_maps(record, path):
     note = ""
     if flat:
         note = (f"\nat the minimum {flat} of the {n_free_at_minimum} directions spanned by the free parameters are flat "
-                f"(Hessian eigenvalue < 1e-8 of the largest): along them a map shows where the fit stopped, "
-                f"not what the data prefer")
+                f"(Hessian eigenvalue < 1e-8 of the largest):\nalong them a map (greyed) shows where the fit "
+                f"stopped, not what the data prefer")
     fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)" + note,
                  fontsize=11)
     save_figure(fig, path, dpi=90)
