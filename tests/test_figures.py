@@ -50,6 +50,9 @@ def _check_figure(fig, name):
             assert ax.get_xlabel(), f"{name}: an axes without an x label"
         for text in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()):
             assert _plain_text_ok(text), f"{name}: literal underscore in {text!r}"
+        for text in [t.get_text() for t in ax.texts] + [t.get_text() for t in (ax.get_legend().get_texts()
+                                                                              if ax.get_legend() else [])]:
+            assert not re.search(r"χ² = -", text), f"{name}: a negative chi² printed: {text!r}"
         legend = ax.get_legend()
         if legend is not None:
             extent = legend.get_window_extent(renderer)
@@ -106,6 +109,41 @@ def test_log_w_cells_are_centred_geometrically_on_their_nodes(scan, monkeypatch,
     np.testing.assert_allclose(edges[1:-1], np.sqrt(w[1:] * w[:-1]), rtol=1e-12)
     np.testing.assert_allclose(edges[0] * edges[1], w[0] ** 2, rtol=1e-12)  # w[0] is the outer cell's log-centre
     np.testing.assert_allclose(sorted(ax.get_ylim()), [edges[0], edges[-1]], rtol=1e-12)
+
+
+def test_a_scan_fitted_exactly_everywhere_says_so_instead_of_drawing_rounding(scan, monkeypatch, tmp_path):
+    import copy
+
+    record = copy.deepcopy(scan[0])
+    noise = np.random.default_rng(0).normal(0.0, 1e-21, np.shape(record["chi2"]))
+    record["chi2"] = noise.tolist()
+    record["analysis"]["chi2_min"] = float(noise.min())
+    record["analysis"]["chi2_min_grid"] = float(noise.min())
+    record["analysis"]["minimum"]["chi2"] = float(noise.min())
+    for key in ("profile_beta", "profile_w"):
+        axis = "beta" if key == "profile_beta" else "w"
+        record["analysis"][key]["delta_chi2"] = (noise.min(axis=1 if axis == "beta" else 0) - noise.min()).tolist()
+    for kind in ("chi2_map", "profiles"):
+        fig = _captured(monkeypatch, getattr(plots, f"plot_{kind}"), record, tmp_path / f"{kind}.png")
+        _check_figure(fig, kind)
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert any("0 to rounding at every grid point" in t for t in texts), kind
+        assert not any(isinstance(c, QuadMesh) for ax in fig.axes for c in ax.collections), kind
+
+
+def test_coinciding_interval_ends_are_one_line_named_for_both(scan, monkeypatch, tmp_path):
+    record, _ = scan
+    fig = _captured(monkeypatch, plots.plot_profiles, record, tmp_path / "profiles.png")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    prof = record["analysis"]["profile_beta"]
+    ends_1 = [e for e in prof["interval"] if e is not None]
+    ends_4 = [e for e in prof["interval_4"] if e is not None]
+    span = np.ptp(record["beta"])
+    if ends_1 and ends_4 and abs(ends_1[0] - ends_4[0]) < 0.005 * span:
+        assert any("Δχ² = 1 and 4 ends" in label for label in labels)
+        assert not any(label.startswith("Δχ² = 4 ends") for label in labels)
+    else:
+        pytest.skip("this scan's interval ends are apart")
 
 
 def test_parameter_profile_figure(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""Axes of the scan figures: bare figures, log-w ticks, and meshes whose cells sit on their nodes."""
+"""Axes of the scan figures: bare figures, log-w ticks, meshes whose cells sit on their nodes, and how a
+chi² at rounding level is said rather than drawn."""
 
 from __future__ import annotations
 
@@ -65,3 +66,19 @@ def centred_mesh(ax, beta, w, values, log_w, **kwargs):
     ax.set_xlim(beta_edges[0], beta_edges[-1])
     ax.set_ylim(w_edges[0], w_edges[-1])
     return mesh
+
+
+# Below this a chi² is the rounding of an exact fit: the levels the figures draw (1, 4, 9) are nine orders above.
+EXACT_CHI2 = 1e-9
+
+
+def chi2_text(value: float) -> str:
+    """A chi² for a label: rounding noise (even a negative one) is said to be zero, not printed as a number."""
+    return "0 to rounding" if abs(value) < EXACT_CHI2 else f"{value:.6g}"
+
+
+def say_no_information(ax, largest: float, about: str) -> None:
+    """In place of a colour scale or a curve of rounding noise: the statement that every fit is exact."""
+    ax.text(0.5, 0.5, f"χ² = 0 to rounding at every grid point\n(largest {largest:.1g}): no information on {about}",
+            transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            bbox={"facecolor": "white", "alpha": 0.9, "lw": 0})

@@ -13,7 +13,8 @@ from ..fitting.params import parameter_label
 from ..io import save_figure
 from ..model.constants import GOLDEN_LOOP_BETA
 from .analysis import CONTOUR_LEVELS
-from .plot_axes import bare_subplots, centred_mesh, label_beta_w, log_w_axis
+from .plot_axes import (EXACT_CHI2, bare_subplots, centred_mesh, chi2_text, label_beta_w, log_w_axis,
+                        say_no_information)
 
 
 def plot_chi2_map(record, path):
@@ -29,7 +30,11 @@ def plot_chi2_map(record, path):
     fig, ax = bare_subplots(figsize=(7.5, 5.6))
     drawn = []
     positive = delta[np.isfinite(delta) & (delta > 0)]
-    if beta.size > 1 and w.size > 1 and positive.size:
+    exact = bool(np.nanmax(np.abs(chi2)) < EXACT_CHI2)
+    if exact:
+        ax.plot(np.repeat(beta, w.size), np.tile(w, beta.size), ".", color="0.6", ms=3, label="grid nodes")
+        say_no_information(ax, float(np.nanmax(np.abs(chi2))), "β or w")
+    elif beta.size > 1 and w.size > 1 and positive.size:
         # Log colours over the positive Delta chi^2 span: a linear or log(1 + x) scale puts
         # a profile spanning 1e2..1e5 into one colour.
         import matplotlib
@@ -53,12 +58,18 @@ def plot_chi2_map(record, path):
         fig.colorbar(sc, ax=ax, label="Δχ²")
     m = a["minimum"]
     i, j = m["index"]
-    ax.plot(beta[i], w[j], "w*", ms=14, mec="k", clip_on=False, zorder=5,
-            label=f"grid minimum, χ² = {a.get('chi2_min_grid', a['chi2_min']):.6g}")
-    if m["refined"]:
+    converged = np.asarray(record.get("convergence", {}).get("converged", True), bool)
+    if converged.shape == chi2.shape and not converged.all():
+        bi, wi = np.nonzero(~converged)
+        ax.plot(beta[bi], w[wi], "X", color="red", mec="white", mew=0.8, ms=9, ls="none", zorder=6,
+                label=f"fit not certified ({bi.size} of {converged.size} points)")
+    if not exact:
+        ax.plot(beta[i], w[j], "w*", ms=14, mec="k", clip_on=False, zorder=5,
+                label=f"grid minimum, χ² = {chi2_text(a.get('chi2_min_grid', a['chi2_min']))}")
+    if m["refined"] and not exact:
         ax.plot(m["beta"], m["w"], "r+", ms=12, clip_on=False, zorder=6,
                 label=("refitted minimum" if m.get("method") == "refit" else "quadratic refinement")
-                + f", χ² = {m['chi2']:.6g}")
+                + f", χ² = {chi2_text(m['chi2'])}")
     if beta.min() <= GOLDEN_LOOP_BETA <= beta.max():
         ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="--", lw=1.2, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
     label_beta_w(ax, log_w, w)
@@ -84,6 +95,17 @@ def draw_profile(ax, record, name: str = "beta"):
     prof = a[f"profile_{name}"]
     label = "β" if name == "beta" else "w"
     d = np.asarray(prof["delta_chi2"])
+    largest = abs(a["chi2_min"]) + float(np.nanmax(np.abs(d)))
+    if largest < EXACT_CHI2:
+        ax.plot(axis, np.zeros_like(axis), ".", color="0.6", ms=4, label="grid nodes")
+        say_no_information(ax, largest, label)
+        ax.set_xlabel(label)
+        ax.set_ylabel("Δχ²")
+        ax.set_ylim(-1, 1)
+        if label == "w" and record["config"].get("w_spacing", "log") == "log":
+            log_w_axis(ax, axis, which="x")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        return ax
     ax.plot(axis, d, "o-", ms=4, label="profile at the nodes (other axis refitted)"
             if prof.get("min_refined_method") == "refit" else "profile (min over the other axis)")
     k = int(np.nanargmin(d))
@@ -107,9 +129,16 @@ def draw_profile(ax, record, name: str = "beta"):
             hidden.append(f"Δχ² = {level:g}: " + " .. ".join(f"{e:.6g}" if e is not None else "open" for e in ends))
         else:
             ax.axhline(level, color=colour, ls=style, lw=1.2, label=f"Δχ² = {level:g}")
+        ones = [e for e in prof.get("interval", [None, None]) if e is not None]
+        close = 0.005 * float(np.ptp(axis) or 1.0)
         for n, edge in enumerate(found):
-            ax.axvline(edge, color=colour, ls=style, lw=1.2,
-                       label=f"Δχ² = {level:g} ends ({how})" if n == 0 else None)
+            if level == 4.0 and any(abs(edge - e) < close for e in ones):
+                continue  # drawn as the Δχ² = 1 end, whose label says both coincide there
+            same = level == 1.0 and any(abs(edge - e) < close for e in prof.get("interval_4", [None, None])
+                                        if e is not None)
+            ax.axvline(edge, color=colour, ls=style, lw=1.6 if same else 1.2, zorder=3,
+                       label=(f"Δχ² = 1 and 4 ends ({how}; within 0.5 % of the axis)" if same else
+                              f"Δχ² = {level:g} ends ({how})") if n == 0 else None)
     if label == "β" and axis.min() <= GOLDEN_LOOP_BETA <= axis.max():
         ax.axvline(GOLDEN_LOOP_BETA, color="k", ls="-.", lw=1, label=f"Golden Loop β = {GOLDEN_LOOP_BETA:.4f}")
     ax.set_xlabel(label)
@@ -122,8 +151,8 @@ def draw_profile(ax, record, name: str = "beta"):
     ax.set_title(note + ("\n" + "; ".join(hidden) if hidden else ""), fontsize=9)
     if label == "w" and record["config"].get("w_spacing", "log") == "log":
         log_w_axis(ax, axis, which="x")
-    # Below the axes: a legend inside would cover the profile it explains.
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    # Below the axes: a legend inside would cover the profile it explains; one column never runs past the edge.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     return ax
 
 
@@ -137,8 +166,10 @@ def plot_profiles(record, path):
     if not names:
         axes[0][0].axis("off")
         axes[0][0].text(0.5, 0.5, "a single grid point: no profile to draw", ha="center", va="center")
-    # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3, top=0.88, wspace=0.32)
+    # Fixed margins: tight_layout draws the whole figure once more to measure it (0.15 s).  The bottom one is
+    # as tall as the longest legend below a panel, not a fixed band that stays blank under a short one.
+    entries = max([len(ax.get_legend().get_texts()) for ax in axes[0] if ax.get_legend()] or [0])
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=min(0.5, 0.14 + 0.04 * entries), top=0.88, wspace=0.32)
     save_figure(fig, path, dpi=110)
 
 
