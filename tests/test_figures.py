@@ -13,7 +13,7 @@ from matplotlib.collections import QuadMesh
 from matplotlib.lines import Line2D
 
 from qfdjax import FitConfig, ScanConfig, run_scan
-from qfdjax.scans import plots
+from qfdjax.scans import plots, profile_plots
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,8 @@ def scan(tmp_path_factory):
 
 def _captured(monkeypatch, draw, *args):
     figures = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    for module in (plots, profile_plots):
+        monkeypatch.setattr(module, "save_figure", lambda fig, path, **kw: figures.append(fig))
     draw(*args)
     assert len(figures) == 1
     fig = figures[0]
