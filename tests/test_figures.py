@@ -54,6 +54,7 @@ def _check_figure(fig, name):
         for text in [t.get_text() for t in ax.texts] + [t.get_text() for t in (ax.get_legend().get_texts()
                                                                               if ax.get_legend() else [])]:
             assert not re.search(r"χ² = -", text), f"{name}: a negative chi² printed: {text!r}"
+            assert _plain_text_ok(text), f"{name}: literal underscore in {text!r}"
         legend = ax.get_legend()
         if legend is not None:
             extent = legend.get_window_extent(renderer)
@@ -145,6 +146,36 @@ def test_coinciding_interval_ends_are_one_line_named_for_both(scan, monkeypatch,
         assert not any(label.startswith("Δχ² = 4 ends") for label in labels)
     else:
         pytest.skip("this scan's interval ends are apart")
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_toys_figure(monkeypatch, tmp_path, exact):
+    from qfdjax.stats import toy_output
+
+    rng = np.random.default_rng(1)
+    n = 300
+    chi2 = rng.normal(0, 1e-22, n) if exact else rng.chisquare(1, n)
+    summary = {"ndf": 0 if exact else 1, "chi2_observed": -3e-23 if exact else 1.3, "p_value": None if exact else 0.25,
+               "p_value_upper_95": None, "p_value_error": 0.02, "n": n, "n_valid": n, "beta": 3.1, "w": 0.015,
+               "coverage": {"beta": {"0.6827": 0.7, "0.6827_error": 0.02}, "w": {"0.6827": 0.7, "0.6827_error": 0.02}},
+               "fraction_on_bound": {"mu.U": 0.0, "tau.U": 0.0 if exact else 0.4}}
+    same = rng.chisquare(1, n)
+    arrays = {"valid": np.ones(n, bool), "chi2": chi2, "dchi2_truth_beta": same, "dchi2_truth_w": same}
+    figures = []
+    monkeypatch.setattr(toy_output, "save_figure", lambda fig, path, **kw: figures.append(fig), raising=False)
+    import qfdjax.io
+
+    monkeypatch.setattr(qfdjax.io, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    toy_output.plot_toys(summary, arrays, tmp_path / "toys.png")
+    fig = figures[0]
+    FigureCanvasAgg(fig).draw()
+    _check_figure(fig, "toys")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("fitted exactly" in t for t in texts) == exact
+    assert any("no toy's optimum is on a bound" in t for t in texts) == exact
+    # Equal beta and w histograms are told apart by their line styles.
+    styles = {p.get_linestyle() for p in fig.axes[1].patches}
+    assert len(styles) >= 2
 
 
 def test_parameter_profile_figure(monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fitting.params import parameter_label
+from ..scans.plot_axes import EXACT_CHI2, chi2_text
 
 from .toys import chi2_pdf
 
@@ -60,7 +61,15 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     axes = fig.subplots(1, 3)
     ax = axes[0]
     ndf = summary["ndf"]
-    if chi2.size:
+    # Every toy fitted to rounding: a histogram would draw noise on a 1e-12 x 1e13 scale.
+    exact = bool(chi2.size) and float(np.max(np.abs(chi2))) < EXACT_CHI2
+    if exact:
+        ax.text(0.5, 0.5, f"all {chi2.size} certified toys fitted exactly\n(every χ² ≤ {np.max(np.abs(chi2)):.1g}: "
+                f"rounding)\nobserved χ² = {chi2_text(summary['chi2_observed'])}", transform=ax.transAxes,
+                ha="center", va="center", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    elif chi2.size:
         top = np.quantile(chi2, 0.995) * 1.2 + 1e-12
         ax.hist(chi2, bins=40, range=(0, top), density=True, color="0.6", label=f"{chi2.size} valid toys")
         if ndf >= 1:
@@ -69,20 +78,23 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     obs = summary["chi2_observed"]
     p = summary["p_value"]
     if ndf <= 0 or p is None:
-        p_text = "undefined (0 degrees of freedom: every toy fits exactly)"
+        p_text = "undefined (0 degrees of freedom)"
     elif summary["p_value_upper_95"] is not None:
         p_text = f"p < {summary['p_value_upper_95']:.2g} (95 % CL; no toy as large)"
     else:
         p_text = f"p = {p:.3g} ± {summary['p_value_error']:.2g}"
-    if chi2.size and obs <= ax.get_xlim()[1]:
-        ax.axvline(obs, color="C3", lw=2, label=f"observed χ² = {obs:.4g}")
+    if exact:
+        pass
+    elif chi2.size and obs <= ax.get_xlim()[1]:
+        ax.axvline(obs, color="C3", lw=2, label=f"observed χ² = {chi2_text(obs)}")
     else:
         ax.text(0.97, 0.95, f"observed χ² = {obs:.4g}\n(off this scale)", transform=ax.transAxes, ha="right",
                 va="top", color="C3", fontsize=9)
     ax.set_xlabel(r"$\chi^2_{\min}$ of a toy")
     ax.set_ylabel("density")
-    ax.set_title(f"goodness of fit: {p_text}", fontsize=10)
-    ax.legend(fontsize=8, loc="center right")
+    ax.set_title(f"goodness of fit: {p_text}", fontsize=10, pad=14)  # above the axis' offset label
+    if not exact:
+        ax.legend(fontsize=8, loc="center right")
     ax = axes[1]
     cover = [k for k in arrays if k.startswith("dchi2_truth_")]
     if cover:
@@ -91,7 +103,9 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
             use = valid & np.asarray(arrays.get(f"valid_{name}", valid), bool)
             d = np.clip(np.asarray(arrays[key], float)[use], 0.0, None)
             c = summary["coverage"][name]
+            # Solid, dashed, dotted: equal histograms (β and w often are) stay distinguishable.
             ax.hist(d, bins=40, range=(0, 8), density=True, histtype="step", lw=1.5, color=f"C{n}",
+                    ls=("-", "--", ":", "-.")[n % 4],
                     label=f"{parameter_label(name) if name not in ('beta', 'w') else {'beta': 'β'}.get(name, name)}: "
                           f"covered {100 * c['0.6827']:.1f} ± {100 * c['0.6827_error']:.1f} % at Δχ² ≤ 1")
         x = np.linspace(0.02, 8, 400)
@@ -116,6 +130,11 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     ax.set_xlabel("fraction of valid toys with the parameter on a bound")
     ax.set_ylabel("free parameters")
     ax.set_title("bounds at the toys' optima", fontsize=10)
+    if not any(fractions):
+        ax.text(0.5, 0.5, "no toy's optimum is on a bound", transform=ax.transAxes, ha="center", va="center")
+    for k, fraction in enumerate(fractions):
+        if fraction:
+            ax.text(min(fraction, 0.85) + 0.02, k, f"{100 * fraction:.0f} %", va="center", fontsize=8)
     fig.suptitle(f"{summary['n']} toys at β = {summary['beta']:g}, w = {summary['w']:g} "
                  f"({summary['n_valid']} certified); data ~ N(prediction, σ)", fontsize=10)
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.85, wspace=0.35)
