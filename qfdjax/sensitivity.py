@@ -191,8 +191,10 @@ def plot_sensitivity(result, path):
         ax.axhline(0.0, color="0.6", lw=0.8)
         ax.legend()
     offset = result.get("exact_vs_reference", {}).get("max_abs_chi2_difference")
-    if offset is not None:
-        axes[0].set_title(f"reference − exact: up to {offset:.3g} in χ² (quadrature error)", fontsize=9)
+    quadrature = f"\nreference − exact: up to {offset:.3g} (quadrature error)" if offset is not None else ""
+    axes[0].set_title("χ² along β, both numerics" + quadrature, fontsize=9)
+    axes[1].set_title("χ² along w, both numerics", fontsize=9)
+    axes[2].set_title("differential evolution's budget: χ² above the gradient fit", fontsize=9)
     budgets = []
     for numerics, marker in (("exact", "o"), ("reference", "s")):
         rows = [r for r in result["optimizer_budget"][numerics] if r["method"] == "de"]
@@ -205,7 +207,7 @@ def plot_sensitivity(result, path):
     axes[2].xaxis.set_major_locator(FixedLocator(sorted(set(budgets))))
     axes[2].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axes[2].xaxis.set_minor_locator(NullLocator())
-    axes[2].set_xlabel("DE max_iter")
+    axes[2].set_xlabel("DE generations (the seed's max iter)")
     axes[2].set_ylabel("χ²(DE) − χ²(gradient)")
     axes[2].legend()
     fig.suptitle("Sensitivity at (β, w) = (3.1, 0.015)")
