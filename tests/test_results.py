@@ -135,10 +135,14 @@ def test_refined_profile_matches_minos_and_contour_matches_hesse():
     q = np.einsum("ki,ij,kj->k", d, np.linalg.inv(cov), d)
     assert len(d) >= 64
     np.testing.assert_allclose(np.sqrt(pair["level"] / q), 1.0, atol=1e-3)
-    ax = Figure().subplots()
+    fig = Figure()
+    ax = fig.subplots()
+    ax.set_title("the caller's own title")
     r.plot_profile(ax=ax)
     labels = ax.get_legend_handles_labels()[1]
     assert any("Δχ² = 2.3" in label for label in labels) and "best fit" in labels
+    # Given Axes, it draws only inside them: the caller's title stays, no colour bar joins their figure.
+    assert ax.get_title() == "the caller's own title" and fig.axes == [ax]
 
 
 def test_progress_bars_only_where_someone_watches(monkeypatch):

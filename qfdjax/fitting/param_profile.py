@@ -228,9 +228,11 @@ def _plot(record, path):
     save_figure(fig, path, dpi=110)
 
 
-def draw_parameter_profile(ax, record: dict, colorbar: bool = True):
+def draw_parameter_profile(ax, record: dict, decorate: bool = True):
     """Draw a `parameter_profile` record into `ax` (1-D curve with its crossings, or the 2-D map with
-    its contour); returns `ax`."""
+    its contour); returns `ax`.  With `decorate` (qfdjax's own files) it also sets the title, adds a
+    colour bar beside the axes and puts the legend below them; without (a caller's Axes) it draws only
+    inside `ax`, the legend included."""
     from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
     names = record["parameters"]
@@ -249,7 +251,7 @@ def draw_parameter_profile(ax, record: dict, colorbar: bool = True):
     else:
         x, y = (np.asarray(record["axes"][n]) for n in names)
         mesh = ax.pcolormesh(x, y, delta.T, shading="nearest", cmap="Greys_r")
-        if colorbar:
+        if decorate:
             ax.figure.colorbar(mesh, ax=ax, label="Δχ²")
         for n, line in enumerate(record["contour"]):
             line = np.asarray(line)
@@ -264,6 +266,9 @@ def draw_parameter_profile(ax, record: dict, colorbar: bool = True):
     for axis in (ax.xaxis, ax.yaxis) if len(names) == 2 else (ax.xaxis,):
         axis.set_major_formatter(ScalarFormatter(useOffset=False))
         axis.set_major_locator(MaxNLocator(4))
+    if not decorate:
+        ax.legend(fontsize=8, loc="best")
+        return ax
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     title = f"profile at β = {record['beta']:.6g}, w = {record['w']:.6g}"
     if len(names) == 1:

@@ -248,7 +248,7 @@ class FitResult:
         names : str or sequence of str, optional
             As for `profile`; default the last profile computed.
         ax : matplotlib.axes.Axes, optional
-            Where to draw (default: pyplot's current Axes).
+            Where to draw (default: pyplot's current Axes); nothing is drawn outside it (no title or colour bar).
         **profile_kwargs
             Passed to `profile` when it has to be computed.
 
@@ -270,7 +270,7 @@ class FitResult:
             import matplotlib.pyplot as plt  # only here: the caller asked for pyplot's current Axes
 
             ax = plt.gca()
-        return draw_parameter_profile(ax, record)
+        return draw_parameter_profile(ax, record, decorate=False)
 
     def to_pandas(self):
         """One row per parameter: value, HESSE error, bounds, the side of an active bound, MINOS errors."""
