@@ -156,3 +156,26 @@ def test_progress_bars_only_where_someone_watches(monkeypatch):
     monkeypatch.setattr("sys.stderr", io.StringIO())
     assert not interactive_progress()
     assert progress_callback(10, "pt") is None
+
+
+def test_scan_result_draws_into_what_the_caller_gives(tmp_path):
+    """ScanResult is a mapping over its record, not a dict; its plot_* methods draw into the caller's Axes or
+    Figure only and return them, and it round-trips through load."""
+    from matplotlib.figure import Figure
+
+    s = run_scan(ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 3), fit=FitConfig(starts=2)), tmp_path / "s",
+                 progress=False)
+    assert not isinstance(s, dict) and s["verdict"] == s.verdict and "analysis" in s
+    assert s.to_dict()["chi2"] == s["chi2"] and dict(s) == s.to_dict()
+    fig = Figure()
+    ax = fig.subplots()
+    assert s.plot_chi2_map(ax=ax) is ax and fig.axes == [ax] and ax.collections
+    fig = Figure()
+    axes = fig.subplots(1, 2)
+    assert s.plot_profiles(axes=axes) is axes and len(fig.axes) == 2
+    fig = Figure()
+    assert s.plot_parameter_maps(fig=fig) is fig and len(fig.axes) >= 10
+    with pytest.raises(qfdjax.errors.InputError, match="Feldman-Cousins"):
+        s.plot_fc(axes=Figure().subplots(1, 2))
+    loaded = ScanResult.load(tmp_path / "s")
+    np.testing.assert_array_equal(loaded.chi2, s.chi2)

@@ -212,7 +212,7 @@ def _report(args, settings) -> int:
     from ..scans.team import TeamAborted, join
 
     path = Path(args.dir) / "scan.json"
-    record = ScanResult.load(args.dir)
+    record = ScanResult.load(args.dir).to_dict()
     if record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
         raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
     if args.refit_intervals:
@@ -270,7 +270,7 @@ def _report(args, settings) -> int:
     with spending("io"):
         record["plots"] = plot_scan(record, args.dir, args.format)
         if "fc" in record:
-            from ..stats.fc_plot import plot_fc
+            from ..scans.fc_plot import plot_fc
 
             plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
             record["plots"]["fc_map"] = f"fc_map.{args.format}"

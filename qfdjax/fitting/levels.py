@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Wilks' Delta chi^2 for two parameters at 68.27 % and 95.45 % CL (chi^2(2) quantiles, as Feldman-Cousins
+# tables print them): the regions FC results are compared with.
+WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
+
 
 def level_brackets(delta, level: float, start: int | None = None) -> list[tuple[str, int, int]]:
     """[(side, a, b)]: neighbours with delta[a] < level <= delta[b], the first on each side of `start`.

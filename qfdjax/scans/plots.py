@@ -21,6 +21,26 @@ from .profile_plots import draw_profile, plot_profiles  # noqa: F401 -- plot_pro
 def plot_chi2_map(record, path):
     """Delta chi^2 on a log colour scale (the grid minimum, Delta chi^2 = 0, marked by the star),
     with only the confidence contours that actually cross the grid named in the title."""
+    beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
+    fig, ax = bare_subplots(figsize=(7.5, 5.6))
+    if (beta.size == 1) != (w.size == 1):
+        # One row (or column): a map would be one line of dots on an empty axis; this is a 1-D profile.
+        along, fixed = ("beta", "w") if w.size == 1 else ("w", "beta")
+        draw_profile(ax, record, along)
+        ax.set_title(f"Δχ² along {'β' if along == 'beta' else 'w'} at {'w' if fixed == 'w' else 'β'} = "
+                     f"{float(np.ravel(record[fixed])[0]):g} (a one-line scan) — Path {record['analysis']['verdict']['path']}\n"
+                     + ax.get_title(), fontsize=9)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.3, top=0.86)
+        save_figure(fig, path, dpi=110)
+        return
+    draw_chi2_map(ax, record, decorate=True)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+def draw_chi2_map(ax, record, decorate: bool = False):
+    """The Delta chi^2 map of an analysed two-axis scan into `ax`; returns `ax`.  With `decorate` (qfdjax's
+    own file) also a colour bar beside it and the legend below it; without, nothing outside `ax`."""
     from matplotlib.colors import LogNorm
 
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
@@ -28,17 +48,7 @@ def plot_chi2_map(record, path):
     a = record["analysis"]
     delta = chi2 - a["chi2_min"]
     log_w = record["config"].get("w_spacing", "log") == "log"
-    fig, ax = bare_subplots(figsize=(7.5, 5.6))
-    if (beta.size == 1) != (w.size == 1):
-        # One row (or column): a map would be one line of dots on an empty axis; this is a 1-D profile.
-        along, fixed = ("beta", "w") if w.size == 1 else ("w", "beta")
-        draw_profile(ax, record, along)
-        ax.set_title(f"Δχ² along {'β' if along == 'beta' else 'w'} at {'w' if fixed == 'w' else 'β'} = "
-                     f"{float(np.ravel(record[fixed])[0]):g} (a one-line scan) — Path {a['verdict']['path']}\n"
-                     + ax.get_title(), fontsize=9)
-        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.3, top=0.86)
-        save_figure(fig, path, dpi=110)
-        return
+    fig = ax.figure
     drawn = []
     positive = delta[np.isfinite(delta) & (delta > 0)]
     exact = bool(np.nanmax(np.abs(chi2)) < EXACT_CHI2)
@@ -57,7 +67,8 @@ def plot_chi2_map(record, path):
         if log_w:
             ax.set_yscale("log")  # before the mesh: its limits are then set on the log axis
         mesh = centred_mesh(ax, beta, w, np.ma.masked_where(~(delta > 0), delta), log_w, cmap=cmap, norm=norm)
-        fig.colorbar(mesh, ax=ax, label="Δχ² (log scale; white: Δχ² = 0)")
+        if decorate:
+            fig.colorbar(mesh, ax=ax, label="Δχ² (log scale; white: Δχ² = 0)")
         drawn = [lvl for lvl in CONTOUR_LEVELS if np.sum(delta <= lvl) > 1 and delta.max() > lvl]
         if drawn:
             # Three line styles, not only three colours: the levels read in greyscale print too.
@@ -66,7 +77,8 @@ def plot_chi2_map(record, path):
             ax.clabel(cs, fmt={lvl: f"{lvl:g}" for lvl in drawn}, fontsize=8)
     else:
         sc = ax.scatter(np.repeat(beta, w.size), np.tile(w, beta.size), c=delta.ravel(), cmap="viridis")
-        fig.colorbar(sc, ax=ax, label="Δχ²")
+        if decorate:
+            fig.colorbar(sc, ax=ax, label="Δχ²")
     m = a["minimum"]
     i, j = m["index"]
     converged = np.asarray(record.get("convergence", {}).get("converged", True), bool)
@@ -88,9 +100,11 @@ def plot_chi2_map(record, path):
     contours = (f"contours at Δχ² = {', '.join(f'{x:g}' for x in drawn)}" if drawn else
                 "no 68/95/99.7 % contour crosses the grid")
     ax.set_title(f"Δχ² map — Path {v['path']}; {contours}", fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    if decorate:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
+    else:
+        ax.legend(fontsize=7, loc="best")
+    return ax
 
 
 def _bound_side(values, lower, upper):
@@ -100,9 +114,19 @@ def _bound_side(values, lower, upper):
 
 
 def plot_parameter_maps(record, path):
-    """S* and every parameter over the grid.  A parameter on the same bound everywhere gets a panel
-    saying which bound, not a colour scale over one value; elsewhere points on a bound are marked
-    by side (lower / upper)."""
+    """S* and every parameter over the grid (`draw_parameter_maps`), written to `path`."""
+    from matplotlib.figure import Figure
+
+    rows = int(np.ceil((1 + len(record["param_names"])) / 4))
+    fig = Figure(figsize=(16, 3.3 * rows))
+    draw_parameter_maps(fig, record)
+    save_figure(fig, path, dpi=90)
+
+
+def draw_parameter_maps(fig, record):
+    """S* and every parameter over the grid, as panels of the Figure `fig` (returned).  A parameter on the
+    same bound everywhere gets a panel saying which bound, not a colour scale over one value; elsewhere
+    points on a bound are marked by side (lower / upper); a flat direction's panels are greyed."""
     beta, w = np.asarray(record["beta"]), np.asarray(record["w"])
     params = np.asarray(record["params"], float)
     names = record["param_names"]
@@ -112,7 +136,7 @@ def plot_parameter_maps(record, path):
     rows = int(np.ceil(len(panels) / cols))
     # Shared axes and a fixed layout: tick and layout passes over ten log-scale
     # panels otherwise dominate a small scan's wall time.
-    fig, axes = bare_subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False, sharex=True, sharey=True)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.97, bottom=0.08, top=0.86, wspace=0.34, hspace=0.5)
     log_w = record["config"].get("w_spacing", "log") == "log"
     analysis = record.get("analysis", {})
@@ -171,7 +195,7 @@ def plot_parameter_maps(record, path):
                 f"stopped, not what the data prefer")
     fig.suptitle("Best-fit parameters and S* across the grid (▼ on the lower bound, ▲ on the upper)" + note,
                  fontsize=11)
-    save_figure(fig, path, dpi=90)
+    return fig
 
 
 def plot_identifiability(record, path):

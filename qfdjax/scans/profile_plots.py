@@ -9,10 +9,11 @@ from ..model.constants import GOLDEN_LOOP_BETA
 from .plot_axes import EXACT_CHI2, bare_subplots, log_w_axis, say_no_information
 
 
-def draw_profile(ax, record, name: str = "beta"):
+def draw_profile(ax, record, name: str = "beta", decorate: bool = True):
     """One 1-D profile (name "beta" or "w") of an analysed scan record into the Axes `ax`; returns `ax`.
 
-    chi^2_min - min on a linear axis, the minimum, the Delta chi^2 = 1 and 4 levels and their ends."""
+    chi^2_min - min on a linear axis, the minimum, the Delta chi^2 = 1 and 4 levels and their ends.  With
+    `decorate` (qfdjax's own file) the legend goes below the axes; without, it stays inside them."""
     a = record["analysis"]
     if name not in ("beta", "w"):
         from ..errors import InputError
@@ -31,7 +32,7 @@ def draw_profile(ax, record, name: str = "beta"):
         ax.set_ylim(-1, 1)
         if label == "w" and record["config"].get("w_spacing", "log") == "log":
             log_w_axis(ax, axis, which="x")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        ax.legend(**_legend_place(decorate))
         return ax
     ax.plot(axis, d, "o-", ms=4, label="profile at the nodes (other axis refitted)"
             if prof.get("min_refined_method") == "refit" else "profile (min over the other axis)")
@@ -79,8 +80,14 @@ def draw_profile(ax, record, name: str = "beta"):
     if label == "w" and record["config"].get("w_spacing", "log") == "log":
         log_w_axis(ax, axis, which="x")
     # Below the axes: a legend inside would cover the profile it explains; one column never runs past the edge.
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
+    ax.legend(**_legend_place(decorate))
     return ax
+
+
+def _legend_place(decorate: bool) -> dict:
+    if decorate:
+        return {"fontsize": 7, "loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": 1, "frameon": False}
+    return {"fontsize": 7, "loc": "best"}
 
 
 def plot_profiles(record, path):

@@ -1,4 +1,4 @@
-"""A scan's result: the scan record (a dict, as saved in scan.json) with arrays shaped (n_beta, n_w).
+"""A scan's result: the scan record (as saved in scan.json) with arrays shaped (n_beta, n_w) and its figures.
 
 `ScanResult.load(dir)` reads a finished scan directory back; `to_pandas()`
 gives one row per point (needs pandas, which qfdjax does not require).
@@ -6,6 +6,7 @@ gives one row per point (needs pandas, which qfdjax does not require).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,8 @@ def read_scan_arrays(directory, record: dict, what: str = "dir") -> dict:
     return arrays
 
 
-class ScanResult(dict):
-    """A scan: its JSON record (a dict: ``r["verdict"]``, ``r["analysis"]``, ...) with array views.
+class ScanResult(MutableMapping):
+    """A scan: its JSON record (``r["verdict"]``, ``r["analysis"]``, ...) with array views and plots.
 
     Attributes
     ----------
@@ -70,10 +71,29 @@ class ScanResult(dict):
     verdict : dict
         Path A/B/C with its reasons.
 
-    ``plot_profile(name, ax)`` draws a profile into the caller's Axes, ``to_pandas()`` gives one
-    row per point and ``ScanResult.load(dir)`` reads a saved scan back, verifying its digests.
-    No dict method is shadowed: ``keys()``, ``values()`` and ``items()`` are the record's.
+    ``plot_chi2_map(ax)``, ``plot_profiles(axes)``, ``plot_parameter_maps(fig)`` and ``plot_fc(axes)`` draw
+    into what the caller gives and return it; ``plot_profile(name, ax)`` one profile; ``to_pandas()`` gives
+    one row per point and ``ScanResult.load(dir)`` reads a saved scan back, verifying its digests.  Like
+    `FitResult` it is not a dict: ``to_dict()`` is the record, and indexing reads (or sets) its keys.
     """
+
+    def __init__(self, record: dict):
+        self._record = dict(record)
+
+    def __getitem__(self, key):
+        return self._record[key]
+
+    def __setitem__(self, key, value):
+        self._record[key] = value
+
+    def __delitem__(self, key):
+        del self._record[key]
+
+    def __iter__(self):
+        return iter(self._record)
+
+    def __len__(self) -> int:
+        return len(self._record)
 
     @classmethod
     def load(cls, directory, verify: bool = True) -> "ScanResult":
@@ -111,20 +131,65 @@ class ScanResult(dict):
         return self.get("verdict", {})
 
     def to_dict(self) -> dict:
-        return dict(self.items())
+        """The scan record as saved in scan.json (a copy of the top level)."""
+        return dict(self._record)
+
+    def _analysed(self) -> dict:
+        if "analysis" not in self._record:
+            raise InputError("this scan has no analysis (a partial scan, or run with analyse=False): nothing to draw")
+        return self._record
 
     def plot_profile(self, name: str = "beta", ax=None):
         """The 1-D profile of beta or w with its minimum and Delta chi^2 = 1 and 4 ends, drawn into the
         caller's Axes (the current pyplot Axes when `ax` is None); returns the Axes."""
-        from .plots import draw_profile
+        from .profile_plots import draw_profile
 
-        if "analysis" not in self:
-            raise InputError("this scan has no analysis (a partial scan, or run with analyse=False): nothing to draw")
-        if ax is None:
-            import matplotlib.pyplot as plt  # only here: the caller asked for pyplot's current Axes
+        return draw_profile(_axes(ax), self._analysed(), name, decorate=False)
 
-            ax = plt.gca()
-        return draw_profile(ax, self, name)
+    def plot_profiles(self, axes=None):
+        """Both 1-D profiles (beta, then w) into the caller's two Axes (new pyplot ones when None); returns them."""
+        from .profile_plots import draw_profile
+
+        record = self._analysed()
+        if axes is None:
+            import matplotlib.pyplot as plt
+
+            _, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, name in zip(axes, ("beta", "w"), strict=True):
+            draw_profile(ax, record, name, decorate=False)
+        return axes
+
+    def plot_chi2_map(self, ax=None):
+        """The Delta chi^2 map with its contours, minimum and uncertified points, drawn into the caller's Axes
+        only (the map is ``ax.collections[0]``, for a colour bar of the caller's); returns the Axes."""
+        from .plots import draw_chi2_map
+
+        return draw_chi2_map(_axes(ax), self._analysed())
+
+    def plot_parameter_maps(self, fig=None):
+        """S* and every parameter over the grid as panels of the caller's Figure (a new pyplot one when None)."""
+        from .plots import draw_parameter_maps
+
+        record = self._analysed()
+        if fig is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=(16, 3.3 * int(np.ceil((1 + len(record["param_names"])) / 4))))
+        return draw_parameter_maps(fig, record)
+
+    def plot_fc(self, axes=None):
+        """The Feldman-Cousins and Wilks regions at both CLs into the caller's two Axes (new pyplot ones when
+        None); needs a scan with FC results (`qfdjax report DIR --fc N`)."""
+        from .fc_plot import draw_fc
+
+        record = self._analysed()
+        if "fc" not in record:
+            raise InputError("this scan has no Feldman-Cousins results: run qfdjax report DIR --fc N first")
+        if axes is None:
+            import matplotlib.pyplot as plt
+
+            _, axes = plt.subplots(1, 2, figsize=(11, 4))
+        return draw_fc(axes, record)
 
     def to_pandas(self):
         """One row per grid point: beta, w, chi2, S, converged and the parameters."""
@@ -141,3 +206,11 @@ class ScanResult(dict):
     def __repr__(self) -> str:
         return (f"ScanResult({self.chi2.shape[0]} x {self.chi2.shape[1]} points, chi2_min = {np.nanmin(self.chi2):.10g}, "
                 f"path {self.verdict.get('path', '?')})")
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt  # only here: the caller asked for pyplot's current Axes
+
+        ax = plt.gca()
+    return ax

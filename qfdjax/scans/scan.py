@@ -227,7 +227,7 @@ def _team_record(team: Team, solver: ChunkSolver, fitted: int, fit_s: float) -> 
 def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, timings, ids_all, *,
             analyse: bool, plotter=None, processes: dict | None = None, figure_format: str = "png") -> ScanResult:
     """Write scan.npz, scan.json (with analysis and verdict) and the plots of a finished scan."""
-    record = ScanResult(scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings))
+    record = scan_record(config, beta_axis, w_axis, summary, point_range, space, refit, timings)
     if processes:
         record["processes"] = processes
     started = []
@@ -270,4 +270,4 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         record["timings"]["plots_s"] = time.perf_counter() - t_plots
         record["timings"] = with_account(record["timings"])
         write_scan_json(out / "scan.json", record)
-    return record
+    return ScanResult(record)

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, check_integer, check_range
+from ..fitting.levels import WILKS_2D
 from ..runtime import with_account
 from .fc_chunks import read_chunks, write_chunk
 
 LEVELS = (0.6827, 0.9545)
-WILKS_2D = {0.6827: 2.30, 0.9545: 6.18}
 # 2: chunks carry the sampled full-grid search check (search_deficit); version-1 chunks are another run's.
 METHOD_VERSION = 2
 # The sampled check of each toy's local search costs at most about this many refits over the whole grid.

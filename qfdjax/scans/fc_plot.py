@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fc import WILKS_2D
+from ..fitting.levels import WILKS_2D
 
 
 def plot_fc(record: dict, path) -> None:
@@ -13,11 +13,19 @@ def plot_fc(record: dict, path) -> None:
 
     from ..io import save_figure
 
+    fig = Figure(figsize=(11, 4.2))
+    draw_fc(fig.subplots(1, 2), record, decorate=True)
+    fig.suptitle(r"Feldman–Cousins regions on the scan grid ($t = \chi^2_{\min}(\beta, w) - \chi^2_{\min}$ over the range)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.27, top=0.87, wspace=0.25)
+    save_figure(fig, path, dpi=110)
+
+
+def draw_fc(axes, record: dict, decorate: bool = False):
+    """The FC and Wilks regions at each CL into the two Axes `axes` (returned); the legends below them
+    with `decorate` (qfdjax's own file), inside them without."""
     fc = record["fc"]
     beta, w = np.asarray(record["beta"], float), np.asarray(record["w"], float)
     t_obs = np.asarray(fc["t_observed"], float)
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2)
     for ax, key in zip(axes, fc["accepted"], strict=True):
         fcr = np.asarray(fc["accepted"][key], bool)
         wilks = np.asarray(fc["wilks_accepted"][key], bool)
@@ -37,12 +45,13 @@ def plot_fc(record: dict, path) -> None:
         ax.set_xlabel("β")
         ax.set_ylabel("w")
         if record.get("config", {}).get("w_spacing", "log") == "log":
-            from ..scans.plot_axes import log_w_axis
+            from .plot_axes import log_w_axis
 
             log_w_axis(ax, w)
         ax.set_title(f"{100 * float(key):.4g} % CL: points accepted {int(fcr.sum())} (FC) vs {int(wilks.sum())} (Wilks); "
                      rf"median $t_{{\rm crit}}$ {np.nanmedian(crit):.3g} vs {WILKS_2D[float(key)]:g}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    fig.suptitle(r"Feldman–Cousins regions on the scan grid ($t = \chi^2_{\min}(\beta, w) - \chi^2_{\min}$ over the range)", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.27, top=0.87, wspace=0.25)
-    save_figure(fig, path, dpi=110)
+        if decorate:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        else:
+            ax.legend(fontsize=7, loc="best")
+    return axes
