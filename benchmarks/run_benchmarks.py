@@ -110,7 +110,12 @@ def plot(result, out_dir, stem):
         pts = np.array([r["points"] for r in sc])
         axes[1].loglog(pts, pts * per, "k--", label="seed DE (estimated)")
     for r in sc:
-        axes[1].annotate(f"{r['grid'][0]}x{r['grid'][1]}", (r["points"], r["scan_s"]), fontsize=7)
+        # Offset below-right of its marker: a label on the point hides it.
+        axes[1].annotate(f"{r['grid'][0]}x{r['grid'][1]}", (r["points"], r["scan_s"]), xytext=(4, -11),
+                         textcoords="offset points", fontsize=7)
+    if sc:
+        axes[1].set_ylim(bottom=min(r["scan_s"] for r in sc) / 3)  # room for the labels under the markers
+        axes[1].set_xlim(right=max(r["points"] for r in sc) * 2.5)
     axes[1].set_xlabel("grid points")
     axes[1].set_ylabel("seconds")
     _legend_of_drawn(axes[1])
