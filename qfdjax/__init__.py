@@ -72,6 +72,8 @@ _PUBLIC = {
     # posteriors
     "sample": "bayes.run",
     "SamplerConfig": "bayes.sampler",
+    # saved results
+    "load": "saved.load",
     # commands
     "evaluate_cases": "evaluate",
 }

@@ -18,7 +18,7 @@ ESS_MIN = 400
 HDI_LEVELS = (0.68, 0.95)
 
 
-def _arviz():
+def arviz_quietly():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.2x announces its 1.0 refactor on import
         import arviz
@@ -28,7 +28,7 @@ def _arviz():
 
 def inference_data(names, draws, stats: dict, attrs: dict):
     """ArviZ InferenceData: posterior (chain, draw) per parameter; sample_stats per transition."""
-    az = _arviz()
+    az = arviz_quietly()
     posterior = {n: draws[..., i] for i, n in enumerate(names)}
     return az.from_dict(posterior=posterior, sample_stats=stats, attrs=attrs)
 
@@ -40,7 +40,7 @@ def _hdi(az, values: np.ndarray, level: float) -> list[float]:
 
 def summarize(names, draws: np.ndarray, divergent: np.ndarray) -> dict:
     """Per parameter: mean, sd, 68/95 % HDIs, R-hat, bulk/tail ESS; then the verdict with its reasons."""
-    az = _arviz()
+    az = arviz_quietly()
     per = {}
     failed = []
     for i, name in enumerate(names):

@@ -62,7 +62,14 @@ def verify_results(path) -> str:
             record = read_sealed_json(path / "toys.json", "toys.json", files={"toys_npz": path / "toys.npz"})
             return (f"toys at beta = {record['beta']:.6g}, w = {record['w']:.6g}: {record['n']} toys, "
                     f"{record['n_valid']} certified (toys.json and toys.npz sealed)")
-        raise InputError(f"path = {str(path)!r} holds no scan.json or toys.json: not a qfdjax results directory")
+        if (path / "posterior.json").exists():
+            record = read_sealed_json(path / "posterior.json", "posterior.json",
+                                      files={"posterior_nc": path / "posterior.nc"})
+            state = "certified" if record["summary"]["certified"] else "NOT certified"
+            return (f"posterior at {record['where']}: {record['sampler']['chains']} chains x "
+                    f"{record['sampler']['draws']} draws, {state} (posterior.json and posterior.nc sealed)")
+        raise InputError(f"path = {str(path)!r} holds no scan.json, toys.json or posterior.json: not a qfdjax "
+                         f"results directory")
     if not path.exists():
         raise InputError(f"path = {str(path)!r} does not exist")
     record = read_sealed_json(path, "results file")

@@ -1,0 +1,1 @@
+"""Results read back from their files: `qfdjax.load(path)` (every seal and digest checked)."""
