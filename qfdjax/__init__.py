@@ -61,6 +61,7 @@ _PUBLIC = {
     # scans
     "ScanConfig": "scans.config",
     "run_scan": "scans.scan",
+    "scan": "scans.scan",
     "ScanResult": "scans.result",
     "merge_scans": "scans.merge",
     "analyse_scan": "scans.analysis",
@@ -69,6 +70,8 @@ _PUBLIC = {
     "toys": "stats.toys",
     "ToyConfig": "stats.toys",
     "forecast": "stats.forecast",
+    "fc": "stats.fc_report",
+    "ToysResult": "stats.toy_output",
     # posteriors
     "sample": "bayes.run",
     "SamplerConfig": "bayes.sampler",

@@ -57,3 +57,18 @@ def test_a_posterior_comes_back_with_its_draws(tmp_path):
     from qfdjax.cli.verify import verify_results
 
     assert "posterior at" in verify_results(out)
+
+
+def test_the_public_functions_take_the_command_line_keywords(tmp_path):
+    s = qfdjax.scan(beta=(3.0, 3.2, 3), w=(0.01, 0.02, 2), starts=2, out=tmp_path / "s", progress=False)
+    assert isinstance(s, qfdjax.ScanResult) and s.chi2.shape == (3, 2)
+    np.testing.assert_array_equal(qfdjax.load(tmp_path / "s").chi2, s.chi2)
+    with_fc = qfdjax.fc(tmp_path / "s", 4, chunk=2)
+    assert "fc" in with_fc and (tmp_path / "s" / "fc_map.png").exists()
+    assert "fc" in qfdjax.load(tmp_path / "s")
+    t = qfdjax.toys(3.1, 0.015, n=6, space=qfdjax.read_bounds(BOUNDS), out=tmp_path / "t")
+    assert t.arrays["chi2"].shape == (6,) and t["arrays"] is t.arrays
+    back = qfdjax.load(tmp_path / "t")
+    assert {k: back[k] for k in ("n", "n_valid", "chi2_observed", "p_value")} == {
+        k: t[k] for k in ("n", "n_valid", "chi2_observed", "p_value")}
+    np.testing.assert_array_equal(back.chi2, t.chi2)

@@ -201,17 +201,12 @@ def _run_report(args) -> int:
 
 
 def _report(args, settings) -> int:
-    from pathlib import Path
-
-    from ..scans.analysis import analyse_scan
-    from ..scans.digest import write_scan_json
-    from ..scans.plots import plot_scan
+    from ..scans.record import finish_report
     from ..scans.rendezvous import run_token
     from ..scans.report_text import scan_summary
     from ..scans.result import ScanResult
     from ..scans.team import TeamAborted, join
 
-    path = Path(args.dir) / "scan.json"
     record = ScanResult.load(args.dir).to_dict()
     if record.get("points") != [0, len(record["beta"]) * len(record["w"])]:
         raise InputError(f"dir = {args.dir!r} holds a partial scan (points {record.get('points')}): merge first")
@@ -263,18 +258,7 @@ def _report(args, settings) -> int:
                   f"run qfdjax report {args.dir} --fc {args.fc} once every part is done")
             return 0
         record["fc"] = fc
-    record["analysis"] = analyse_scan(record)
-    record["verdict"] = record["analysis"]["verdict"]
-    from ..runtime import spending
-
-    with spending("io"):
-        record["plots"] = plot_scan(record, args.dir, args.format)
-        if "fc" in record:
-            from ..scans.fc_plot import plot_fc
-
-            plot_fc(record, Path(args.dir) / f"fc_map.{args.format}")
-            record["plots"]["fc_map"] = f"fc_map.{args.format}"
-    write_scan_json(path, record)
+    finish_report(record, args.dir, args.format)
     print(scan_summary(record))
     if "fc" in record:
         from ..stats.fc import fc_summary

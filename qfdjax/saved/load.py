@@ -9,50 +9,11 @@ records.  Every seal and digest is checked first: an edited file is refused in o
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-
-
-class ToysResult(MutableMapping):
-    """Pseudo-experiments read back: the toys.json record (a mapping) and toys.npz's arrays (`arrays`)."""
-
-    def __init__(self, record: dict, arrays: dict):
-        self._record, self.arrays = dict(record), arrays
-
-    def __getitem__(self, key):
-        return self._record[key]
-
-    def __setitem__(self, key, value):
-        self._record[key] = value
-
-    def __delitem__(self, key):
-        del self._record[key]
-
-    def __iter__(self):
-        return iter(self._record)
-
-    def __len__(self) -> int:
-        return len(self._record)
-
-    @property
-    def p_value(self):
-        """The goodness-of-fit p-value over certified toys (None where undefined: no degrees of freedom)."""
-        return self._record.get("p_value")
-
-    @property
-    def chi2(self) -> np.ndarray:
-        return np.asarray(self.arrays["chi2"], float)
-
-    def to_dict(self) -> dict:
-        return dict(self._record)
-
-    def __repr__(self) -> str:
-        return (f"ToysResult({self._record.get('n')} toys at beta = {self._record.get('beta')}, w = "
-                f"{self._record.get('w')}, {self._record.get('n_valid')} certified, p = {self.p_value})")
 
 
 def load(path):
@@ -84,6 +45,7 @@ def load(path):
             return ScanResult.load(path)
         if (path / "toys.json").exists():
             from ..io import load_npz
+            from ..stats.toy_output import ToysResult
 
             record = read_sealed_json(path / "toys.json", "toys.json", files={"toys_npz": path / "toys.npz"})
             return ToysResult(record, load_npz(path / "toys.npz"))

@@ -95,3 +95,26 @@ def write_scan_csv(path, record: dict, summary: dict, point_ids) -> None:
         writer.writerow([int(pid), repr(beta), repr(w), repr(float(summary["chi2"][k])), repr(float(summary["S"][k])),
                          int(bool(summary["converged"][k])), *(repr(float(v)) for v in summary["params"][k])])
     write_text(path, text.getvalue())
+
+
+def finish_report(record: dict, directory, figure_format: str = "png") -> dict:
+    """A finished scan's record analysed (verdict included), its figures drawn -- the FC map too when it has
+    Feldman-Cousins results -- and scan.json rewritten with its seal; returns the record (`report`'s last step)."""
+    from pathlib import Path
+
+    from ..runtime import spending
+    from .analysis import analyse_scan
+    from .digest import write_scan_json
+    from .plots import plot_scan
+
+    record["analysis"] = analyse_scan(record)
+    record["verdict"] = record["analysis"]["verdict"]
+    with spending("io"):
+        record["plots"] = plot_scan(record, directory, figure_format)
+        if "fc" in record:
+            from .fc_plot import plot_fc
+
+            plot_fc(record, Path(directory) / f"fc_map.{figure_format}")
+            record["plots"]["fc_map"] = f"fc_map.{figure_format}"
+    write_scan_json(Path(directory) / "scan.json", record)
+    return record

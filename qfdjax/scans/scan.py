@@ -87,6 +87,42 @@ def _point_range(point_range, total: int) -> tuple[int, int]:
     return lo, hi
 
 
+def scan(beta=(2.95, 3.25, 16), w=(0.005, 0.05, 10), *, out, config=None, bounds=None, observables=None,
+         leptons=None, numerics=None, eta=None, method=None, starts=None, seed=None, chunk: int = 64,
+         progress: bool = True) -> ScanResult:
+    """A profile scan with the command line's keywords: ``qfdjax.scan(beta=(3.0, 3.2, 9), out="runs/s")``.
+
+    Parameters
+    ----------
+    beta, w : (start, stop, n)
+        The grid's axes (w log-spaced unless the config says otherwise).
+    out : str or Path
+        The scan directory (resumable, like `qfdjax scan --out`).
+    config, bounds : str or Path, optional
+        A scan TOML (as ``--config``) and a bounds TOML (as ``--bounds``).
+    observables, leptons : sequence of str, optional
+    numerics, eta, method, starts, seed
+        As the command's flags; None keeps the config's (or the default).
+
+    Returns
+    -------
+    ScanResult
+    """
+    from ..errors import read_toml
+    from .config import scan_config_from_mapping
+
+    data = read_toml(config, "config") if config is not None else {}
+    data["beta"], data["w"] = list(beta), list(w)
+    for name, value in (("observables", observables), ("leptons", leptons), ("numerics", numerics), ("eta", eta)):
+        if value is not None:
+            data[name] = list(value) if name in ("observables", "leptons") else value
+    fit = dict(data.get("fit", {}))
+    fit.update({k: v for k, v in (("method", method), ("starts", starts), ("seed", seed)) if v is not None})
+    if fit:
+        data["fit"] = fit
+    return run_scan(scan_config_from_mapping(data, bounds_file=bounds), out, chunk=chunk, progress=progress)
+
+
 def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
              point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None,
              figure_format: str = "png") -> ScanResult:

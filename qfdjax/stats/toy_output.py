@@ -5,6 +5,8 @@ a bound)."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import numpy as np
 
 from ..fitting.params import parameter_label
@@ -139,3 +141,43 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
                  f"({summary['n_valid']} certified); data ~ N(prediction, σ)", fontsize=10)
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.85, wspace=0.35)
     save_figure(fig, path, dpi=100)
+
+
+class ToysResult(MutableMapping):
+    """Pseudo-experiments: the toys.json record (a mapping) and the per-toy arrays of toys.npz (`arrays`;
+    ``r["arrays"]`` is the same dict)."""
+
+    def __init__(self, record: dict, arrays: dict):
+        self._record = {k: v for k, v in record.items() if k != "arrays"}
+        self.arrays = arrays
+
+    def __getitem__(self, key):
+        return self.arrays if key == "arrays" else self._record[key]
+
+    def __setitem__(self, key, value):
+        self._record[key] = value
+
+    def __delitem__(self, key):
+        del self._record[key]
+
+    def __iter__(self):
+        return iter(self._record)
+
+    def __len__(self) -> int:
+        return len(self._record)
+
+    @property
+    def p_value(self):
+        """The goodness-of-fit p-value over certified toys (None where undefined: no degrees of freedom)."""
+        return self._record.get("p_value")
+
+    @property
+    def chi2(self) -> np.ndarray:
+        return np.asarray(self.arrays["chi2"], float)
+
+    def to_dict(self) -> dict:
+        return dict(self._record)
+
+    def __repr__(self) -> str:
+        return (f"ToysResult({self._record.get('n')} toys at beta = {self._record.get('beta')}, w = "
+                f"{self._record.get('w')}, {self._record.get('n_valid')} certified, p = {self.p_value})")

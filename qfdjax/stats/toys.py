@@ -258,9 +258,9 @@ def toys(beta: float, w: float, lam: float | None = None, *, n: int = 1000, seed
 
     Returns
     -------
-    dict
-        The toys.json record (p_value, p_value_error, coverage, fraction_on_bound, ...) with the per-toy
-        arrays (chi2, data, params, valid, dchi2_truth_<name>) under "arrays".
+    ToysResult
+        The toys.json record as a mapping (p_value, p_value_error, coverage, fraction_on_bound, ...) with the
+        per-toy arrays (chi2, data, params, valid, dchi2_truth_<name>) as `.arrays` (and under "arrays").
     """
     if out is not None:
         from ..io import check_output_dir
@@ -268,10 +268,11 @@ def toys(beta: float, w: float, lam: float | None = None, *, n: int = 1000, seed
         check_output_dir(out, "out")
     record = run_toys(beta, w, lam, toys=ToyConfig(n=n, seed=seed, coverage=tuple(coverage), chunk=chunk),
                       truth=truth, **fit_kwargs)
+    arrays = record["arrays"]
     if out is not None:
-        arrays = record["arrays"]
         from .toy_output import write_toys
 
         record = write_toys(record, out)
-        record["arrays"] = arrays
-    return record
+    from .toy_output import ToysResult
+
+    return ToysResult(record, arrays)
