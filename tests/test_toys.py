@@ -190,3 +190,29 @@ def test_beta_and_w_coverage_use_each_toys_own_profile_minimum():
         found = fit_profile(3.1, 0.015, (name,), space=space, likelihood=likelihood)
         assert found["free_globals"]["converged"]
         np.testing.assert_allclose(arrays[f"dchi2_truth_{name}"][toy], at_truth - found["chi2"], rtol=1e-6)
+
+
+def test_toy_parts_merge_into_exactly_the_one_run(tmp_path):
+    """toys --toys A:B on several hosts, then qfdjax merge: the arrays and every summary number equal one run's."""
+    from qfdjax.cli import main
+    from qfdjax.integrity import read_sealed_json
+    from qfdjax.io import load_npz
+
+    common = ["toys", "--beta", "3.1", "--w", "0.015", "--n", "9", "--seed", "4", "--chunk", "2", "--coverage",
+              "tau.U", "--bounds", "experiments/configs/identifiable_mu_tau_U.toml"]
+    assert main([*common, "--out", str(tmp_path / "whole")]) == 0
+    assert main([*common, "--toys", "4:9", "--out", str(tmp_path / "b")]) == 0
+    assert main([*common, "--toys", "0:4", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--toys", "3:9", "--out", str(tmp_path / "odd")]) == 2  # not on a chunk boundary
+    assert main(["merge", str(tmp_path / "b"), str(tmp_path / "a"), "--out", str(tmp_path / "merged")]) == 0
+    whole = read_sealed_json(tmp_path / "whole" / "toys.json")
+    merged = read_sealed_json(tmp_path / "merged" / "toys.json")
+    for key in ("n", "n_valid", "p_value", "coverage", "fraction_on_bound", "chi2_toys_mean", "toy_range"):
+        if key in whole:
+            assert merged[key] == whole[key], key
+    a, b = load_npz(tmp_path / "whole" / "toys.npz"), load_npz(tmp_path / "merged" / "toys.npz")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    # A gap (or a part of another run) is refused in one line.
+    assert main(["merge", str(tmp_path / "b"), "--out", str(tmp_path / "gap")]) == 2
+    assert main([*common[:-2], "--toys", "9:12", "--out", str(tmp_path / "c")]) == 2  # past --n

@@ -268,8 +268,9 @@ def _report(args, settings) -> int:
 
 
 def add_merge(sub):
-    p = sub.add_parser("merge", help="merge partial scans (run with --points on several hosts)")
-    p.add_argument("dirs", nargs="+", help="the partial scan directories, one per --points range")
+    p = sub.add_parser("merge", help="merge partial scans (--points) or toy parts (toys --toys A:B) from several hosts")
+    p.add_argument("dirs", nargs="+", help="the partial scan directories (one per --points range), or the toys "
+                   "directories (one per --toys range)")
     p.add_argument("--out", required=True, help="directory for the merged scan")
     p.set_defaults(run=_run_merge)
 
@@ -278,6 +279,14 @@ def _run_merge(args) -> int:
     from ..scans.report_text import scan_summary
     from ..scans.merge import merge_scans
 
+    from pathlib import Path
+
+    if all((Path(d) / "toys.json").exists() for d in args.dirs):
+        from ..stats.toy_merge import merge_toys
+        from .toys import toys_table
+
+        print(toys_table(merge_toys(args.dirs, args.out)))
+        return 0
     record = merge_scans(args.dirs, args.out)
     print(scan_summary(record))
     return 0

@@ -15,6 +15,8 @@ def add_toys(sub):
                    "is measured (one constrained refit per toy and parameter), and beta or w (each toy's own "
                    "minimum over it, the other held at the truth)")
     p.add_argument("--chunk", type=int, default=256, help="toys per compiled call (default 256)")
+    p.add_argument("--toys", metavar="A:B", help="fit only toys A..B-1 of the --n (one host's share: "
+                   "qfdjax merge joins the parts into exactly the one-run result)")
     add_model_options(p)
     p.set_defaults(starts=4)
     p.add_argument("--out", required=True, help="directory for toys.json, toys.npz, toys.csv and toys.png")
@@ -30,7 +32,14 @@ def _run_toys(args) -> int:
     if args.method != "gradient":
         raise InputError(f"method = {args.method!r}: toys refit with the gradient method only")
     coverage = tuple(x.strip() for x in (args.coverage or "").split(",") if x.strip())
-    toys = ToyConfig(n=args.n, seed=args.seed, coverage=coverage, chunk=args.chunk)
+    part = None
+    if args.toys:
+        try:
+            first, stop = (int(x) for x in args.toys.split(":"))
+        except ValueError:
+            raise InputError(f"toys = {args.toys!r} is invalid: must be A:B (two integers)") from None
+        part = (first, stop)
+    toys = ToyConfig(n=args.n, seed=args.seed, coverage=coverage, chunk=args.chunk, part=part)
     truth = read_json(args.truth, "truth") if args.truth else None
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())
     from ..runtime import progress_callback
@@ -46,7 +55,10 @@ def _run_toys(args) -> int:
 
 
 def toys_table(s: dict) -> str:
-    lines = [f"toys at beta = {s['beta']:.6g}, w = {s['w']:.6g}: {s['n']} toys (seed {s['seed']}), "
+    share = s.get("toy_range", [0, s["n"]])
+    which = f"{s['n']} toys" if share == [0, s.get("n_total", s["n"])] else (
+        f"toys {share[0]}:{share[1]} of {s['n_total']} (a part: qfdjax merge joins the parts)")
+    lines = [f"toys at beta = {s['beta']:.6g}, w = {s['w']:.6g}: {which} (seed {s['seed']}), "
              f"{s['n_valid']} certified; {s['sigma_convention']}",
              f"  observed chi2_min = {s['chi2_observed']:.10g} ({s['ndf']} degrees of freedom)"]
     everyone = s.get("n_all", s["n"])

@@ -34,8 +34,9 @@ def write_toys(record: dict, out_dir) -> dict:
     cover = [k for k in arrays if k.startswith("dchi2_truth_")]
     searched = [k for k in arrays if k.startswith("valid_")]
     writer.writerow(["toy", "valid", "chi2", *summary["data_names"], *names, *cover, *searched])
+    first = summary.get("toy_range", [0])[0]
     for i in range(len(arrays["chi2"])):
-        writer.writerow([i, int(arrays["valid"][i]), repr(float(arrays["chi2"][i])),
+        writer.writerow([first + i, int(arrays["valid"][i]), repr(float(arrays["chi2"][i])),
                          *(repr(float(v)) for v in arrays["data"][i]), *(repr(float(v)) for v in arrays["params"][i]),
                          *(repr(float(arrays[c][i])) for c in cover), *(int(arrays[c][i]) for c in searched)])
     write_text(out / "toys.csv", text.getvalue())

@@ -72,11 +72,25 @@ class ToyConfig:
     seed: int = 0
     coverage: tuple[str, ...] = ()
     chunk: int = 256
+    # (first, stop): fit only toys first..stop-1 of the n (a share of the work for one host; `merge` joins them).
+    part: tuple[int, int] | None = None
 
     def __post_init__(self):
         for name in ("n", "seed", "chunk"):
             check_integer(name, getattr(self, name))
         check_range("n", self.n, lower=1, upper=MAX_TOYS, integer=True)
+        if self.part is not None:
+            if (not isinstance(self.part, (tuple, list)) or len(self.part) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.part)
+                    or not 0 <= self.part[0] < self.part[1] <= self.n):
+                raise InputError(f"toys part = {self.part!r} is invalid: must be FIRST:STOP with 0 <= FIRST < STOP <= "
+                                 f"n = {self.n}")
+            first, stop = self.part
+            if first % self.chunk or (stop % self.chunk and stop != self.n):
+                raise InputError(f"toys part = {first}:{stop} must start and end on multiples of chunk = {self.chunk} "
+                                 f"(or end at n = {self.n}): toys are fitted in fixed groups, so that parts equal "
+                                 f"one run bit for bit")
+            object.__setattr__(self, "part", tuple(self.part))
         check_range("seed", self.seed, lower=0, upper=2**63 - 1, integer=True)
         check_range("chunk", self.chunk, lower=1, upper=65536, integer=True)
         if isinstance(self.coverage, str) or not all(isinstance(c, str) for c in self.coverage):
@@ -140,9 +154,11 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     _check_truth(space, truth)
     k = likelihood.data().size
     lanes_per_toy = config.gradient_starts + 1
-    chunk = min(toys.chunk, toys.n)
+    first, stop = toys.part or (0, toys.n)
+    count = stop - first
+    chunk = min(toys.chunk, count)
     check_fit_memory("toys", chunk, lanes_per_toy, space.size, numerics=numerics)
-    host = toys.n * (k + 3 * space.size + 4 + len(toys.coverage)) * 8
+    host = count * (k + 3 * space.size + 4 + len(toys.coverage)) * 8
     from ..fitting.resources import machine_memory_bytes
 
     if machine_memory_bytes() and host > 0.5 * machine_memory_bytes():
@@ -157,14 +173,14 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
     sigma = likelihood.data_sigma()
     names = likelihood.data_names(space.leptons)
 
-    arrays = {"chi2": np.empty(toys.n), "data": np.empty((toys.n, k)), "params": np.empty((toys.n, space.size)),
-              "valid": np.zeros(toys.n, bool), "uncertified_reason": np.zeros(toys.n, np.int64),
-              "at_lower": np.zeros((toys.n, space.size), bool),
-              "at_upper": np.zeros((toys.n, space.size), bool)}
+    arrays = {"chi2": np.empty(count), "data": np.empty((count, k)), "params": np.empty((count, space.size)),
+              "valid": np.zeros(count, bool), "uncertified_reason": np.zeros(count, np.int64),
+              "at_lower": np.zeros((count, space.size), bool),
+              "at_upper": np.zeros((count, space.size), bool)}
     for name in toys.coverage:
-        arrays[f"dchi2_truth_{name}"] = np.empty(toys.n)
+        arrays[f"dchi2_truth_{name}"] = np.empty(count)
         if name in GLOBAL_NAMES:
-            arrays[f"valid_{name}"] = np.zeros(toys.n, bool)
+            arrays[f"valid_{name}"] = np.zeros(count, bool)
     fixed_spaces = {name: space.with_overrides(fixed={name: truth_params[space.names.index(name)]})
                     for name in toys.coverage if name not in GLOBAL_NAMES}
     # lambda follows beta at this point's lambda/beta (the eta calibration) when beta moves.
@@ -172,50 +188,52 @@ def run_toys(beta: float, w: float, lam: float | None = None, *, toys: ToyConfig
 
     eta_here = lam_value / lambda_from_eta(beta, 1.0)
     starts_done = 0
-    for start in range(0, toys.n, chunk):
-        ids = np.arange(start, min(start + chunk, toys.n))
+    for start in range(first, stop, chunk):
+        ids = np.arange(start, min(start + chunk, stop))  # toy k's data and starts depend on (seed, k) only
+        at = ids - first
         data = toy_data(prediction, sigma, toys.seed, ids)
         B, W, L = (np.full(ids.size, v, float) for v in (beta, w, lam_value))
         truth_rep = np.repeat(truth_params[None], ids.size, axis=0)
         out = fit_points(B, W, L, numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
                          space=space, likelihood=likelihood, data=data, point_ids=ids, extra_starts=truth_rep)
-        arrays["data"][ids] = data
-        arrays["chi2"][ids] = out["chi2"]
-        arrays["params"][ids] = out["params"]
-        arrays["valid"][ids] = out["converged"]
-        arrays["uncertified_reason"][ids] = out["uncertified_reason"]
-        arrays["at_lower"][ids] = out["at_lower"]
-        arrays["at_upper"][ids] = out["at_upper"]
+        arrays["data"][at] = data
+        arrays["chi2"][at] = out["chi2"]
+        arrays["params"][at] = out["params"]
+        arrays["valid"][at] = out["converged"]
+        arrays["uncertified_reason"][at] = out["uncertified_reason"]
+        arrays["at_lower"][at] = out["at_lower"]
+        arrays["at_upper"][at] = out["at_upper"]
         for name in (n for n in toys.coverage if n in GLOBAL_NAMES):
             # The toy's own minimum over beta (or w), the other global held at the truth; the toy's fit at the
             # truth is its constrained chi^2.
             found = profile_minimum_lanes(name, B, W, eta_here, data, out["params"], ids,
                                           dict(numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
                                                space=space, likelihood=likelihood), start=out)
-            arrays[f"dchi2_truth_{name}"][ids] = np.maximum(out["chi2"] - found["chi2"], 0.0)
-            arrays[f"valid_{name}"][ids] = found["converged"]
+            arrays[f"dchi2_truth_{name}"][at] = np.maximum(out["chi2"] - found["chi2"], 0.0)
+            arrays[f"valid_{name}"][at] = found["converged"]
         for name, fixed_space in fixed_spaces.items():
             constrained = fit_points(B, W, L, numerics=numerics, config=dataclasses.replace(config, seed=toys.seed),
                                      space=fixed_space, likelihood=likelihood, data=data, point_ids=ids,
                                      extra_starts=truth_rep)
-            arrays[f"dchi2_truth_{name}"][ids] = constrained["chi2"] - out["chi2"]
-            arrays["valid"][ids] &= constrained["converged"]
+            arrays[f"dchi2_truth_{name}"][at] = constrained["chi2"] - out["chi2"]
+            arrays["valid"][at] &= constrained["converged"]
         starts_done += ids.size
         if progress is not None:
-            progress(starts_done, toys.n)
+            progress(starts_done, count)
     elapsed = time.perf_counter() - t0
     free = [n for n, f in zip(space.names, space.fixed, strict=True) if not f]
     record = summarize_toys(arrays, float(observed["chi2"]), observed["identifiability"]["degrees_of_freedom"],
                             space.names, free, toys.coverage)
     record |= {
         "beta": float(beta), "w": float(w), "lam": float(lam_value), "numerics": numerics,
-        "observables": list(observables), "n": toys.n, "seed": toys.seed, "chunk": chunk,
+        "observables": list(observables), "n": count, "n_total": toys.n, "toy_range": [first, stop],
+        "seed": toys.seed, "chunk": chunk,
         "sigma_convention": SIGMA_CONVENTION, "data_names": names, "prediction": prediction.tolist(),
         "sigma": sigma.tolist(), "truth": dict(zip(space.names, truth_params.tolist(), strict=True)),
         "truth_given": truth is not None, "observed_fit_valid": bool(observed.valid),
         "config": {"fit": dataclasses.asdict(config), "toys": dataclasses.asdict(toys), "bounds": space.as_dict(),
                    "shared": space.shared_groups()},
-        "timings": {"toys_s": elapsed, "per_toy_ms": 1e3 * elapsed / toys.n},
+        "timings": {"toys_s": elapsed, "per_toy_ms": 1e3 * elapsed / count},
     }
     if any(n in GLOBAL_NAMES for n in toys.coverage):
         record["coverage_globals"] = conventions(toys.coverage)
