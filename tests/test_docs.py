@@ -31,8 +31,9 @@ def test_tutorial_notebook_runs(tmp_path):
     pytest.importorskip("ipykernel")
     notebook = nbformat.read(ROOT / "docs" / "tutorial.ipynb", as_version=4)
     # The kernel draws inline (ipykernel's own backend): no display is needed.
+    # Run from a folder that is not the repository's: the notebook must need nothing beside it.
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT / "docs")}})
+                                     resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
