@@ -14,6 +14,8 @@ import pytest
 from qfdjax.cli import main
 from qfdjax.scans.team import TeamSettings, settings_from
 
+from .timing import scaled, scaled_int
+
 GRID = ["--beta", "3.0", "3.2", "3", "--w", "0.01", "0.03", "3", "--starts", "2", "--chunk", "2", "--no-progress"]
 
 
@@ -41,7 +43,7 @@ def _team(out, port, n=2, extra=(), devices=1, per_rank=None):
         args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(n),
                 "--process-id", str(rank), *extra, *((per_rank or {}).get(rank, ()))]
         procs.append(_start(args, devices))
-    return [(p.wait(timeout=240), *p.communicate()) for p in procs]
+    return [(p.wait(timeout=scaled(240)), *p.communicate()) for p in procs]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def solo_scan(tmp_path_factory):
     # optimiser stops at along the flat direction depends on the device split (chi2 does not).
     out = tmp_path_factory.mktemp("solo") / "scan"
     proc = _start([*GRID, "--out", str(out)], devices=2)
-    _, err = proc.communicate(timeout=240)
+    _, err = proc.communicate(timeout=scaled(240))
     assert proc.returncode == 0, err
     return json.loads((out / "scan.json").read_text()), dict(np.load(out / "scan.npz"))
 
@@ -91,10 +93,12 @@ def test_two_processes_give_the_one_process_numbers(tmp_path, solo_scan):
 def test_lonely_processes_give_up_in_one_line(tmp_path):
     # Process 0 and process 1 of two different teams (two ports), started together: each waits alone.
     t0 = time.perf_counter()
+    wait = scaled_int(2)
     procs = [_start([*GRID, "--out", str(tmp_path / f"lonely{rank}"), "--coordinator", f"127.0.0.1:{_free_port()}",
-                     "--num-processes", "2", "--process-id", str(rank), "--connect-timeout", "2"]) for rank in (0, 1)]
+                     "--num-processes", "2", "--process-id", str(rank), "--connect-timeout", str(wait)])
+             for rank in (0, 1)]
     for rank, proc in enumerate(procs):
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=scaled(60))
         status = proc.returncode
         elapsed = time.perf_counter() - t0
         lines = stderr.strip().splitlines()
@@ -107,8 +111,8 @@ def test_lonely_processes_give_up_in_one_line(tmp_path):
             # Process 1 never saw its run announced, so it never contacted the coordinator.
             assert status == 2, stderr
             assert lines[0].startswith("qfdjax scan: error: process 1 of 2: process 0 of this run did not announce")
-        assert "--connect-timeout 2 s" in lines[0]
-        assert elapsed < 30
+        assert f"--connect-timeout {wait} s" in lines[0]
+        assert elapsed < scaled(30)
 
 
 def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
@@ -119,19 +123,19 @@ def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
     out = tmp_path / "team"
     team = [_start([*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                     "--process-id", str(rank)]) for rank in (0, 1)]
-    deadline = time.time() + 60
+    deadline = time.time() + scaled(60)
     while not (out / ".team.json").exists() and time.time() < deadline:
         time.sleep(0.05)
     strangers = [_start([*GRID, "--out", str(where), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                         "--process-id", "1", "--connect-timeout", "3", *extra])
+                         "--process-id", "1", "--connect-timeout", str(scaled_int(3)), *extra])
                  for where, extra in ((tmp_path / "elsewhere", []), (out, ["--seed", "7"]))]
     for proc in strangers:
-        _, stderr = proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=scaled(120))
         assert proc.returncode == 2, stderr
         assert "did not announce itself" in stderr and stderr.count("\n") == 1, stderr
     assert "announces another run" in stderr  # the one in the team's own directory saw the team's token
     for rank, proc in enumerate(team):
-        _, err = proc.communicate(timeout=240)
+        _, err = proc.communicate(timeout=scaled(240))
         assert proc.returncode == 0, f"process {rank}: {err}"
     record = json.loads((out / "scan.json").read_text())
     assert record["processes"]["count"] == 2 and np.isfinite(np.array(record["chi2"])).all()
@@ -149,15 +153,15 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
               "--no-progress"]
     args = [*longer, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     team = [_start([*args, "--process-id", str(rank)]) for rank in (0, 1)]
-    deadline = time.time() + 60
+    deadline = time.time() + scaled(60)
     while not (out / ".team.process-1").exists() and time.time() < deadline:
         time.sleep(0.05)
-    twin = _start([*args, "--process-id", "1", "--connect-timeout", "5"])
-    _, stderr = twin.communicate(timeout=120)
+    twin = _start([*args, "--process-id", "1", "--connect-timeout", str(scaled_int(5))])
+    _, stderr = twin.communicate(timeout=scaled(120))
     assert twin.returncode == 2 and stderr.count("\n") == 1, stderr
     assert "a process 1 of a team in" in stderr, stderr
     for rank, proc in enumerate(team):
-        _, err = proc.communicate(timeout=240)
+        _, err = proc.communicate(timeout=scaled(240))
         assert proc.returncode == 0, f"process {rank}: {err}"
     again = _team(out, port, extra=longer)  # its flags come after GRID's, so they win
     assert [status for status, *_ in again] == [0, 0], again
@@ -167,31 +171,31 @@ def test_a_process_that_dies_stops_the_team(tmp_path):
     port = _free_port()
     out = tmp_path / "dies"
     env = _env()
-    env["QFDJAX_HEARTBEAT_TIMEOUT"] = "3"
+    env["QFDJAX_HEARTBEAT_TIMEOUT"] = str(scaled_int(3))
     grid = [*GRID[:-5], "--beta", "2.9", "3.3", "8", "--w", "0.005", "0.05", "8", "--chunk", "1", "--no-progress"]
     procs = [subprocess.Popen([sys.executable, "-m", "qfdjax", "scan", *grid, "--out", str(out),
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(r)],
                               env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               start_new_session=True) for r in (0, 1)]
-    deadline = time.time() + 120
+    deadline = time.time() + scaled(120)
     while not list((out / "chunks").glob("chunk_*.npz")) and time.time() < deadline:
         time.sleep(0.1)
     os.killpg(procs[1].pid, signal.SIGKILL)
     procs[1].communicate()
     t0 = time.perf_counter()
-    status = procs[0].wait(timeout=90)
+    status = procs[0].wait(timeout=scaled(90))
     _, stderr = procs[0].communicate()
     assert status == 1, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "another process of the team stopped" in lines[0], stderr
-    assert time.perf_counter() - t0 < 60
+    assert time.perf_counter() - t0 < scaled(60)
     assert (out / "logs" / "process-0.log").exists()
 
 
 def test_processes_running_different_commands_are_refused(tmp_path):
     # Process 1 runs another command: it sees process 0's announcement of a different run and never connects
     # (it could as well be a stranger aiming at a running team); process 0 gives up after its connect timeout.
-    results = _team(tmp_path / "mixed", _free_port(), extra=["--connect-timeout", "3"],
+    results = _team(tmp_path / "mixed", _free_port(), extra=["--connect-timeout", str(scaled_int(3))],
                     per_rank={1: ["--seed", "5"]})
     (status0, _, err0), (status1, _, err1) = results
     assert status1 == 2 and "announces another run" in err1 and err1.count("\n") == 1, err1
@@ -236,7 +240,7 @@ def test_distributed_flag_joins_a_slurm_job(tmp_path, solo_scan):
                                        "--distributed"], env=env, text=True, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE))
     for proc in procs:
-        _, err = proc.communicate(timeout=240)
+        _, err = proc.communicate(timeout=scaled(240))
         assert proc.returncode == 0, err
     record = json.loads((tmp_path / "s" / "scan.json").read_text())
     assert record["processes"]["count"] == 2
@@ -267,7 +271,7 @@ def test_feldman_cousins_as_a_team_equals_one_process(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "qfdjax", "report", str(team_dir), "--fc", "6", "--fc-chunk", "2",
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(r)],
                               env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in (0, 1)]
-    results = [(*p.communicate(timeout=240), p.returncode) for p in procs]
+    results = [(*p.communicate(timeout=scaled(240)), p.returncode) for p in procs]
     for rank, (_, err, status) in enumerate(results):
         assert status == 0, f"process {rank}: {err}"
     assert "process 1 of 2: fitted the Feldman-Cousins toys of" in results[1][0]
