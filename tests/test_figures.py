@@ -39,7 +39,25 @@ def _plain_text_ok(text: str) -> bool:
     return "_" not in re.sub(r"\$[^$]*\$", "", text)
 
 
+def _texts_do_not_overlap(fig, name):
+    """Titles, axis labels, the figure's title and texts placed in the axes never overprint one another."""
+    renderer = fig.canvas.get_renderer()
+    texts = [fig._suptitle] if getattr(fig, "_suptitle", None) is not None else []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+    shown = [t for t in texts if t is not None and t.get_visible() and t.get_text().strip()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in shown]
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            overlap_x = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            overlap_y = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            assert not (overlap_x > 1 and overlap_y > 1), f"{name}: {a!r} overprints {b!r}"
+
+
 def _check_figure(fig, name):
+    _texts_do_not_overlap(fig, name)
     renderer = fig.canvas.get_renderer()
     box = fig.bbox
     for ax in fig.axes:
@@ -178,6 +196,30 @@ def test_toys_figure(monkeypatch, tmp_path, exact):
     assert len(styles) >= 2
 
 
+def test_fc_map_and_sensitivity_figures(scan, monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    import qfdjax
+    import qfdjax.io
+    from qfdjax.scans.fc_plot import plot_fc
+    from qfdjax.sensitivity import plot_sensitivity
+
+    copy = tmp_path / "scan"
+    shutil.copytree(scan[1], copy)
+    record = qfdjax.fc(copy, 4, chunk=4).to_dict()
+    figures = []
+    monkeypatch.setattr(qfdjax.io, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    plot_fc(record, tmp_path / "fc.png")
+    from pathlib import Path
+
+    plot_sensitivity(json.loads(Path("experiments/sensitivity/sensitivity.json").read_text()), tmp_path / "s.png")
+    for fig, name in zip(figures, ("fc_map", "sensitivity"), strict=True):
+        FigureCanvasAgg(fig).draw()
+        _check_figure(fig, name)
+        assert all(ax.get_title() for ax in fig.axes if ax.lines or ax.collections), f"{name}: an untitled panel"
+
+
 def test_parameter_profile_figure(monkeypatch, tmp_path):
     import qfdjax
     from qfdjax.fitting import param_profile
@@ -210,3 +252,20 @@ def test_report_writes_vector_figures(scan, tmp_path, capsys):
     assert main(["scan", "--beta", "3.0", "3.1", "2", "--w", "0.01", "0.02", "2", "--format", "eps", "--out",
                  str(tmp_path / "never")]) == 2
     assert "format = 'eps'" in capsys.readouterr().err and not (tmp_path / "never").exists()
+
+
+def test_the_checks_catch_what_they_are_for():
+    """The figure checks fail on the defects they exist for: overprinted text, a negative chi2, an underscore."""
+    from matplotlib.figure import Figure
+
+    for draw, message in ((lambda ax: (ax.text(0.5, 0.5, "one label"), ax.text(0.5, 0.5, "another")), "overprints"),
+                          (lambda ax: ax.text(0.1, 0.9, "χ² = -3e-22"), "negative"),
+                          (lambda ax: ax.set_title("chi2_min"), "underscore")):
+        fig = Figure()
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x")
+        draw(ax)
+        FigureCanvasAgg(fig).draw()
+        with pytest.raises(AssertionError, match=message):
+            _check_figure(fig, "probe")
