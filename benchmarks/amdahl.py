@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--out")
     parser.add_argument("--big", action="store_true", help="also the 256x256 scan")
     parser.add_argument("--fc-toys", type=int, default=200)
+    parser.add_argument("--only", metavar="CASE", help="measure one case alone (e.g. 'scan 256x256' with --big)")
     args = parser.parse_args()
     if args.table:
         print(markdown(json.loads(Path(args.table).read_text())))
@@ -107,12 +108,14 @@ def main() -> None:
             cases.append(("scan 256x256", ["scan", "--beta", "2.95", "3.25", "256", "--w", "0.005", "0.05", "256",
                                            "--no-progress", "--out", "s256"], "s256/scan.json", None))
         for name, argv, result, key in cases:
+            if args.only and name != args.only:
+                continue
             for cold in (True, False):
                 if Path(result).parent != Path("."):
                     shutil.rmtree(work / Path(result).parent, ignore_errors=True)
                 rows.append(measure(name, QFDJAX + argv, result, env, work, cold, key))
         # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
-        for cold in (True, False):
+        for cold in (True, False) if not args.only else ():
             shutil.rmtree(work / "s16" / "fc", ignore_errors=True)
             rows.append(measure(f"FC 16x10 x {args.fc_toys}", QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],
                                 "s16/scan.json", env, work, cold, key="fc"))

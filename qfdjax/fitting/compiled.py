@@ -251,8 +251,22 @@ def call_compiled(name: str, fn, *args):
         return jax.block_until_ready(call(*dynamic))
 
 
+# How a process gets a kernel it has run before (benchmarks/kernel_load.py measures them side by side):
+# "export" (the default) deserialises the jax.export artifact, lowers it and lets XLA's persistent cache
+# supply the executable; "jit" traces and lowers anew, as plain jax.jit with the persistent cache does.
+# (Serialised executables, jax.experimental.serialize_executable, were the third candidate: on CPU with
+# jaxlib 0.10.2 a reloaded executable fails at its first call, "Function compare_convert_fusion not found".)
+KERNEL_LOAD = os.environ.get("QFDJAX_KERNEL_LOAD", "export")
+
+
 def _load_or_export(name, key, fn, leaves, mask, treedef, dynamic):
     """The compiled kernel (from the persistent cache when it has it) and where its export came from."""
+    if KERNEL_LOAD == "jit":
+        return jax.jit(flat_function(fn, leaves, mask, treedef)).lower(*_specs(dynamic)).compile(), "traced (jit)"
+    return _compile_exported(name, key, fn, leaves, mask, treedef, dynamic)
+
+
+def _compile_exported(name, key, fn, leaves, mask, treedef, dynamic):
     exported, origin = _exported(key, fn, leaves, mask, treedef, dynamic)
     lowered = _lower(exported, dynamic)
     options = _compiler_options(name, dynamic)
