@@ -112,11 +112,11 @@ def build_posterior(space: ParameterSpace, likelihood: Likelihood, beta: float, 
     if not np.all(spans > 0):
         raise InputError(f"bounds of {names[int(np.argmin(spans))]} are empty: a sampled parameter needs lower < upper")
     space.check_domain(spec.r_max, float(w_bounds[1] if "w" in free_globals else w))
-    slots = tuple(len(free) + free_globals.index(g) if g in free_globals else -1 for g in GLOBALS)
+    beta_slot, w_slot = (len(free) + free_globals.index(g) if g in free_globals else -1 for g in GLOBALS)
     kind, mean, sd = prior_arrays(priors, names)
     return Posterior(Problem.build(space, likelihood, profile), Exact(r_min=spec.r_min, r_max=spec.r_max),
                      free, np.full(space.size, 0.5), lower, spans, kind, mean, sd,
-                     np.array([beta, w], dtype=np.float64), float(eta), slots)
+                     np.array([beta, w], dtype=np.float64), float(eta), (beta_slot, w_slot))
 
 
 def unconstrained(posterior: Posterior, x) -> np.ndarray:

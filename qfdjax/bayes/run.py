@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -40,6 +40,7 @@ def _start(space, beta, w, free_globals, beta_bounds, w_bounds, fit_kwargs) -> t
     from ..fitting.fit import fit
     from ..fitting.profile_fit import fit_profile
 
+    record: Any
     if free_globals:
         record = fit_profile(beta, w, free_globals, beta_bounds=beta_bounds, w_bounds=w_bounds, space=space,
                              **fit_kwargs)
@@ -214,7 +215,7 @@ def _block(posterior, mode, L, config: SamplerConfig, state, tuning, key, count)
     return state, {k: np.asarray(v) for k, v in new.items()}
 
 
-def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, fingerprint, progress) -> dict:
+def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, fingerprint, progress) -> dict[str, Any]:
     import jax
 
     key = jax.random.key(config.seed)
@@ -223,7 +224,7 @@ def _run_chains(posterior, mode, L, config: SamplerConfig, resumed, directory, f
         with spending("device"):
             state, tuning = _warmup(posterior, mode, L, config, jax.random.fold_in(key, 0))
         chains, d = config.chains, posterior.size
-        done = {"y": np.zeros((chains, 0, d)), "divergent": np.zeros((chains, 0), bool),
+        done: dict[str, Any] = {"y": np.zeros((chains, 0, d)), "divergent": np.zeros((chains, 0), bool),
                 "acceptance": np.zeros((chains, 0)), "logdensity": np.zeros((chains, 0)),
                 "steps": np.zeros((chains, 0), np.int64)}
         _save_checkpoint(directory, fingerprint, state, tuning, done, 0)

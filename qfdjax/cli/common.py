@@ -21,6 +21,27 @@ def add_model_options(p):
     p.add_argument("--power-s", type=float, default=2.0, help="exponent s of the power profile")
 
 
+def add_point_options(p, free_means: str) -> None:
+    """--beta, --w and --free with the globals' bounds: the point of `fit` and `sample` (free_means: what
+    --free does there)."""
+    p.add_argument("--beta", type=float, required=True, help="vacuum stiffness beta (the start, with --free beta)")
+    p.add_argument("--w", type=float, required=True, help="boundary thickness w (the start, with --free w)")
+    p.add_argument("--free", help=f"{free_means}: beta, w or beta,w")
+    p.add_argument("--beta-bounds", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="bounds of beta with --free beta (default 2.5 4.5)")
+    p.add_argument("--w-bounds", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="bounds of w with --free w (default 0.005 0.05)")
+
+
+def parse_span(text: str, name: str) -> tuple[int, int]:
+    """"A:B" as two integers (--points, --toys, --fc-points), or a one-line refusal naming the flag."""
+    try:
+        first, stop = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise InputError(f"{name} = {text!r} is invalid: must be START:STOP (integers)") from None
+    return first, stop
+
+
 def space_from_args(args):
     from ..fitting.bounds_file import read_bounds_file
     from ..fitting.params import ParameterSpace

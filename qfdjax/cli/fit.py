@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 import math
 
-from .common import add_model_options, emit, fit_config_from_args, space_from_args, spec_from_args
+from .common import add_model_options, add_point_options, emit, fit_config_from_args, space_from_args, spec_from_args
 
 
 ONE_SIGMA = math.erf(1.0 / math.sqrt(2.0))  # 0.6827: the CL at which Delta chi2 = 1 for one parameter
@@ -13,13 +13,7 @@ ONE_SIGMA = math.erf(1.0 / math.sqrt(2.0))  # 0.6827: the CL at which Delta chi2
 
 def add_fit(sub):
     p = sub.add_parser("fit", help="fit the lepton parameters at one (beta, w)")
-    p.add_argument("--beta", type=float, required=True, help="vacuum stiffness beta (the start, with --free beta)")
-    p.add_argument("--w", type=float, required=True, help="boundary thickness w (the start, with --free w)")
-    p.add_argument("--free", help="fit globals too: beta, w or beta,w (the profile minimum, found directly)")
-    p.add_argument("--beta-bounds", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="bounds of beta with --free beta (default 2.5 4.5)")
-    p.add_argument("--w-bounds", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="bounds of w with --free w (default 0.005 0.05)")
+    add_point_options(p, "fit globals too (the profile minimum, found directly)")
     p.add_argument("--minos", nargs="?", const="*", metavar="NAMES",
                    help="MINOS-style asymmetric errors by refitting, at --cl: every free parameter, or the "
                         "comma-separated NAMES (e.g. mu.U,tau.U)")

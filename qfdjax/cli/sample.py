@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from .common import add_model_options
+from .common import add_model_options, add_point_options
 
 
 def add_sample(sub):
     p = sub.add_parser("sample", help="posterior by HMC (BlackJAX), many chains as lanes: draws, summary, corner plot")
-    p.add_argument("--beta", type=float, required=True, help="vacuum stiffness beta (the start, with --free beta)")
-    p.add_argument("--w", type=float, required=True, help="boundary thickness w (the start, with --free w)")
-    p.add_argument("--free", help="sample globals too: beta, w or beta,w (uniform in --beta-bounds/--w-bounds)")
-    p.add_argument("--beta-bounds", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="support of beta with --free beta (default 2.5 4.5)")
-    p.add_argument("--w-bounds", nargs=2, type=float, metavar=("LO", "HI"),
-                   help="support of w with --free w (default 0.005 0.05)")
+    add_point_options(p, "sample globals too (uniform in --beta-bounds/--w-bounds)")
     p.add_argument("--chains", type=int, default=64, help="chains, run as lanes of one compiled call (default 64)")
     p.add_argument("--draws", type=int, default=1000, help="draws per chain after warm-up (default 1000)")
     p.add_argument("--warmup", type=int, default=1000, help="warm-up (adaptation) steps (default 1000)")

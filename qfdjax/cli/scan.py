@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..errors import InputError
-from .common import range3
+from .common import parse_span, range3
 
 
 def add_scan(sub):
@@ -98,11 +98,7 @@ def _run_scan(args) -> int:
                              "once the parts are merged")
     point_range = None
     if args.points:
-        try:
-            a, b = (int(x) for x in args.points.split(":"))
-        except ValueError:
-            raise InputError(f"points = {args.points!r} is invalid: must be START:STOP (integers)") from None
-        point_range = (a, b)
+        point_range = parse_span(args.points, "points")
     out = args.out or f"runs/scan-{config.fingerprint()[:8]}"
     if settings.enabled:
         if not is_child():
@@ -231,11 +227,7 @@ def _report(args, settings) -> int:
 
         fc_points: tuple[int, int] | None = None
         if getattr(args, "fc_points", None):
-            try:
-                first, last = (int(x) for x in args.fc_points.split(":"))
-                fc_points = (first, last)
-            except (ValueError, AssertionError):
-                raise InputError(f"fc points = {args.fc_points!r} is invalid: must be START:STOP (integers)") from None
+            fc_points = parse_span(args.fc_points, "fc points")
         team = join(settings, args.dir, run_token(command="report --fc", dir=os.path.abspath(args.dir), fc=args.fc,
                                                   seed=args.fc_seed, chunk=args.fc_chunk,
                                                   processes=settings.num_processes, coordinator=settings.coordinator))

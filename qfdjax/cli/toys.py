@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_model_options, fit_config_from_args, space_from_args
+from .common import add_model_options, fit_config_from_args, parse_span, space_from_args
 
 
 def add_toys(sub):
@@ -32,13 +32,7 @@ def _run_toys(args) -> int:
     if args.method != "gradient":
         raise InputError(f"method = {args.method!r}: toys refit with the gradient method only")
     coverage = tuple(x.strip() for x in (args.coverage or "").split(",") if x.strip())
-    part = None
-    if args.toys:
-        try:
-            first, stop = (int(x) for x in args.toys.split(":"))
-        except ValueError:
-            raise InputError(f"toys = {args.toys!r} is invalid: must be A:B (two integers)") from None
-        part = (first, stop)
+    part = parse_span(args.toys, "toys") if args.toys else None
     toys = ToyConfig(n=args.n, seed=args.seed, coverage=coverage, chunk=args.chunk, part=part)
     truth = read_json(args.truth, "truth") if args.truth else None
     observables = tuple(x.strip() for x in args.observables.split(",") if x.strip())

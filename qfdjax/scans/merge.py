@@ -34,7 +34,7 @@ def _check_out_is_not_an_input(out: Path, dirs) -> None:
             raise InputError(f"out = {str(out)!r} is one of the scans to merge: give a new directory")
 
 
-def merge_scans(dirs, out_dir, *, analyse: bool = True) -> dict:
+def merge_scans(dirs, out_dir, *, analyse: bool = True):
     """Merge partial scans (run with point ranges on several hosts) into one, then refit neighbours.
 
     Parameters

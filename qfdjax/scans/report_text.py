@@ -110,7 +110,7 @@ def _team_text(processes: dict) -> str:
     return f" in {processes['count']} processes (points fitted: {shares})"
 
 
-def scan_summary(record: dict) -> str:
+def scan_summary(record) -> str:
     a = record["analysis"]
     v = a["verdict"]
     beta, w = record["beta"], record["w"]

@@ -57,25 +57,9 @@ def read_scan_arrays(directory, record: dict, what: str = "dir") -> dict:
     return arrays
 
 
-class ScanResult(MutableMapping):
-    """A scan: its JSON record (``r["verdict"]``, ``r["analysis"]``, ...) with array views and plots.
-
-    Attributes
-    ----------
-    beta, w : numpy.ndarray
-        The grid's axes.
-    chi2, S, converged : numpy.ndarray
-        chi^2_min, the profiled scale S* and the convergence certificate per point, shaped (n_beta, n_w).
-    params : numpy.ndarray
-        Best-fit parameters, (n_beta, n_w, n_params), named by ``r["param_names"]``.
-    verdict : dict
-        Path A/B/C with its reasons.
-
-    ``plot_chi2_map(ax)``, ``plot_profiles(axes)``, ``plot_parameter_maps(fig)`` and ``plot_fc(axes)`` draw
-    into what the caller gives and return it; ``plot_profile(name, ax)`` one profile; ``to_pandas()`` gives
-    one row per point and ``ScanResult.load(dir)`` reads a saved scan back, verifying its digests.  Like
-    `FitResult` it is not a dict: ``to_dict()`` is the record, and indexing reads (or sets) its keys.
-    """
+class RecordView(MutableMapping):
+    """A results record as a mapping (indexing reads or sets its keys) that is not itself a dict: the
+    result classes (ScanResult, ToysResult) add their views and methods on top."""
 
     def __init__(self, record: dict):
         self._record = dict(record)
@@ -94,6 +78,31 @@ class ScanResult(MutableMapping):
 
     def __len__(self) -> int:
         return len(self._record)
+
+    def to_dict(self) -> dict:
+        """The record as saved (a copy of its top level)."""
+        return dict(self._record)
+
+
+class ScanResult(RecordView):
+    """A scan: its JSON record (``r["verdict"]``, ``r["analysis"]``, ...) with array views and plots.
+
+    Attributes
+    ----------
+    beta, w : numpy.ndarray
+        The grid's axes.
+    chi2, S, converged : numpy.ndarray
+        chi^2_min, the profiled scale S* and the convergence certificate per point, shaped (n_beta, n_w).
+    params : numpy.ndarray
+        Best-fit parameters, (n_beta, n_w, n_params), named by ``r["param_names"]``.
+    verdict : dict
+        Path A/B/C with its reasons.
+
+    ``plot_chi2_map(ax)``, ``plot_profiles(axes)``, ``plot_parameter_maps(fig)`` and ``plot_fc(axes)`` draw
+    into what the caller gives and return it; ``plot_profile(name, ax)`` one profile; ``to_pandas()`` gives
+    one row per point and ``ScanResult.load(dir)`` reads a saved scan back, verifying its digests.  Like
+    `FitResult` it is not a dict: ``to_dict()`` is the record, and indexing reads (or sets) its keys.
+    """
 
     @classmethod
     def load(cls, directory, verify: bool = True) -> "ScanResult":
@@ -129,10 +138,6 @@ class ScanResult(MutableMapping):
     @property
     def verdict(self) -> dict:
         return self.get("verdict", {})
-
-    def to_dict(self) -> dict:
-        """The scan record as saved in scan.json (a copy of the top level)."""
-        return dict(self._record)
 
     def _analysed(self) -> dict:
         if "analysis" not in self._record:

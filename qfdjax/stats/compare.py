@@ -55,12 +55,11 @@ def nested_statistics(chi2_null: float, chi2_alt: float, k_null: int, k_alt: int
 
     delta = chi2_null - chi2_alt
     dndf = k_alt - k_null
-    out = {"delta_chi2": delta, "delta_ndf": dndf,
-           "wilks_p": float(gammaincc(dndf / 2.0, max(delta, 0.0) / 2.0)) if dndf > 0 else None,
-           "aic": {"null": chi2_null + 2 * k_null, "alt": chi2_alt + 2 * k_alt},
-           "bic": {"null": chi2_null + k_null * math.log(n_data), "alt": chi2_alt + k_alt * math.log(n_data)}}
-    out["delta_aic"] = out["aic"]["null"] - out["aic"]["alt"]
-    out["delta_bic"] = out["bic"]["null"] - out["bic"]["alt"]
+    aic = {"null": chi2_null + 2 * k_null, "alt": chi2_alt + 2 * k_alt}
+    bic = {"null": chi2_null + k_null * math.log(n_data), "alt": chi2_alt + k_alt * math.log(n_data)}
+    out: dict = {"delta_chi2": delta, "delta_ndf": dndf,
+                 "wilks_p": float(gammaincc(dndf / 2.0, max(delta, 0.0) / 2.0)) if dndf > 0 else None,
+                 "aic": aic, "bic": bic, "delta_aic": aic["null"] - aic["alt"], "delta_bic": bic["null"] - bic["alt"]}
     if toy_delta is not None:
         toy_delta = np.asarray(toy_delta, float)
         exceed = int(np.sum(toy_delta >= delta))

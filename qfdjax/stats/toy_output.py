@@ -5,12 +5,11 @@ a bound)."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-
 import numpy as np
 
 from ..fitting.params import parameter_label
 from ..scans.plot_axes import EXACT_CHI2, chi2_text
+from ..scans.result import RecordView
 
 from .toys import chi2_pdf
 
@@ -144,28 +143,16 @@ def plot_toys(summary: dict, arrays: dict, path) -> None:
     save_figure(fig, path, dpi=100)
 
 
-class ToysResult(MutableMapping):
+class ToysResult(RecordView):
     """Pseudo-experiments: the toys.json record (a mapping) and the per-toy arrays of toys.npz (`arrays`;
     ``r["arrays"]`` is the same dict)."""
 
     def __init__(self, record: dict, arrays: dict):
-        self._record = {k: v for k, v in record.items() if k != "arrays"}
+        super().__init__({k: v for k, v in record.items() if k != "arrays"})
         self.arrays = arrays
 
     def __getitem__(self, key):
         return self.arrays if key == "arrays" else self._record[key]
-
-    def __setitem__(self, key, value):
-        self._record[key] = value
-
-    def __delitem__(self, key):
-        del self._record[key]
-
-    def __iter__(self):
-        return iter(self._record)
-
-    def __len__(self) -> int:
-        return len(self._record)
 
     @property
     def p_value(self):
@@ -175,9 +162,6 @@ class ToysResult(MutableMapping):
     @property
     def chi2(self) -> np.ndarray:
         return np.asarray(self.arrays["chi2"], float)
-
-    def to_dict(self) -> dict:
-        return dict(self._record)
 
     def __repr__(self) -> str:
         return (f"ToysResult({self._record.get('n')} toys at beta = {self._record.get('beta')}, w = "

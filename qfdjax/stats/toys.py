@@ -261,7 +261,7 @@ def prediction_at(params, beta, w, lam, numerics, space, likelihood, profile=Non
 
 
 def toys(beta: float, w: float, lam: float | None = None, *, n: int = 1000, seed: int = 0, coverage=(),
-         chunk: int = 256, truth: dict | None = None, out=None, **fit_kwargs) -> dict:
+         chunk: int = 256, truth: dict | None = None, out=None, **fit_kwargs):
     """Pseudo-experiments at (beta, w): the GOF p-value of chi^2_min and the coverage of Delta chi^2 intervals.
 
     Parameters
