@@ -152,12 +152,20 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     longer = ["--beta", "2.9", "3.3", "12", "--w", "0.005", "0.05", "12", "--starts", "2", "--chunk", "2",
               "--no-progress"]
     args = [*longer, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    team = [_start([*args, "--process-id", str(rank)]) for rank in (0, 1)]
+    team = [_start([*args, "--process-id", str(rank)], start_new_session=True) for rank in (0, 1)]
     deadline = time.time() + scaled(60)
     while not (out / ".team.process-1").exists() and time.time() < deadline:
         time.sleep(0.05)
-    twin = _start([*args, "--process-id", "1", "--connect-timeout", str(scaled_int(5))])
-    _, stderr = twin.communicate(timeout=scaled(120))
+    # The team is paused (its processes and their children) while the twin starts: however loaded the
+    # machine, the team cannot finish, and give up its claim, before the twin has looked at it.
+    for proc in team:
+        os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        twin = _start([*args, "--process-id", "1", "--connect-timeout", str(scaled_int(5))])
+        _, stderr = twin.communicate(timeout=scaled(120))
+    finally:
+        for proc in team:
+            os.killpg(proc.pid, signal.SIGCONT)
     assert twin.returncode == 2 and stderr.count("\n") == 1, stderr
     assert "a process 1 of a team in" in stderr, stderr
     for rank, proc in enumerate(team):
