@@ -56,6 +56,40 @@ def _texts_do_not_overlap(fig, name):
             assert not (overlap_x > 1 and overlap_y > 1), f"{name}: {a!r} overprints {b!r}"
 
 
+def _covers(above, below) -> bool:
+    """Whether `above`, drawn at the same pixels, hides `below`: a line at least as wide over a line; a
+    filled marker at least as large over a marker (a "+" over a star leaves the star visible)."""
+    if below.get_linestyle() not in ("None", "", " "):
+        return above.get_linestyle() not in ("None", "", " ") and above.get_linewidth() >= below.get_linewidth()
+    return (above.get_marker() in Line2D.filled_markers and above.get_fillstyle() == "full"
+            and above.get_markerfacecolor() not in ("none", "None") and above.get_markersize() >= below.get_markersize())
+
+
+def _legend_handles_are_visible(ax, name):
+    """A legend entry's line is drawn and not hidden under another line at the same pixels (the Delta chi2 = 1
+    lines under the Delta chi2 = 4 lines when both sat at a scan's edge): the later-drawn line covers the
+    earlier one unless the earlier is wider."""
+    legend = ax.get_legend()
+    if legend is None:
+        return
+    labelled = {t.get_text() for t in legend.get_texts()}
+    order = sorted(enumerate(ax.lines), key=lambda pair: (pair[1].get_zorder(), pair[0]))
+    drawn = [line for _, line in order]
+    for position, line in enumerate(drawn):
+        if line.get_label() not in labelled:
+            continue
+        shown_as = line.get_label()
+        assert line.get_visible() and (line.get_alpha() is None or line.get_alpha() > 0), \
+            f"{name}: legend entry {shown_as!r} names an invisible line"
+        path = line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
+        for above in drawn[position + 1:]:
+            if not above.get_visible() or len(above.get_xdata()) != len(line.get_xdata()):
+                continue
+            other = above.get_transform().transform(np.column_stack(above.get_data()).astype(float))
+            if np.allclose(path, other, atol=1.0) and _covers(above, line):
+                raise AssertionError(f"{name}: legend entry {shown_as!r} is covered by {above.get_label()!r}")
+
+
 def _check_figure(fig, name):
     _texts_do_not_overlap(fig, name)
     renderer = fig.canvas.get_renderer()
@@ -73,6 +107,7 @@ def _check_figure(fig, name):
                                                                               if ax.get_legend() else [])]:
             assert not re.search(r"χ² = -", text), f"{name}: a negative chi² printed: {text!r}"
             assert _plain_text_ok(text), f"{name}: literal underscore in {text!r}"
+        _legend_handles_are_visible(ax, name)
         legend = ax.get_legend()
         if legend is not None:
             extent = legend.get_window_extent(renderer)
@@ -260,7 +295,9 @@ def test_the_checks_catch_what_they_are_for():
 
     for draw, message in ((lambda ax: (ax.text(0.5, 0.5, "one label"), ax.text(0.5, 0.5, "another")), "overprints"),
                           (lambda ax: ax.text(0.1, 0.9, "χ² = -3e-22"), "negative"),
-                          (lambda ax: ax.set_title("chi2_min"), "underscore")):
+                          (lambda ax: ax.set_title("chi2_min"), "underscore"),
+                          (lambda ax: (ax.axvline(0.5, color="C1", label="Δχ² = 1"),
+                                       ax.axvline(0.5, color="C2", label="Δχ² = 4"), ax.legend()), "covered")):
         fig = Figure()
         ax = fig.subplots()
         ax.plot([0, 1], [0, 1])

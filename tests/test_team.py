@@ -141,20 +141,29 @@ def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
     assert record["processes"]["count"] == 2 and np.isfinite(np.array(record["chi2"])).all()
 
 
+def _locked(path) -> bool:
+    """Whether some process holds a lock on `path` (read from /proc/locks: taking the lock to find out
+    could make the team's own claim fail)."""
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+    with open("/proc/locks") as locks:
+        return any(line.split()[5].endswith(f":{inode}") for line in locks if len(line.split()) > 5)
+
+
 def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     """An identical process 1 (same command, directory and port: the same run token) started while
     the team runs refuses in one line without connecting; the team finishes.  A later rerun of the
     whole team (a resume) finds the old claim stale and runs."""
     port = _free_port()
     out = tmp_path / "team"
-    # A team that outlives the twin's start even on a loaded machine (the 3 x 3 grid could finish before the
-    # twin had imported JAX; the twin then found no lock and waited for a coordinator that had gone).
-    longer = ["--beta", "2.9", "3.3", "12", "--w", "0.005", "0.05", "12", "--starts", "2", "--chunk", "2",
-              "--no-progress"]
-    args = [*longer, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     team = [_start([*args, "--process-id", str(rank)], start_new_session=True) for rank in (0, 1)]
     deadline = time.time() + scaled(60)
-    while not (out / ".team.process-1").exists() and time.time() < deadline:
+    # Until the team's process 1 holds its claim (the file exists a moment before it is locked).
+    while not _locked(out / ".team.process-1") and time.time() < deadline:
+        assert all(proc.poll() is None for proc in team), "the team ended before the twin could start"
         time.sleep(0.05)
     # The team is paused (its processes and their children) while the twin starts: however loaded the
     # machine, the team cannot finish, and give up its claim, before the twin has looked at it.
@@ -171,7 +180,7 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     for rank, proc in enumerate(team):
         _, err = proc.communicate(timeout=scaled(240))
         assert proc.returncode == 0, f"process {rank}: {err}"
-    again = _team(out, port, extra=longer)  # its flags come after GRID's, so they win
+    again = _team(out, port)
     assert [status for status, *_ in again] == [0, 0], again
 
 

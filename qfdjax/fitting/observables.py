@@ -113,6 +113,11 @@ class MagneticMomentWithTau(MagneticMoment):
 
 
 OBSERVABLES = {"g": MagneticMoment, "g_tau": MagneticMomentWithTau}
+"""Extra observables by the name `--observables` and `build_likelihood` accept ("mass" is always there).
+
+A new observable (an `AbstractObservable` with a `name` and a `for_leptons` constructor) becomes
+selectable from the command line once it is added here: `OBSERVABLES["name"] = MyObservable`.
+"""
 
 
 def build_likelihood(leptons, observables=("mass",), sigma_model=None, masses=None, sigmas=None) -> Likelihood:

@@ -117,6 +117,11 @@ class PowerProfile(AbstractProfile):
 
 
 PROFILES = {"boundary": BoundaryLayer, "power": PowerProfile}
+"""Density profiles by the name `--profile` and `make_profile` accept.
+
+A new profile (an `AbstractProfile` subclass) becomes selectable once it is added here:
+`PROFILES["name"] = MyProfile`.
+"""
 
 
 # The exact numerics size their panels to the profile's polynomial degree 2s: past s = 100 the node
