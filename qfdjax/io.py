@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import platform
@@ -256,7 +255,9 @@ def _read_only_filesystem(path: Path) -> bool:
 
 def write_json(path, data) -> None:
     """Write JSON atomically: a reader sees the old file or the whole new one."""
-    text = json.dumps(_to_jsonable(data), indent=1)
+    from .integrity import json_text
+
+    text = json_text(_to_jsonable(data))
     _atomic_write(path, lambda h: h.write(text.encode()))
 
 

@@ -203,6 +203,28 @@ def test_energy_derivatives_match_forward_mode(numerics):
             np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("profile", ["boundary", "power 2", "power 3.5"])
+def test_written_out_r_c_tangent_equals_forward_mode(profile):
+    """Exact's node-by-node R_c derivative (panel ends moving, BoundaryLayer's own jet) equals forward mode
+    through the quadrature, on panels clipped by r_min and r_max too, and leaves the energies bitwise alone."""
+    from qfdjax.model.profiles import make_profile
+
+    prof = make_profile(*profile.split()[:1], *(float(v) for v in profile.split()[1:]))
+    rng = np.random.default_rng(5)
+    w = np.r_[rng.uniform(0.002, 0.3, 300), 0.001, 0.002, 0.05, 0.2]
+    R_c = np.r_[rng.uniform(1e-3, 1.2, 300), 0.0005, 0.003, 0.97, 0.9]  # the last ones cross r_min or r_max
+    for numerics in (Exact(), Exact(r_min=0.01, r_max=1.0)):
+        values, tangents = numerics.unit_integrals_and_tangent(prof, jnp.asarray(w), jnp.asarray(R_c))
+        want_values, want = jax.jvp(lambda r, n=numerics: n.unit_integrals(prof, jnp.asarray(w), r),
+                                    (jnp.asarray(R_c),), (jnp.ones_like(jnp.asarray(R_c)),))
+        for got, ref, value in zip(jax.tree_util.tree_leaves(tangents), jax.tree_util.tree_leaves(want),
+                                   jax.tree_util.tree_leaves(want_values), strict=True):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-12,
+                                       atol=1e-13 * float(np.max(np.abs(np.asarray(value)))))
+        for got, ref in zip(jax.tree_util.tree_leaves(values), jax.tree_util.tree_leaves(want_values), strict=True):
+            assert np.array_equal(np.asarray(got), np.asarray(ref))
+
+
 def test_seed_grid_tables_share_kernel_shapes():
     # An interval refit's trial points bring new w: their tables must have the shapes
     # the scan's kernels were compiled for, not one shape per distinct grid.

@@ -164,3 +164,36 @@ def test_run_scan_from_an_unguarded_script_and_from_stdin(tmp_path):
         out = Path(cmd[-1])
         assert all((out / f).exists() for f in ("chi2_map.png", "profiles.png", "parameter_maps.png",
                                                  "identifiability.png"))
+
+
+def test_chunk_writer_finishes_every_write_and_raises_a_failed_one():
+    """Chunk k is written while chunk k+1 fits: leaving the block (an interrupt too) waits for the write in
+    flight, and a write that failed is raised in the caller, not lost in the thread."""
+    import threading
+
+    from qfdjax.scans.checkpoint import ChunkWriter
+
+    class Directory:
+        def __init__(self, fail_at=None):
+            self.written, self.fail_at, self.threads = [], fail_at, set()
+
+        def write_chunk(self, ids, arrays):
+            time.sleep(0.05)
+            self.threads.add(threading.current_thread().name)
+            if int(ids[0]) == self.fail_at:
+                raise OSError("disk full")
+            self.written.append(int(ids[0]))
+
+    directory = Directory()
+    with pytest.raises(KeyboardInterrupt):
+        with ChunkWriter(directory.write_chunk) as writer:
+            for k in range(3):
+                writer.write(np.array([k]), {"chi2": np.zeros(1)})
+            raise KeyboardInterrupt
+    assert directory.written == [0, 1, 2] and all(t.startswith("qfdjax-chunk-writer") for t in directory.threads)
+    failing = Directory(fail_at=1)
+    with pytest.raises(OSError, match="disk full"):
+        with ChunkWriter(failing.write_chunk) as writer:
+            for k in range(3):
+                writer.write(np.array([k]), {"chi2": np.zeros(1)})
+    assert failing.written == [0]

@@ -13,6 +13,7 @@ import abc
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 
@@ -38,6 +39,18 @@ class AbstractProfile(eqx.Module):
     @abc.abstractmethod
     def d_delta_rho(self, r, R_c, w, A):
         """Analytic d(Delta rho)/dr, used by the exact numerics."""
+
+    def jet(self, r, dr, R_c, w):
+        """(Delta rho, its slope, and both's derivatives as r moves by dr while R_c moves by 1), at A = 1.
+
+        The exact numerics' R_c tangent (a fit's Jacobian) calls it at every node; this default
+        is forward mode, and a profile may write it out (see BoundaryLayer).
+        """
+        one = jnp.ones_like(r)
+        (rho, slope), (d_rho, d_slope) = jax.jvp(
+            lambda r_, R_c_: (self.delta_rho(r_, R_c_, w, one), self.d_delta_rho(r_, R_c_, w, one)),
+            (r, R_c), (dr, jnp.ones_like(R_c)))
+        return rho, slope, d_rho, d_slope
 
 
 def smoothstep5(x):
@@ -84,6 +97,26 @@ class BoundaryLayer(AbstractProfile):
         # is zero in the core and past R without a branch.
         dtaper = -smoothstep5_slope(x) * inv_w
         return -A * q * (2.0 * dq * taper + q * dtaper)
+
+
+    def jet(self, r, dr, R_c, w):
+        # With R = R_c + w moving by 1: q_r = -2r/R^2, dq = q_r dr + 2 r^2/R^3, x = (r - R_c)/w moves by
+        # (dr - 1)/w.  S' and S'' vanish at both ends of the clipped x, so clipping needs no branch here.
+        inv_R2, inv_w, q, x, taper = self._parts(r, R_c, w)
+        inv_R3 = inv_R2 / (R_c + w)
+        q_r = -2.0 * r * inv_R2
+        dq = q_r * dr + 2.0 * r * r * inv_R3
+        dq_r = -2.0 * dr * inv_R2 + 4.0 * r * inv_R3
+        dx = (dr - 1.0) * inv_w
+        taper_r = -smoothstep5_slope(x) * inv_w
+        d_taper = taper_r * (dr - 1.0)
+        d_taper_r = -60.0 * x * (x - 1.0) * (2.0 * x - 1.0) * inv_w * dx
+        rho = -q * q * taper
+        slope = -q * (2.0 * q_r * taper + q * taper_r)
+        d_rho = -(2.0 * q * dq * taper + q * q * d_taper)
+        d_slope = -(dq * (2.0 * q_r * taper + q * taper_r)
+                    + q * (2.0 * dq_r * taper + 2.0 * q_r * d_taper + dq * taper_r + q * d_taper_r))
+        return rho, slope, d_rho, d_slope
 
 
 class PowerProfile(AbstractProfile):

@@ -240,4 +240,38 @@ def stderr_warning(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class ChunkWriter:
+    """Writes chunk files on one background thread, at most one chunk behind the fits: chunk k is
+    digested and synced to disk while chunk k+1 runs on the device.  Leaving the block (an interrupt
+    too) waits for the write in flight, so a fitted chunk is never lost; a write's error is raised in
+    the main thread at the next chunk or at the end.  `write_chunk(*args)` does one write."""
 
+    def __init__(self, write_chunk):
+        self._write_chunk = write_chunk
+        self._pending = None
+        self._pool = None
+
+    def __enter__(self) -> "ChunkWriter":
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="qfdjax-chunk-writer")
+        return self
+
+    def write(self, *args) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._write_chunk, *args)
+
+    def wait(self) -> None:
+        """Until the write in flight is on disk (the main thread's wait counts as I/O)."""
+        from ..runtime import spending
+
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            with spending("io"):
+                pending.result()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)

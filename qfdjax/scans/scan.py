@@ -29,7 +29,7 @@ from .record import scan_record, write_scan_csv
 from .result import ScanResult
 from .refit import neighbour_refit
 from ..fitting.kernel import SOLUTION_FIELDS
-from .checkpoint import ScanDirectory, stderr_warning
+from .checkpoint import ChunkWriter, ScanDirectory, stderr_warning
 from .plot_pool import PlotPool
 from .solver import ChunkSolver
 from .team import Team
@@ -198,14 +198,15 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
             id_parts, parts = [have], [saved] if have.size else []
             try:
                 t_fit = time.perf_counter()
-                for ids in mine:
-                    check_interrupted()  # an interrupt a callback swallowed still ends the run
-                    team.check_abort()
-                    result = solver.solve(ids)
-                    directory.write_chunk(ids, result)
-                    id_parts.append(ids)
-                    parts.append(result)
-                    bar.update(ids.size)
+                with ChunkWriter(directory.write_chunk) as writer:
+                    for ids in mine:
+                        check_interrupted()  # an interrupt a callback swallowed still ends the run
+                        team.check_abort()
+                        result = solver.solve(ids)
+                        writer.write(ids, result)
+                        id_parts.append(ids)
+                        parts.append(result)
+                        bar.update(ids.size)
                 timings["fit_s"] = time.perf_counter() - t_fit
             finally:
                 bar.close()
