@@ -115,9 +115,12 @@ def main() -> None:
                     shutil.rmtree(work / Path(result).parent, ignore_errors=True)
                 rows.append(measure(name, QFDJAX + argv, result, env, work, cold, key))
         # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
-        for cold in (True, False) if not args.only else ():
+        fc_name = f"FC 16x10 x {args.fc_toys}"
+        if args.only == fc_name:  # its scan first, not measured
+            run(QFDJAX + cases[1][1], dict(env, QFDJAX_CACHE_DIR=str(work / "cache-scan 16x10")), work)
+        for cold in (True, False) if args.only in (None, fc_name) else ():
             shutil.rmtree(work / "s16" / "fc", ignore_errors=True)
-            rows.append(measure(f"FC 16x10 x {args.fc_toys}", QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],
+            rows.append(measure(fc_name, QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],
                                 "s16/scan.json", env, work, cold, key="fc"))
     record = {"when": stamp, "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
               "parts": list(PARTS), "rows": rows,

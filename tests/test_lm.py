@@ -98,3 +98,37 @@ def test_more_residuals_than_parameters_uses_the_normal_equations():
     assert bool(result.converged)
     # Slope at its upper bound 0.5; the intercept then minimises sum((0.5 x + c - x)^2): c = mean(0.5 x) = 0.5.
     np.testing.assert_allclose(np.asarray(result.u), [1.0, 0.75], atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["seed", "shared and fixed", "toy data", "with g"])
+def test_the_fits_jacobian_equals_forward_mode_of_its_residuals(case):
+    """The LM's Jacobian (one R_c tangent through the quadrature; the masses' profiled scale written out,
+    or the likelihood's tangents where observables other than the masses enter) equals jacfwd of the
+    residuals, at the seed's bounds, with shared and fixed parameters, and on a toy's data."""
+    from qfdjax.fitting.fit import resolve_lambda
+    from qfdjax.fitting.kernel import initial_starts
+    from qfdjax.fitting.likelihood import Likelihood
+    from qfdjax.fitting.observables import build_likelihood
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import Problem, make_numerics
+    from qfdjax.model.profiles import BoundaryLayer
+
+    space = ParameterSpace.seed()
+    if case == "shared and fixed":
+        space = space.with_overrides(fixed={"e.U": 0.05}, shared=[["e.A", "mu.A", "tau.A"]])
+    likelihood = (build_likelihood(space.leptons, ("mass", "g")) if case == "with g"
+                  else Likelihood.masses_only(space.leptons))
+    problem = Problem.build(space, likelihood, BoundaryLayer())
+    if case == "toy data":
+        problem = problem.with_data(likelihood.data() * np.array([1.001, 0.998, 1.0005]))
+    rng = np.random.default_rng(3)
+    beta, w = rng.uniform(2.95, 3.25, 16), rng.uniform(0.005, 0.05, 16)
+    lam = np.array([resolve_lambda(b) for b in beta])
+    u = initial_starts(space, 1, np.arange(16), 0)[0][:, 0]
+    numerics = make_numerics("exact", w)
+    r, J = jax.vmap(lambda *a: problem.residuals_and_jacobian(*a, numerics))(u, beta, w, lam)
+    want_r = jax.vmap(lambda *a: problem.residuals(*a, numerics))(u, beta, w, lam)
+    want_J = jax.vmap(lambda v, *a: jax.jacfwd(lambda x: problem.residuals(x, *a, numerics))(v))(u, beta, w, lam)
+    np.testing.assert_allclose(np.asarray(r), np.asarray(want_r), rtol=1e-12, atol=1e-9)
+    scale = np.max(np.abs(np.asarray(want_J)), axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(np.asarray(J) / scale, np.asarray(want_J) / scale, rtol=0, atol=1e-13)

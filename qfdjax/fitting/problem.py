@@ -93,9 +93,13 @@ class Problem(eqx.Module):
         dx_du = jax.jacfwd(natural)(u)  # (leptons, 3, n): the box map is linear
         E, by_kind = lepton_energies_and_derivatives(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics,
                                                      profile=self.profile)
-        dE = jax.tree_util.tree_map(lambda *d: jnp.stack(d), *by_kind)  # leaves (3 kinds, leptons)
-        # dE.field[k, l] = dE_l/dx[l, k]; chained through x(u) lepton by lepton: (leptons, n).
-        dE_du = jax.tree_util.tree_map(lambda d: jnp.einsum("kl,lkn->ln", d, dx_du), dE)
+        # d[k, l] = dE_l/dx[l, k]; chained through x(u) lepton by lepton: (leptons, n).
+        chain = lambda d: jnp.einsum("kl,lkn->ln", d, dx_du)  # noqa: E731
+        if not self.likelihood.extras:
+            # The masses see only each lepton's total energy: one chain instead of three.
+            total = chain(jnp.stack([d.total for d in by_kind]))
+            return self.likelihood.mass.residuals_and_jacobian(E.total, total)
+        dE_du = jax.tree_util.tree_map(lambda *d: chain(jnp.stack(d)), *by_kind)
         # One tangent per unit coordinate through the likelihood, (x, E) moving together:
         # n pushes instead of one per entry of x and of E (18) and no chain-rule products after.
         r, J = jax.vmap(lambda tx, tE: jax.jvp(likelihood_residuals, (x, E), (tx, tE)), in_axes=(-1, -1),
