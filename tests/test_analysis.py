@@ -79,6 +79,19 @@ def test_verdict_paths():
     assert path_c["golden_loop"]["offset"] == pytest.approx(3.25 - 3.043233053)
 
 
+def test_a_flat_beta_profile_is_never_path_a():
+    """Every fit exact (chi2 ~ 1e-24, its minimum a rounding tie that may land at beta = 3.1): beta is not
+    located, so the verdict cannot proceed on it; nor on a minimum at the grid's beta edge."""
+    rng = np.random.default_rng(0)
+    tie = synthetic_record(lambda B, Wg: 1e-24 * (1 + rng.uniform(size=B.shape)) + 1e-25 * (np.abs(B - 3.1) > 1e-9),
+                           BETA, W)
+    v = analyse_scan(tie)["verdict"]
+    assert abs(v["beta_min"] - 3.1) <= 0.05 and v["path"] == "B"  # near 3.1: Path A before this check
+    assert "not a located minimum" in " ".join(v["reasons"]) and "proceed" not in " ".join(v["reasons"])
+    edge = analyse_scan(synthetic_record(quadratic(3.06, 0.015, 1.0), np.linspace(3.08, 3.3, 12), W))["verdict"]
+    assert edge["path"] == "B" and "not a located minimum" in " ".join(edge["reasons"])
+
+
 def test_unconverged_points_and_bumps_are_flagged():
     conv = np.ones((BETA.size, W.size), bool)
     conv[3, 4] = False

@@ -197,6 +197,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     monotone_beta = bool(np.all(np.diff(np.nanmin(chi2, axis=1)) < 0) or np.all(np.diff(np.nanmin(chi2, axis=1)) > 0))
 
     reasons = []
+    profile_span = float(np.nanmax(np.nanmin(chi2, axis=1)) - np.nanmin(chi2))
     # The refitted minimum where the scan found one (never above the best grid node), else the node.
     chi2_min = float(min(best["chi2"], chi2[i, j])) if best.get("method") == "refit" else float(chi2[i, j])
     if chi2_min > chi2_order_one:
@@ -204,11 +205,17 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
                        f"fit the data to their sigmas within these bounds")
     else:
-        near_a = abs(beta_min - PATH_A_BETA) <= BETA_MATCH
+        # Path A is a located beta minimum near 3.1: not a rounding tie on a flat profile (every fit exact),
+        # nor the grid's edge.
+        located = nb > 1 and profile_span > 1.0 and not edges.get("beta")
+        near_a = located and abs(beta_min - PATH_A_BETA) <= BETA_MATCH
         near_b = abs(beta_min - PATH_B_BETA) <= BETA_MATCH
         path = "A" if near_a else "B"
         reasons.append(f"chi2_min = {chi2_min:.4g} is O(1)")
-        if near_a:
+        if not located:
+            reasons.append(f"beta_min = {beta_min:.4f} is not a located minimum (flat or edge beta profile): "
+                           f"investigate")
+        elif near_a:
             reasons.append(f"beta_min = {beta_min:.4f} is within {BETA_MATCH} of {PATH_A_BETA}: proceed")
         elif near_b:
             reasons.append(f"beta_min = {beta_min:.4f} is within {BETA_MATCH} of {PATH_B_BETA}: investigate")
@@ -241,7 +248,6 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
             reasons.append(f"at the beta edge chi2_min still changes at dchi2/dbeta = {slope_min:+.4g}: a wider beta "
                            f"range would lower it further" if (slope_min < 0) == (edges["beta"]["edge"] == "upper")
                            else f"at the beta edge dchi2/dbeta = {slope_min:+.4g} points back into the grid")
-    profile_span = float(np.nanmax(np.nanmin(chi2, axis=1)) - np.nanmin(chi2))
     if nb > 1 and profile_span <= 1.0:
         reasons.append(f"chi2_min varies by only {profile_span:.3g} across beta (<= 1): beta is not identifiable "
                        f"from these data on this grid")
