@@ -40,19 +40,18 @@ def _best(fn, args, repeat: int, lanes: int) -> float:
     return best / lanes
 
 
-def measure(lanes: int = 512, steps: int = 24, repeat: int = 30) -> dict:
-    import jax
+def seed_lanes(lanes: int, steps: int = 24) -> dict:
+    """`lanes` LM lanes of the seed's fit at random (beta, w) of the seed's grid range, from Latin-hypercube
+    starts: the problem, its numerics and points, and the arguments of one LM round of `steps` steps
+    that no tolerance stops (also what `whole_process.lm_step_seconds` times)."""
     import numpy as np
 
-    import qfdjax
     from qfdjax.fitting.fit import resolve_lambda
-    from qfdjax.fitting.kernel import _lm_round, _linearize, initial_starts
+    from qfdjax.fitting.kernel import initial_starts
     from qfdjax.fitting.likelihood import Likelihood
     from qfdjax.fitting.optimize import LMConfig
-    from qfdjax.fitting.optimize.lm import damped_step
     from qfdjax.fitting.params import ParameterSpace
     from qfdjax.fitting.problem import Problem, make_numerics
-    from qfdjax.model.energy import lepton_energies, lepton_energies_and_derivatives
     from qfdjax.model.profiles import BoundaryLayer
 
     space = ParameterSpace.seed()
@@ -62,6 +61,26 @@ def measure(lanes: int = 512, steps: int = 24, repeat: int = 30) -> dict:
     lam = np.array([resolve_lambda(b) for b in beta])
     u = initial_starts(space, 1, np.arange(lanes), 0)[0][:, 0]
     numerics = make_numerics("exact", w)
+    data = np.broadcast_to(problem.likelihood.data(), (lanes, 3)).copy()
+    round_args = (numerics, beta, w, lam, data, u, np.full(lanes, np.nan), np.full(lanes, 1e-3),
+                  np.zeros(lanes, np.int64), np.zeros(lanes, bool), np.zeros(lanes, np.int64),
+                  np.full(lanes, steps, np.int64))
+    return {"problem": problem, "numerics": numerics, "points": (u, beta, w, lam), "round_args": round_args,
+            "lm": LMConfig(max_steps=10**6, ftol=0.0, gtol=0.0)}
+
+
+def measure(lanes: int = 512, steps: int = 24, repeat: int = 30) -> dict:
+    import jax
+    import numpy as np
+
+    import qfdjax
+    from qfdjax.fitting.kernel import _lm_round, _linearize
+    from qfdjax.fitting.optimize.lm import damped_step
+    from qfdjax.model.energy import lepton_energies, lepton_energies_and_derivatives
+
+    setup = seed_lanes(lanes, steps)
+    problem, numerics, lm = setup["problem"], setup["numerics"], setup["lm"]
+    u, beta, w, lam = setup["points"]
     x = np.asarray(problem.box.from_unit(u)).reshape(lanes, -1, 3)
     leptons = x.shape[1]
     per_lepton = [np.repeat(v, leptons) for v in (beta, w, lam)] + [x[..., k].ravel() for k in range(3)]
@@ -77,14 +96,8 @@ def measure(lanes: int = 512, steps: int = 24, repeat: int = 30) -> dict:
     }
     r, J = jax.jit(jax.vmap(lambda *b: _linearize(problem, *b, numerics)))(u, beta, w, lam)
     times["damped_step"] = _best(jax.vmap(lambda J_, r_: damped_step(J_, r_, 1e-3)), (J, r), repeat, lanes)
-
-    lm = LMConfig(max_steps=10**6, ftol=0.0, gtol=0.0)
-    data = np.broadcast_to(problem.likelihood.data(), (lanes, 3)).copy()
-    args = (numerics, beta, w, lam, data, u, np.full(lanes, np.nan), np.full(lanes, 1e-3),
-            np.zeros(lanes, np.int64), np.zeros(lanes, bool), np.zeros(lanes, np.int64),
-            np.full(lanes, steps, np.int64))
-    times["lm_lane_step"] = _best(lambda *a: _lm_round(*a, problem=problem, lm=lm), args, max(repeat // 6, 3),
-                                  lanes) / steps
+    times["lm_lane_step"] = _best(lambda *a: _lm_round(*a, problem=problem, lm=lm), setup["round_args"],
+                                  max(repeat // 6, 3), lanes) / steps
     return {"us_per_lane": {k: v * 1e6 for k, v in times.items()}, "lanes": lanes, "lm_steps": steps,
             "repeat": repeat, "qfdjax_path": os.path.dirname(qfdjax.__file__)}
 

@@ -156,25 +156,11 @@ def lm_step_seconds(lanes: int = 512, steps: int = 24) -> float:
     import jax
     import numpy as np
 
-    from qfdjax.fitting.fit import resolve_lambda
-    from qfdjax.fitting.kernel import _lm_round, initial_starts
-    from qfdjax.fitting.likelihood import Likelihood
-    from qfdjax.fitting.optimize import LMConfig
-    from qfdjax.fitting.params import ParameterSpace
-    from qfdjax.fitting.problem import Problem, make_numerics
-    from qfdjax.model.profiles import BoundaryLayer
+    from lane_step import seed_lanes  # this folder's script, on the path when run as one
+    from qfdjax.fitting.kernel import _lm_round
 
-    space = ParameterSpace.seed()
-    problem = Problem.build(space, Likelihood.masses_only(space.leptons), BoundaryLayer())
-    rng = np.random.default_rng(0)
-    beta, w = rng.uniform(2.95, 3.25, lanes), rng.uniform(0.005, 0.05, lanes)
-    lam = np.array([resolve_lambda(b) for b in beta])
-    u = initial_starts(space, 1, np.arange(lanes), 0)[0][:, 0]
-    lm = LMConfig(max_steps=10**6, ftol=0.0, gtol=0.0)
-    data = np.broadcast_to(problem.likelihood.data(), (lanes, 3)).copy()
-    args = (make_numerics("exact", w), beta, w, lam, data, u, np.full(lanes, np.nan), np.full(lanes, 1e-3),
-            np.zeros(lanes, np.int64), np.zeros(lanes, bool), np.zeros(lanes, np.int64),
-            np.full(lanes, steps, np.int64))
+    setup = seed_lanes(lanes, steps)
+    problem, lm, args = setup["problem"], setup["lm"], setup["round_args"]
     kernel = jax.jit(lambda *a: _lm_round(*a, problem=problem, lm=lm)).lower(*args).compile()
     out = jax.block_until_ready(kernel(*args))
     walls = []
