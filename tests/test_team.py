@@ -141,15 +141,16 @@ def test_a_process_of_another_run_never_joins_a_running_team(tmp_path):
     assert record["processes"]["count"] == 2 and np.isfinite(np.array(record["chi2"])).all()
 
 
-def _locked(path) -> bool:
-    """Whether some process holds a lock on `path` (read from /proc/locks: taking the lock to find out
-    could make the team's own claim fail)."""
+def _lock_holders(path) -> set[int]:
+    """The processes holding a lock on `path` (read from /proc/locks: taking the lock to find out could make
+    the team's own claim fail)."""
     try:
         inode = os.stat(path).st_ino
     except FileNotFoundError:
-        return False
+        return set()
     with open("/proc/locks") as locks:
-        return any(line.split()[5].endswith(f":{inode}") for line in locks if len(line.split()) > 5)
+        rows = [line.split() for line in locks]
+    return {int(row[4]) for row in rows if len(row) > 5 and row[5].endswith(f":{inode}")}
 
 
 def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
@@ -159,22 +160,27 @@ def test_the_same_command_started_twice_never_joins_the_running_team(tmp_path):
     port = _free_port()
     out = tmp_path / "team"
     args = [*GRID, "--out", str(out), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    team = [_start([*args, "--process-id", str(rank)], start_new_session=True) for rank in (0, 1)]
+    team = [_start([*args, "--process-id", str(rank)]) for rank in (0, 1)]
     deadline = time.time() + scaled(60)
-    # Until the team's process 1 holds its claim (the file exists a moment before it is locked).
-    while not _locked(out / ".team.process-1") and time.time() < deadline:
+    # Until both of the team's workers hold their claims (a claim file exists a moment before it is locked).
+    while time.time() < deadline:
+        holders = [_lock_holders(out / f".team.process-{rank}") for rank in (0, 1)]
+        if all(holders):
+            break
         assert all(proc.poll() is None for proc in team), "the team ended before the twin could start"
         time.sleep(0.05)
-    # The team is paused (its processes and their children) while the twin starts: however loaded the
-    # machine, the team cannot finish, and give up its claim, before the twin has looked at it.
-    for proc in team:
-        os.killpg(proc.pid, signal.SIGSTOP)
+    # The team's workers are paused (each runs in its own session under its supervisor, with its plot workers)
+    # while the twin starts: however loaded the machine, the team cannot finish, and give up its claim, before
+    # the twin has looked at it.
+    groups = {os.getpgid(pid) for pids in holders for pid in pids}
+    for group in groups:
+        os.killpg(group, signal.SIGSTOP)
     try:
         twin = _start([*args, "--process-id", "1", "--connect-timeout", str(scaled_int(5))])
         _, stderr = twin.communicate(timeout=scaled(120))
     finally:
-        for proc in team:
-            os.killpg(proc.pid, signal.SIGCONT)
+        for group in groups:
+            os.killpg(group, signal.SIGCONT)
     assert twin.returncode == 2 and stderr.count("\n") == 1, stderr
     assert "a process 1 of a team in" in stderr, stderr
     for rank, proc in enumerate(team):
