@@ -89,7 +89,9 @@ def json_text(value, depth: int = 0) -> str:
     if isinstance(value, dict) and value:
         items = (f"{json.dumps(str(k))}: {json_text(v, depth + 1)}" for k, v in value.items())
         return "{" + pad + ("," + pad).join(items) + "\n" + " " * depth + "}"
-    if isinstance(value, list) and value and any(isinstance(v, (list, dict)) for v in value):
+    # Lists in a record are homogeneous (rows of numbers, lists of rows, lists of records): the first
+    # element says which -- testing every element of a 65,536-long row took longer than encoding it.
+    if isinstance(value, list) and value and isinstance(value[0], (list, dict)):
         return "[" + pad + ("," + pad).join(json_text(v, depth + 1) for v in value) + "\n" + " " * depth + "]"
     return json.dumps(value)
 

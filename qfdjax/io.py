@@ -128,6 +128,8 @@ def _to_jsonable(obj):
     if kind in _PLAIN:
         return obj
     if kind is list:
+        if all(type(v) is float for v in obj):  # a row of numbers (the record's .tolist() arrays): no call per value
+            return [v if v - v == 0.0 else None for v in obj]
         return [_to_jsonable(v) for v in obj]
     if not isinstance(obj, dict) and callable(getattr(obj, "to_dict", None)):
         obj = obj.to_dict()  # a FitResult: its JSON record

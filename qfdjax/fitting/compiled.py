@@ -78,11 +78,23 @@ def _stable_repr(x) -> str:
     return text
 
 
+_KEYS: dict = {}
+
+
 def _key(name: str, treedef, static_leaves, dynamic) -> str:
-    parts = [name, _source_hash(), jax.__version__, jax.default_backend(), str(treedef),
-             ",".join(_stable_repr(x) for x in static_leaves)]
-    parts += [f"{np.shape(x)}:{np.result_type(x)}" for x in dynamic]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    """The kernel's cache key: its code, JAX, the backend, the argument structure, static values and shapes.
+
+    Remembered per (name, structure, static values, shapes): a scan calls its kernels thousands of times
+    and spelling the structure out and hashing it took 0.24 ms a call (0.5 s of a 128 x 128 scan's host)."""
+    statics = tuple(_stable_repr(x) for x in static_leaves)
+    shapes = tuple((np.shape(x), np.result_type(x).str) for x in dynamic)
+    memo = (name, treedef, statics, shapes)
+    key = _KEYS.get(memo)
+    if key is None:
+        parts = [name, _source_hash(), jax.__version__, jax.default_backend(), str(treedef), ",".join(statics)]
+        parts += [f"{shape}:{np.dtype(dtype)}" for shape, dtype in shapes]
+        key = _KEYS[memo] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    return key
 
 
 def _specs(dynamic) -> list:
