@@ -63,6 +63,11 @@ def smoothstep5_slope(x):
     return 30.0 * x * x * (x - 1.0) ** 2
 
 
+def smoothstep5_curvature(x):
+    """S''(x) = 60 x (x - 1) (2x - 1)."""
+    return 60.0 * x * (x - 1.0) * (2.0 * x - 1.0)
+
+
 class BoundaryLayer(AbstractProfile):
     """The seed's boundary-layer profile.
 
@@ -98,7 +103,6 @@ class BoundaryLayer(AbstractProfile):
         dtaper = -smoothstep5_slope(x) * inv_w
         return -A * q * (2.0 * dq * taper + q * dtaper)
 
-
     def jet(self, r, dr, R_c, w):
         # With R = R_c + w moving by 1: q_r = -2r/R^2, dq = q_r dr + 2 r^2/R^3, x = (r - R_c)/w moves by
         # (dr - 1)/w.  S' and S'' vanish at both ends of the clipped x, so clipping needs no branch here.
@@ -110,7 +114,7 @@ class BoundaryLayer(AbstractProfile):
         dx = (dr - 1.0) * inv_w
         taper_r = -smoothstep5_slope(x) * inv_w
         d_taper = taper_r * (dr - 1.0)
-        d_taper_r = -60.0 * x * (x - 1.0) * (2.0 * x - 1.0) * inv_w * dx
+        d_taper_r = -smoothstep5_curvature(x) * inv_w * dx
         rho = -q * q * taper
         slope = -q * (2.0 * q_r * taper + q * taper_r)
         d_rho = -(2.0 * q * dq * taper + q * q * d_taper)
