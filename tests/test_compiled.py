@@ -107,3 +107,25 @@ def test_kernel_calling_lapack_works_when_loaded_from_disk(tmp_path):
                              capture_output=True, text=True)
         assert float(out.stdout.strip()) < 1e-14
     assert any((tmp_path / "export").iterdir())
+
+
+def test_kernel_keys_are_remembered_and_equal_to_the_spelled_out_key():
+    """A kernel's cache key is remembered per structure, statics and shapes (a scan asks thousands of
+    times); the remembered key is the spelled-out one, another shape or dtype gets another key, and a
+    structure that cannot be hashed is spelled out every time instead of failing."""
+    import jax
+
+    from qfdjax.fitting import compiled
+
+    treedef = jax.tree_util.tree_structure((1, {"a": 2}))
+    compiled._KEYS.clear()
+    first = compiled._key("probe", treedef, ["static"], [np.zeros(3), np.zeros((2, 2), bool)])
+    assert len(compiled._KEYS) == 1
+    assert compiled._key("probe", treedef, ["static"], [np.ones(3), np.ones((2, 2), bool)]) == first
+    assert compiled._key("probe", treedef, ["static"], [np.zeros(4), np.zeros((2, 2), bool)]) != first
+    assert compiled._key("probe", treedef, ["static"], [np.zeros(3, np.float32), np.zeros((2, 2), bool)]) != first
+    compiled._KEYS.clear()
+    assert compiled._key("probe", treedef, ["static"], [np.zeros(3), np.zeros((2, 2), bool)]) == first
+    unhashable = ["a structure", "that cannot be hashed"]
+    assert compiled._key("probe", unhashable, [], [np.zeros(3)]) == compiled._key("probe", unhashable, [],
+                                                                                   [np.zeros(3)])

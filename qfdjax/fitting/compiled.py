@@ -89,11 +89,16 @@ def _key(name: str, treedef, static_leaves, dynamic) -> str:
     statics = tuple(_stable_repr(x) for x in static_leaves)
     shapes = tuple((np.shape(x), np.result_type(x).str) for x in dynamic)
     memo = (name, treedef, statics, shapes)
-    key = _KEYS.get(memo)
+    try:
+        key = _KEYS.get(memo)
+    except TypeError:  # a structure whose static data cannot be hashed: spelled out every time
+        memo, key = None, None
     if key is None:
         parts = [name, _source_hash(), jax.__version__, jax.default_backend(), str(treedef), ",".join(statics)]
         parts += [f"{shape}:{np.dtype(dtype)}" for shape, dtype in shapes]
-        key = _KEYS[memo] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        if memo is not None:
+            _KEYS[memo] = key
     return key
 
 
