@@ -117,7 +117,8 @@ def main() -> None:
         # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
         fc_name = f"FC 16x10 x {args.fc_toys}"
         if args.only == fc_name:  # its scan first, not measured
-            run(QFDJAX + cases[1][1], dict(env, QFDJAX_CACHE_DIR=str(work / "cache-scan 16x10")), work)
+            scan_16x10 = next(argv for name, argv, *_ in cases if name == "scan 16x10")
+            run(QFDJAX + scan_16x10, dict(env, QFDJAX_CACHE_DIR=str(work / "cache-scan 16x10")), work)
         for cold in (True, False) if args.only in (None, fc_name) else ():
             shutil.rmtree(work / "s16" / "fc", ignore_errors=True)
             rows.append(measure(fc_name, QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],

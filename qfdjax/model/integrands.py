@@ -29,11 +29,10 @@ def flow_densities_jet(r, dr, R, delta_rho, slope, d_delta_rho, d_slope):
     q = 1.0 - r * r * inv_R2
     dq = -2.0 * r * dr * inv_R2 + 2.0 * r * r * inv_R2 / R
     r2, d_r2 = r * r, 2.0 * r * dr
-    mix = 2.0 / 3.0 * a + 4.0 / 3.0 * b
-    d_mix = 12.0 * q * dq - 24.0 * (1.0 - q) * dq
-    flow_density = r2 * mix
-    d_flow = d_r2 * mix + r2 * d_mix
     densities = point_densities(r, delta_rho, slope, a, b, 2.0 / 3.0, 4.0 / 3.0)
+    flow_density = densities[0]  # r^2 (2a/3 + 4b/3)
+    d_mix = 12.0 * q * dq - 24.0 * (1.0 - q) * dq
+    d_flow = d_r2 * (2.0 / 3.0 * a + 4.0 / 3.0 * b) + r2 * d_mix
     d_densities = (d_flow, d_delta_rho * flow_density + delta_rho * d_flow,
                    2.0 * delta_rho * d_delta_rho * r2 + delta_rho * delta_rho * d_r2,
                    2.0 * slope * d_slope * r2 + slope * slope * d_r2)
