@@ -129,3 +129,29 @@ def test_kernel_keys_are_remembered_and_equal_to_the_spelled_out_key():
     unhashable = ["a structure", "that cannot be hashed"]
     assert compiled._key("probe", unhashable, [], [np.zeros(3)]) == compiled._key("probe", unhashable, [],
                                                                                    [np.zeros(3)])
+
+
+@pytest.mark.parametrize("smallest", [8, 16])
+def test_lane_parts_are_power_of_two_batches_that_waste_at_most_a_sixteenth(smallest):
+    from qfdjax.fitting.kernel import lane_parts
+
+    for n in list(range(1, 300)) + [576, 1440, 2880, 4096, 4097, 5000, 14400, 65537]:
+        parts = lane_parts(n, smallest)
+        assert all(p >= smallest and p & (p - 1) == 0 for p in parts), (n, parts)
+        assert sum(parts) >= n and sum(parts[:-1]) < n, (n, parts)  # every batch holds real lanes
+        assert sum(parts) - n <= max(smallest, parts[0] // 16), (n, parts)
+        assert len(parts) <= 6, (n, parts)  # the first, at most four halvings, the padded rest
+    assert lane_parts(2880, 8) == [2048, 512, 256, 64]  # an FC group's lanes: no padding at all
+
+
+def test_only_chi2_is_the_full_fits_minimum_over_its_starts():
+    from qfdjax.fitting.fit import fit_points
+    from qfdjax.model.constants import lambda_from_eta
+
+    B, W = np.array([3.0, 3.1, 3.2]), np.array([0.01, 0.02, 0.04])
+    full = fit_points(B, W, lambda_from_eta(B, 0.03), config=FitConfig(starts=3, seed=4))
+    light = fit_points(B, W, lambda_from_eta(B, 0.03), config=FitConfig(starts=3, seed=4), only_chi2=True)
+    assert set(light) == {"chi2"}
+    np.testing.assert_array_equal(light["chi2"], np.min(full["chi2_starts"], axis=1))
+    # The full fit's polished minimum differs from the LM's by rounding only.
+    np.testing.assert_allclose(light["chi2"], full["chi2"], rtol=1e-12)

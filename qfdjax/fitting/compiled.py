@@ -88,7 +88,7 @@ def _key(name: str, treedef, static_leaves, dynamic) -> str:
     and spelling the structure out and hashing it took 0.24 ms a call (0.5 s of a 128 x 128 scan's host)."""
     statics = tuple(_stable_repr(x) for x in static_leaves)
     shapes = tuple((np.shape(x), np.result_type(x).str) for x in dynamic)
-    memo = (name, treedef, statics, shapes)
+    memo: tuple | None = (name, treedef, statics, shapes)
     try:
         key = _KEYS.get(memo)
     except TypeError:  # a structure whose static data cannot be hashed: spelled out every time

@@ -74,7 +74,8 @@ class FitConfig:
 def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = FitConfig(),
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
-               data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None) -> dict:
+               data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None,
+               only_chi2: bool = False) -> dict:
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays (the engine under
     `fit`, scans, toys, profiles and MINOS).
 
@@ -98,7 +99,10 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     Latin-hypercube starts (default 0..P-1).  extra_starts (P, n): natural parameters tried as one
     more start per point (a toy's truth, say).  pinned {name: (P,) values}: those parameters held at
     each point's own value inside their bounds -- a profile's or MINOS's refits as lanes of one call
-    (the box's fixed mask is an array input, so this compiles nothing new).
+    (the box's fixed mask is an array input, so this compiles nothing new).  only_chi2: return just
+    {"chi2"}, the least LM chi^2 over the starts (infinite where none is finite), without the
+    diagnostics pass and its Newton polish -- for refits whose minimum is all that is used (within the LM's
+    ftol of the polished value).
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()
@@ -119,6 +123,10 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         problem, starts = _pin(problem, space, starts, pinned, len(beta))
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
+    if only_chi2:
+        solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
+        chi2 = np.asarray(solution["chi2_starts"], float)
+        return {"chi2": np.where(np.isfinite(chi2), chi2, np.inf).min(axis=1)}
     prepare_diagnostics(problem, num, beta, w, lam)
     solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
     out = summarize_points(problem, num, beta, w, lam, solution, data=data)

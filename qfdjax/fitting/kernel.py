@@ -129,17 +129,39 @@ def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls
                                               until)
 
 
+def lane_parts(n: int, smallest: int) -> list[int]:
+    """Split n lanes into power-of-two batches (each >= smallest) that waste at most a sixteenth on padding.
+
+    Why: padding a round's lanes to the next power of two ran up to twice the lanes needed (a
+    Feldman-Cousins group's 2880 lanes as 4096: a third of its lane-steps were padding, measured);
+    2048 + 512 + 256 + 64 runs none, with the kernels the shrinking rounds load anyway.  The remainder
+    left under a sixteenth of the first batch (or under `smallest`) is padded into one batch, so a round
+    makes a few calls, not one per bit of n.  Returns the batch sizes; their sum is >= n.
+    """
+    parts = []
+    first = None
+    left = n
+    while left > 0:
+        size = bucket(left, smallest, 2)
+        if size > left and left > smallest and (first is None or 16 * left > first):
+            size //= 2
+        parts.append(size)
+        first = first or size
+        left -= size
+    return parts
+
+
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
                  lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES,
                  data=None) -> dict:
     """LM from every lane's start, in rounds of `round_steps` steps.
 
-    After each round the lanes still running are packed into the smallest
-    bucket that holds them, so a chunk's finished starts stop costing work
+    After each round the lanes still running are packed into power-of-two
+    batches (`lane_parts`), so a chunk's finished starts stop costing work
     (about half of all start-iterations were idle waiting for the slowest start
     when every lane ran to the end in one call).  Each lane's run is the same
-    sequence of steps however it is cut into rounds, so the numbers do not
-    depend on the rounds or on how points are chunked.
+    sequence of steps however it is cut into rounds or batches, so the numbers do
+    not depend on the rounds or on how points are chunked.
     """
     lanes = len(lane_point)
     data = point_data(problem, len(beta), data)
@@ -148,23 +170,34 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
              "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
     active = np.arange(lanes)
     while active.size:
-        size = padded_size(active.size, min_lanes, mesh, base=2)
-        idx = active[pad_index(active.size, size)]
-        points = lane_point[idx]
-        fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
-        until = state["step"][idx] + round_steps
-        point_args = (beta[points], w[points], lam[points], data[points]) + fields + (until,)
-        half = size // 2
-        if mesh is None and half >= min_lanes:
-            # The next round most likely runs in the half-size bucket: load its kernel meanwhile.
-            prefetch("lm_round", _apply, _lm_round, tuple(a[:half] for a in point_args),
-                     numerics.select(points[:half]), (problem, lm))
-        out = run_points("lm_round", _lm_round, mesh, numerics.select(points), point_args, (problem, lm))
-        for key, value in out.items():
-            state[key][active] = np.asarray(value)[:active.size]
+        if mesh is None:
+            parts = lane_parts(active.size, min_lanes)
+        else:
+            parts = [padded_size(active.size, min_lanes, mesh, base=2)]
+        if mesh is None and parts[0] // 2 >= min_lanes:
+            # The next round most likely runs in the half-size batch: load its kernel meanwhile.
+            idx = active[pad_index(active.size, parts[0] // 2)]
+            prefetch("lm_round", _apply, _lm_round, _round_args(state, idx, beta, w, lam, data, lane_point,
+                                                                round_steps), numerics.select(lane_point[idx]),
+                     (problem, lm))
+        start = 0
+        for size in parts:
+            mine = active[start:start + size]
+            idx = mine[pad_index(mine.size, size)]
+            out = run_points("lm_round", _lm_round, mesh, numerics.select(lane_point[idx]),
+                             _round_args(state, idx, beta, w, lam, data, lane_point, round_steps), (problem, lm))
+            for key, value in out.items():
+                state[key][mine] = np.asarray(value)[:mine.size]
+            start += size
         running = ~state["done"][active] & (state["step"][active] < lm.max_steps)
         active = active[running]
     return state
+
+
+def _round_args(state, idx, beta, w, lam, data, lane_point, round_steps) -> tuple:
+    points = lane_point[idx]
+    fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
+    return (beta[points], w[points], lam[points], data[points]) + fields + (state["step"][idx] + round_steps,)
 
 
 def _de_points(numerics, beta, w, lam, data, keys, base: Problem, de: DEConfig) -> dict:

@@ -259,6 +259,7 @@ class ChunkWriter:
 
     def write(self, *args) -> None:
         self.wait()
+        assert self._pool is not None, "ChunkWriter.write outside its `with` block"
         self._pending = self._pool.submit(self._write_chunk, *args)
 
     def wait(self) -> None:
@@ -274,4 +275,5 @@ class ChunkWriter:
         try:
             self.wait()
         finally:
-            self._pool.shutdown(wait=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
