@@ -133,15 +133,16 @@ def test_kernel_keys_are_remembered_and_equal_to_the_spelled_out_key():
 
 @pytest.mark.parametrize("smallest", [8, 16])
 def test_lane_parts_are_power_of_two_batches_that_waste_at_most_a_sixteenth(smallest):
-    from qfdjax.fitting.kernel import lane_parts
+    from qfdjax.fitting.kernel import SPLIT_LANES, lane_parts
 
     for n in list(range(1, 300)) + [576, 1440, 2880, 4096, 4097, 5000, 14400, 65537]:
         parts = lane_parts(n, smallest)
         assert all(p >= smallest and p & (p - 1) == 0 for p in parts), (n, parts)
         assert sum(parts) >= n and sum(parts[:-1]) < n, (n, parts)  # every batch holds real lanes
-        assert sum(parts) - n <= max(smallest, parts[0] // 16), (n, parts)
+        assert sum(parts) - n <= max(SPLIT_LANES, parts[0] // 16), (n, parts)
         assert len(parts) <= 6, (n, parts)  # the first, at most four halvings, the padded rest
-    assert lane_parts(2880, 8) == [2048, 512, 256, 64]  # an FC group's lanes: no padding at all
+    assert lane_parts(2880, 8) == [2048, 1024]  # an FC group of 40 toys a point: 6 % padding, not 42 %
+    assert lane_parts(576, 16) == [1024]  # a scan chunk: one batch, as before
 
 
 def test_only_chi2_is_the_full_fits_minimum_over_its_starts():
