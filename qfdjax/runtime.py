@@ -45,6 +45,26 @@ def configure_jax() -> None:
         jax.config.update("jax_compilation_cache_dir", path)
 
 
+def import_in_background(*modules: str) -> None:
+    """Start importing third-party modules on a daemon thread, for a figure drawn after the fits.
+
+    Why: matplotlib's import (~0.5 s on two cores) would otherwise sit on the main thread before or after
+    the fits; on a thread it runs while the main thread waits on compiled calls (which release the GIL).
+    Only modules that import nothing of qfdjax's: two threads importing the same package of ours could
+    wait on each other's module locks.  A failure is left for the main thread's own import to report.
+    """
+    def load():
+        import importlib
+
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported where the main thread imports it
+                return
+
+    threading.Thread(target=load, name="qfdjax-import", daemon=True).start()
+
+
 def interactive_progress() -> bool:
     """Whether a progress bar has somewhere to be drawn: a terminal on stderr, or a Jupyter kernel.
 

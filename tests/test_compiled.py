@@ -156,3 +156,27 @@ def test_only_chi2_is_the_full_fits_minimum_over_its_starts():
     np.testing.assert_array_equal(light["chi2"], np.min(full["chi2_starts"], axis=1))
     # The full fit's polished minimum differs from the LM's by rounding only.
     np.testing.assert_allclose(light["chi2"], full["chi2"], rtol=1e-12)
+
+
+def test_a_command_loads_the_kernels_it_remembers_and_gives_the_same_numbers(tmp_path):
+    env = dict(os.environ, QFDJAX_CACHE_DIR=str(tmp_path / "cache"), QFDJAX_VERBOSE="1")
+    runs = []
+    for k in range(2):
+        done = subprocess.run([sys.executable, "-m", "qfdjax", "fit", "--beta", "3.1", "--w", "0.015", "--out",
+                               str(tmp_path / f"fit{k}.json")], env=env, capture_output=True, text=True, check=True)
+        runs.append((done.stderr, json.loads((tmp_path / f"fit{k}.json").read_text())))
+    remembered = json.loads((tmp_path / "cache" / "export" / "remembered-fit.json").read_text())
+    assert {e["name"] for e in remembered} == {"lm_round", "diagnostics"}
+    assert "(remembered)" not in runs[0][0] and runs[1][0].count("(remembered)") == len(remembered), runs[1][0]
+    assert runs[0][1]["chi2"] == runs[1][1]["chi2"] and runs[0][1]["params"] == runs[1][1]["params"]
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1, 2]", '[{"name": "lm_round", "key": "../../etc"}]', '{"a": 1}'])
+def test_a_damaged_kernel_memory_is_ignored(tmp_path, monkeypatch, text):
+    from qfdjax.fitting import kernel_memory
+
+    monkeypatch.setenv("QFDJAX_CACHE_DIR", str(tmp_path))
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "remembered-fit.json").write_text(text)
+    assert kernel_memory.prefetch_remembered("fit") == 0
+    assert kernel_memory.prefetch_remembered("../fit") == 0  # never a path outside the cache

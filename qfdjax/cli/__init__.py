@@ -207,7 +207,22 @@ def _import_engine(args) -> None:
     if uses_kernels:
         with spending("imports"):
             import jax  # noqa: F401
+
+            if not _in_a_team(args):  # a team's JAX must not touch its backend before jax.distributed starts
+                from ..fitting.kernel_memory import prefetch_remembered
+
+                prefetch_remembered(args.command)
             import qfdjax.fitting.fit  # noqa: F401
+
+
+def _in_a_team(args) -> bool:
+    """Whether the command may join a jax.distributed team (its flags, or the QFDJAX_* team variables)."""
+    import os
+
+    from ..scans.team import ENVIRONMENT
+
+    flags = ("coordinator", "num_processes", "process_id", "distributed")
+    return any(getattr(args, f, None) for f in flags) or any(os.environ.get(v) for v in ENVIRONMENT.values())
 
 
 def main(argv=None) -> int:
@@ -234,6 +249,8 @@ def main(argv=None) -> int:
             _import_engine(args)
             check_interrupted()
             status = _run(args)
+        if status == 0 and "qfdjax.fitting.kernel_memory" in sys.modules:
+            sys.modules["qfdjax.fitting.kernel_memory"].remember_kernels(args.command)
         if signalled and status == 0:  # lost in a garbage-collection callback: it ran on, but was asked to stop
             raise KeyboardInterrupt
         return status

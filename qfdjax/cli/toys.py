@@ -26,8 +26,10 @@ def add_toys(sub):
 def _run_toys(args) -> int:
 
     from ..errors import InputError, read_json
-    from ..stats.toy_output import write_toys
+    from ..runtime import import_in_background
     from ..stats.toys import ToyConfig, run_toys
+
+    import_in_background("matplotlib.figure", "matplotlib.ticker", "matplotlib.backends.backend_agg")
 
     if args.method != "gradient":
         raise InputError(f"method = {args.method!r}: toys refit with the gradient method only")
@@ -43,6 +45,8 @@ def _run_toys(args) -> int:
     record = run_toys(args.beta, args.w, args.lam, toys=toys, eta=args.eta, numerics=args.numerics,
                       config=fit_config_from_args(args), space=space_from_args(args), observables=observables,
                       truth=truth, progress=progress)
+    from ..stats.toy_output import write_toys
+
     summary = write_toys(record, args.out)
     print(toys_table(summary))
     return 0

@@ -15,6 +15,11 @@ seed-grid tables, the points themselves) are inputs, never part of the key, so
 one artifact serves every bound, grid and start that fits its shape bucket.
 With several devices the kernels are sharded and go through `jax.jit`
 instead (exporting sharded code ties it to one device count).
+
+Why this file is long: it is one concept, how a kernel gets from code to an
+executable (key, export, load, prefetch), around one piece of shared state
+(the loaded and pending kernels and their lock); kernel_memory.py, which only
+submits loads, lives apart.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from ..io import atomic_write_bytes
 from ..runtime import cache_dir, spending
 
 _LOADED: dict = {}
+_NAMES: dict = {}
+_GUESSED: set = set()
 _PENDING: dict = {}
 _LOCK = threading.Lock()
 _POOL = None
@@ -106,9 +113,9 @@ def _specs(dynamic) -> list:
     return [jax.ShapeDtypeStruct(np.shape(x), np.result_type(x)) for x in dynamic]
 
 
-def _batch(dynamic) -> int:
-    """The leading (points or lanes) size of a kernel call."""
-    return np.shape(dynamic[0])[0] if dynamic and np.ndim(dynamic[0]) else 1
+def _batch(specs) -> int:
+    """The leading (points or lanes) size of a kernel call (its argument specs)."""
+    return specs[0].shape[0] if specs and specs[0].shape else 1
 
 
 def _split(name: str, args):
@@ -131,6 +138,13 @@ def prefetch(name: str, fn, *args) -> None:
     if cache_dir() is None or os.environ.get("QFDJAX_NO_PREFETCH"):
         return
     key, leaves, mask, treedef, dynamic = _split(name, args)
+    submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic)
+
+
+def submit_prefetch(key: str, task, *args, guessed: bool = False) -> None:
+    """task(*args) -> (compiled call, origin) on the prefetch thread, as key's pending load (unless it has one).
+
+    guessed: a kernel that may not be used (kernel_memory.py): nobody waits for it at exit."""
     with _LOCK:
         if key in _LOADED or key in _PENDING:
             return
@@ -139,13 +153,16 @@ def prefetch(name: str, fn, *args) -> None:
             from concurrent.futures import ThreadPoolExecutor
 
             _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qfdjax-prefetch")
-        _PENDING[key] = _POOL.submit(_ready, name, key, fn, leaves, mask, treedef, dynamic)
+        _PENDING[key] = _POOL.submit(task, *args)
+        if guessed:
+            _GUESSED.add(key)
 
 
 def wait_for_prefetches() -> None:
-    """Block until every kernel being readied in the background is done (or has failed)."""
+    """Block until every kernel being readied in the background is done (or has failed); a guessed one
+    (already in the compile cache, perhaps never used) is cancelled if it has not started."""
     with _LOCK:
-        pending = list(_PENDING.values())
+        pending = [f for k, f in _PENDING.items() if k not in _GUESSED or not f.cancel()]
     for future in pending:
         try:
             future.result()
@@ -172,9 +189,9 @@ QUICK_COMPILE_KERNELS = ("lm_round", "diagnostics")
 QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
-def _compiler_options(name, dynamic) -> dict | None:
+def _compiler_options(name, specs) -> dict | None:
     """A single fit's kernels on CPU get QUICK_COMPILE_OPTIONS; everything else XLA's defaults."""
-    if name not in QUICK_COMPILE_KERNELS or _batch(dynamic) > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
+    if name not in QUICK_COMPILE_KERNELS or _batch(specs) > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
         return None
     return QUICK_COMPILE_OPTIONS
 
@@ -206,10 +223,10 @@ def _install_lapack_guard() -> None:
 _install_lapack_guard()
 
 
-def _lower(exported, dynamic):
+def _lower(exported, specs):
     _LOWERING.lapack_free = b"lapack_" not in bytes(exported.mlir_module_serialized)
     try:
-        return jax.jit(exported.call).lower(*_specs(dynamic))
+        return jax.jit(exported.call).lower(*specs)
     finally:
         _LOWERING.lapack_free = False
 
@@ -255,11 +272,12 @@ def call_compiled(name: str, fn, *args):
             if call is None:
                 call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
         _LOADED[key] = call
+        _NAMES[key] = name
         if os.environ.get("QFDJAX_VERBOSE"):
             # The first call compiles, or loads the executable from the persistent cache.
             with spending("device"):
                 out = jax.block_until_ready(call(*dynamic))
-            print(f"qfdjax: kernel {name} (batch {_batch(dynamic)}) {origin}, first call done in "
+            print(f"qfdjax: kernel {name} (batch {_batch(_specs(dynamic))}) {origin}, first call done in "
                   f"{time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
             return out
     # Waited for here, not where the host first reads the results: the time is then the device's in the
@@ -285,14 +303,20 @@ def _load_or_export(name, key, fn, leaves, mask, treedef, dynamic):
 
 def _compile_exported(name, key, fn, leaves, mask, treedef, dynamic):
     exported, origin = _exported(key, fn, leaves, mask, treedef, dynamic)
-    lowered = _lower(exported, dynamic)
-    options = _compiler_options(name, dynamic)
+    call, how = compile_exported(name, exported, _specs(dynamic))
+    return call, origin + how
+
+
+def compile_exported(name: str, exported, specs) -> tuple:
+    """The exported kernel lowered and compiled for arguments `specs` (the persistent cache's when it has it)."""
+    lowered = _lower(exported, specs)
+    options = _compiler_options(name, specs)
     if options is not None:
         try:
-            return lowered.compile(compiler_options=options), origin + ", compiled for quick start"
+            return lowered.compile(compiler_options=options), ", compiled for quick start"
         except Exception:  # noqa: BLE001 - an option this XLA does not know only costs compile time
             pass
-    return lowered.compile(), origin
+    return lowered.compile(), ""
 
 
 def _exported(key, fn, leaves, mask, treedef, dynamic):
@@ -316,3 +340,4 @@ def _exported(key, fn, leaves, mask, treedef, dynamic):
 def clear_memory() -> None:
     """Forget loaded kernels (tests use it to exercise the disk path)."""
     _LOADED.clear()
+    _NAMES.clear()

@@ -99,7 +99,7 @@ def lower_kernel(name: str, fn, args, platform: str = "cuda") -> dict:
     flat = compiled.flat_function(fn, leaves, mask, treedef)
     specs = compiled._specs(dynamic)
     numerics = [type(a).__name__ for a in args if type(a).__name__ in ("Exact", "Reference")]
-    row: dict[str, Any] = {"name": name, "numerics": numerics[0] if numerics else None, "batch": compiled._batch(dynamic),
+    row: dict[str, Any] = {"name": name, "numerics": numerics[0] if numerics else None, "batch": compiled._batch(specs),
            "platforms": [platform], "lowered": False,
            "custom_calls": [], "cpu_only_calls": [], "host_callbacks": [], "error": None}
     try:
