@@ -197,6 +197,10 @@ def _run_unprofiled(args) -> int:
 # Commands whose work runs compiled kernels: JAX and the fit engine are imported before their work starts,
 # inside the wall-time split's "imports" (they would be imported anyway, later and uncounted).
 KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench", "sample", "compare")
+# Commands that load last run's kernels on the prefetch thread while they import (fitting/kernel_memory.py).
+# Not `scan`: its two plot workers start with it, and a third busy thread on two cores cost a warm 16x10
+# scan 0.2-0.5 s of device and I/O time for the 0.4-0.5 s of kernel loads it hid (measured, 3 runs each).
+REMEMBERING_COMMANDS = ("fit", "toys", "forecast", "sensitivity", "report")
 
 
 def _import_engine(args) -> None:
@@ -208,7 +212,8 @@ def _import_engine(args) -> None:
         with spending("imports"):
             import jax  # noqa: F401
 
-            if not _in_a_team(args):  # a team's JAX must not touch its backend before jax.distributed starts
+            # A team's JAX must not touch its backend before jax.distributed starts.
+            if args.command in REMEMBERING_COMMANDS and not _in_a_team(args):
                 from ..fitting.kernel_memory import prefetch_remembered
 
                 prefetch_remembered(args.command)
