@@ -60,7 +60,7 @@ def import_in_background(*modules: str) -> None:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - reported where the main thread imports it
-                return
+                continue
 
     threading.Thread(target=load, name="qfdjax-import", daemon=True).start()
 

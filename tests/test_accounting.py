@@ -48,3 +48,17 @@ def test_a_fit_and_a_scan_record_their_split(tmp_path, capsys):
         assert sum(timings[k] for k in PARTS) == pytest.approx(timings["wall"], rel=0.05)
         assert timings["device"] > 0 and timings["imports"] > 0
     assert list((tmp_path / "trace").rglob("*.xplane.pb")), "no profiler trace written"
+
+
+def test_a_background_import_loads_its_modules_past_one_that_fails():
+    import sys
+    import time
+
+    from qfdjax.runtime import import_in_background
+
+    sys.modules.pop("tabnanny", None)
+    import_in_background("qfdjax_no_such_module", "tabnanny")
+    deadline = time.monotonic() + 10
+    while "tabnanny" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "tabnanny" in sys.modules and "qfdjax_no_such_module" not in sys.modules
