@@ -180,3 +180,37 @@ def test_a_damaged_kernel_memory_is_ignored(tmp_path, monkeypatch, text):
     (tmp_path / "export" / "remembered-fit.json").write_text(text)
     assert kernel_memory.prefetch_remembered("fit") == 0
     assert kernel_memory.prefetch_remembered("../fit") == 0  # never a path outside the cache
+
+
+def _double(x):
+    return {"y": 2.0 * x}
+
+
+def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_path, monkeypatch):
+    """A prefetch that has not started (the one prefetch thread is busy with other, perhaps guessed, loads) is
+    cancelled and loaded by the caller: waiting for the queue could cost more than loading."""
+    import threading
+
+    from qfdjax.fitting import compiled
+
+    monkeypatch.setenv("QFDJAX_CACHE_DIR", str(tmp_path))
+    release, started = threading.Event(), threading.Event()
+
+    def busy():
+        started.set()
+        release.wait(60)
+        return None, "busy"
+
+    compiled.submit_prefetch("probe-busy-key", busy, guessed=True)
+    try:
+        assert started.wait(30)
+        x = np.arange(3.0)
+        compiled.prefetch("probe_queued", _double, x)
+        queued = compiled._PENDING[compiled._split("probe_queued", (x,))[0]]
+        out = compiled.call_compiled("probe_queued", _double, x)
+        np.testing.assert_array_equal(np.asarray(out["y"]), 2.0 * x)
+        assert queued.cancelled() and not release.is_set()  # loaded here while the thread was still busy
+    finally:
+        release.set()
+        compiled._PENDING.pop("probe-busy-key", None)
+        compiled._GUESSED.discard("probe-busy-key")

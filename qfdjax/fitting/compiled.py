@@ -264,7 +264,8 @@ def call_compiled(name: str, fn, *args):
             with _LOCK:
                 pending = _PENDING.pop(key, None)
             call, origin = None, None
-            if pending is not None:
+            # Still queued behind other background loads (guessed ones, say): loaded here instead of waiting.
+            if pending is not None and not pending.cancel():
                 try:
                     call, origin = pending.result()
                 except Exception:  # noqa: BLE001 - a failed prefetch is redone here, where errors surface
