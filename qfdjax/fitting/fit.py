@@ -123,12 +123,12 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         problem, starts = _pin(problem, space, starts, pinned, len(beta))
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
+    if not only_chi2:
+        prepare_diagnostics(problem, num, beta, w, lam)
+    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
     if only_chi2:
-        solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
         chi2 = np.asarray(solution["chi2_starts"], float)
         return {"chi2": np.where(np.isfinite(chi2), chi2, np.inf).min(axis=1)}
-    prepare_diagnostics(problem, num, beta, w, lam)
-    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
     out = summarize_points(problem, num, beta, w, lam, solution, data=data)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())
