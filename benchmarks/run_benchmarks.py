@@ -43,9 +43,12 @@ def memory_per_chunk(chunk_sizes, starts=8):
         lanes = P * starts
         st, _ = initial_starts(space, starts, np.arange(P), 0)
         num = make_numerics("exact", np.full(lanes, 0.015))
-        args = (np.full(lanes, 3.1), np.full(lanes, 0.015), np.full(lanes, 0.0065), st.reshape(lanes, -1),
+        data = np.broadcast_to(problem.likelihood.data(), (lanes, problem.likelihood.data().size)).copy()
+        args = (np.full(lanes, 3.1), np.full(lanes, 0.015), np.full(lanes, 0.0065), data, st.reshape(lanes, -1),
                 np.full(lanes, np.nan), np.full(lanes, lm.initial_damping), np.zeros(lanes, np.int64),
-                np.zeros(lanes, bool), np.zeros(lanes, np.int64), np.full(lanes, 24, np.int64))
+                np.zeros(lanes, bool), np.zeros(lanes, np.int64), np.full((lanes, data.shape[1]), np.nan),
+                np.full((lanes, data.shape[1], st.shape[-1]), np.nan), np.full(lanes, 24, np.int64),
+                np.full(lanes, -1, np.int64))
         lowered = jax.jit(lambda num, *a: _lm_round(num, *a, problem, lm)).lower(num, *args)
         stats = lowered.compile().memory_analysis()
         rows.append({"chunk": P, "starts": starts, "temp_bytes": stats.temp_size_in_bytes,

@@ -145,6 +145,78 @@ def test_lane_parts_are_power_of_two_batches_that_waste_at_most_a_sixteenth(smal
     assert lane_parts(576, 16) == [1024]  # a scan chunk: one batch, as before
 
 
+def test_repack_floor_saves_an_eighth_of_the_batch():
+    from qfdjax.fitting.kernel import lane_parts, repack_floor
+
+    assert [repack_floor(size, 8) for size in (256, 512, 1024, 2048, 4096)] == [128, 256, 512, 1536, 3584]
+    for size in (256, 1024, 2048, 4096):
+        floor = repack_floor(size, 8)
+        assert sum(lane_parts(floor, 8)) <= size - size // 8
+        assert all(sum(lane_parts(n, 8)) > size - size // 8 for n in range(floor + 1, size + 1))
+
+
+def _seed_lanes(points: int, starts: int = 8):
+    from qfdjax.fitting.likelihood import Likelihood
+    from qfdjax.fitting.kernel import initial_starts
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import Problem, make_numerics
+    from qfdjax.model.constants import lambda_from_eta
+    from qfdjax.model.profiles import BoundaryLayer
+
+    space = ParameterSpace.seed()
+    problem = Problem.build(space, Likelihood.masses_only(), BoundaryLayer())
+    beta, w = np.linspace(2.95, 3.25, points), np.linspace(0.005, 0.05, points)
+    u0, _ = initial_starts(space, starts, np.arange(points), 0)
+    return problem, make_numerics("exact", w), beta, w, lambda_from_eta(beta), u0.reshape(points * starts, -1)
+
+
+def test_a_resumed_lm_run_is_the_same_however_its_rounds_are_cut():
+    """Each round hands its (r, J) to the next: linearising again at the cut gave other last bits (the
+    linearisation before the loop is compiled apart from the one inside it), so a run's steps depended
+    on the round length."""
+    from qfdjax.fitting.kernel import run_lm_lanes
+    from qfdjax.fitting.optimize import LMConfig
+
+    problem, numerics, beta, w, lam, u0 = _seed_lanes(1)
+    runs = [run_lm_lanes(problem, numerics, np.zeros(len(u0), int), beta, w, lam, u0, LMConfig(), round_steps=steps)
+            for steps in (24, 7)]
+    assert np.sum(runs[0]["step"] > 7) >= 4  # most runs were cut at least once in the second
+    for key in ("u", "chi2", "step", "damping", "pgrad"):
+        np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)
+
+
+def test_a_big_batch_runs_until_repacking_pays_and_stops_there():
+    """A batch past HALVING_LANES stops at the first step where no more than its floor of lanes are running;
+    its lanes are then exactly where a fixed round of that many steps leaves them."""
+    import jax
+
+    from qfdjax.fitting.kernel import _lm_round
+    from qfdjax.fitting.optimize import LMConfig
+
+    problem, numerics, beta, w, lam, u0 = _seed_lanes(32)
+    lanes = len(u0)
+    point = np.repeat(np.arange(32), 8)
+    lm = LMConfig()
+    kernel = jax.jit(lambda num, *a: _lm_round(num, *a, problem, lm))
+
+    def run(until, floor):
+        return kernel(numerics.select(point), beta[point], w[point], lam[point],
+                      np.tile(problem.likelihood.data(), (lanes, 1)), u0, np.full(lanes, np.nan),
+                      np.full(lanes, lm.initial_damping), np.zeros(lanes, np.int64), np.zeros(lanes, bool),
+                      np.zeros(lanes, np.int64), np.full((lanes, 3), np.nan), np.full((lanes, 3, u0.shape[1]), np.nan),
+                      np.full(lanes, until, np.int64), np.full(lanes, floor, np.int64))
+
+    floored = run(lm.max_steps, lanes // 2)
+    steps = int(np.max(floored["step"]))
+    running = ~np.asarray(floored["done"])
+    assert 0 < running.sum() <= lanes // 2
+    fixed = run(steps, -1)
+    for key in ("u", "chi2", "step", "done", "r", "J"):
+        np.testing.assert_array_equal(floored[key], fixed[key], err_msg=key)
+    one_less = run(steps - 1, -1)
+    assert (~np.asarray(one_less["done"])).sum() > lanes // 2  # it did not stop a step late either
+
+
 def test_only_chi2_is_the_full_fits_minimum_over_its_starts():
     from qfdjax.fitting.fit import fit_points
     from qfdjax.model.constants import lambda_from_eta

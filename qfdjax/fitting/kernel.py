@@ -9,6 +9,7 @@ it expands points into lanes, pads, and cuts the padding off again.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -29,8 +30,14 @@ from .sharding import shard_points
 # Smallest lane bucket: one point's default 8 starts.
 MIN_LANES = 8
 # LM steps per round before unfinished lanes are re-packed (the median start
-# needs about 40 steps, the slowest of a chunk about 90).
+# needs about 40 steps, the slowest of a chunk about 90), in batches below HALVING_LANES.
 LM_ROUND_STEPS = 24
+# A batch of at least this many lanes runs until re-packing its running lanes would save an eighth of it
+# (`repack_floor`), however many steps that takes: lanes end unevenly (a 64 x 64 scan's starts take 4-8
+# or 25-50 steps), and a fixed-length round kept a batch of 512 running for a few dozen lanes.  Batches
+# this size and up are the ones scans load anyway; below it the fixed rounds stay (each smaller batch
+# would be one more kernel to load).
+HALVING_LANES = 256
 SOLUTION_FIELDS = ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts",
                    "de_chi2", "de_generations", "de_converged")
 
@@ -108,25 +115,30 @@ def point_data(problem: Problem, count: int, data=None) -> np.ndarray:
     return data
 
 
-def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls, until,
+def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls, r, J, until, running_above,
               problem: Problem, lm: LMConfig) -> dict:
-    """Advance every lane's LM run to step `until` (or its end); NaN chi2 marks a fresh start.
+    """Advance every lane's LM run to step `until` (or its end), while more than `running_above` lanes of
+    the batch are still running (-1: no such condition); NaN chi2 marks a fresh start, and (r, J) are a
+    resumed run's residuals and Jacobian at u, as the round before returned them (see `lm_steps`).
 
     `data`: each lane's own data (the likelihood's, or a pseudo-experiment's): masses and bounds
-    are array inputs, so a toy is one more lane of this kernel."""
+    are array inputs, so a toy is one more lane of this kernel.  `running_above` is per lane (every
+    lane the same value) so that a sharded batch splits it like any other lane input."""
     fixed = problem.box.fixed
 
-    def one(num, b, ww, l, d, u, chi2, damping, step, done, stalls, until):
+    def one(num, b, ww, l, d, u, chi2, damping, step, done, stalls, r, J, until, above):
         mine = problem.with_data(d)
         linearize = lambda v: _linearize(mine, v, b, ww, l, num)  # noqa: E731
-        state, r, J = lm_steps(linearize, LMState(u, chi2, damping, step, done, stalls), fixed, lm, until)
+        count = lambda flag: jax.lax.psum(flag.astype(jnp.int32), "lanes")  # noqa: E731
+        state, r, J = lm_steps(linearize, LMState(u, chi2, damping, step, done, stalls), fixed, lm, until,
+                               linearized=(r, J), count_lanes=count, running_above=above)
         result = result_at(state, r, J, fixed)
         return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
-                "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient}
+                "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient, "r": r, "J": J}
 
-    axes = (numerics.point_axes(),) + (0,) * 11
-    return eqx.filter_vmap(one, in_axes=axes)(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls,
-                                              until)
+    axes = (numerics.point_axes(),) + (0,) * 14
+    return eqx.filter_vmap(one, in_axes=axes, axis_name="lanes")(numerics, beta, w, lam, data, u, chi2, damping,
+                                                                 step, done, stalls, r, J, until, running_above)
 
 
 # Below this many lanes a round is one padded batch, as it always was: a small batch's fixed cost per LM
@@ -156,10 +168,20 @@ def lane_parts(n: int, smallest: int) -> list[int]:
     return parts
 
 
+@functools.lru_cache(maxsize=None)
+def repack_floor(size: int, smallest: int) -> int:
+    """The most running lanes at which a batch of `size` is re-packed: the largest count whose
+    `lane_parts` take at most seven eighths of it (half of it below SPLIT_LANES, three quarters of 2048,
+    seven eighths of 4096)."""
+    budget = size - size // 8
+    return max((n for n in range(size) if sum(lane_parts(n, smallest)) <= budget), default=0)
+
+
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
                  lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES,
                  data=None) -> dict:
-    """LM from every lane's start, in rounds of `round_steps` steps.
+    """LM from every lane's start, in rounds: `round_steps` steps in batches below HALVING_LANES, and in
+    bigger batches until at most half their lanes are still running.
 
     After each round the lanes still running are packed into power-of-two
     batches (`lane_parts`), so a chunk's finished starts stop costing work
@@ -170,9 +192,12 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     """
     lanes = len(lane_point)
     data = point_data(problem, len(beta), data)
-    state = {"u": np.array(starts, dtype=np.float64), "chi2": np.full(lanes, np.nan),
+    u = np.array(starts, dtype=np.float64)
+    residuals = problem.likelihood.residual_count()
+    state = {"u": u, "chi2": np.full(lanes, np.nan),
              "damping": np.full(lanes, lm.initial_damping), "step": np.zeros(lanes, np.int64),
-             "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan)}
+             "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan),
+             "r": np.full((lanes, residuals), np.nan), "J": np.full((lanes, residuals, u.shape[1]), np.nan)}
     active = np.arange(lanes)
     while active.size:
         if mesh is None:
@@ -190,7 +215,11 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
             mine = active[start:start + size]
             idx = mine[pad_index(mine.size, size)]
             out = run_points("lm_round", _lm_round, mesh, numerics.select(lane_point[idx]),
-                             _round_args(state, idx, beta, w, lam, data, lane_point, round_steps), (problem, lm))
+                             _round_args(state, idx, beta, w, lam, data, lane_point, round_steps,
+                                         floor=repack_floor(size, min_lanes)
+                                         if mesh is None and size >= HALVING_LANES else None,
+                                         max_steps=lm.max_steps),
+                             (problem, lm))
             for key, value in out.items():
                 state[key][mine] = np.asarray(value)[:mine.size]
             start += size
@@ -199,10 +228,14 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     return state
 
 
-def _round_args(state, idx, beta, w, lam, data, lane_point, round_steps) -> tuple:
+def _round_args(state, idx, beta, w, lam, data, lane_point, round_steps, floor=None, max_steps=0) -> tuple:
+    """The lm_round kernel's lane inputs: a fixed round of `round_steps` steps, or, with `floor`, until at
+    most `floor` lanes of the batch are still running."""
     points = lane_point[idx]
-    fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls"))
-    return (beta[points], w[points], lam[points], data[points]) + fields + (state["step"][idx] + round_steps,)
+    fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls", "r", "J"))
+    until = state["step"][idx] + round_steps if floor is None else np.full(idx.size, max_steps, np.int64)
+    above = np.full(idx.size, -1 if floor is None else floor, np.int64)
+    return (beta[points], w[points], lam[points], data[points]) + fields + (until, above)
 
 
 def _de_points(numerics, beta, w, lam, data, keys, base: Problem, de: DEConfig) -> dict:

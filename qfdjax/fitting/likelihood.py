@@ -140,6 +140,18 @@ class Likelihood(eqx.Module):
         S = self.mass.scale(energies.total)
         return ModelState(R_c, U, A, w, energies, S)
 
+    def residual_count(self) -> int:
+        """len(residuals), from shapes only (traced, not run): an observable may add residuals without
+        data (a prior), so it is not len(data())."""
+        import jax
+
+        lepton = jax.ShapeDtypeStruct((int(np.size(self.mass.masses)),), jnp.float64)
+
+        def residuals(R_c, U, A, E):
+            return self.residuals(self.state(R_c, U, A, jnp.zeros((), E.dtype), Energies(E, E, E)))
+
+        return int(jax.eval_shape(residuals, lepton, lepton, lepton, lepton).shape[-1])
+
     def data_count(self) -> int:
         return int(np.size(self.mass.masses)) + sum(obs.data_count() for obs in self.extras)
 

@@ -164,8 +164,20 @@ def damped_step(J, r, mu):
     return jnp.where(jnp.any(J != 0.0, axis=0), delta, 0.0)
 
 
-def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), until=None):
+def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), until=None, *, linearized=None,
+             count_lanes=None, running_above=-1):
     """Take LM steps until converged, `config.max_steps`, or step count `until` (a traced int).
+
+    `linearized`: (r, J) at `state.u` as the previous call returned them, used instead of
+    linearising again wherever the run is not fresh.  Why: the linearisation before the loop and the
+    one inside it are compiled apart and may differ in the last bit, so a run resumed from a fresh
+    linearisation depended on where it had been cut (17 of 1280 starts of the 16 x 10 scan took
+    other step counts with rounds of 20 steps instead of 24); with the loop's own (r, J) carried
+    over, a run is the same bit for bit however it is cut.
+    `count_lanes(flag) -> int`, where the loop runs vmapped over lanes: how many lanes of the batch
+    have `flag` (a collective).  With it every lane stops once no more than `running_above` are
+    still running (the caller re-packs the rest into a smaller batch), and the linearisation of
+    fresh runs is skipped where the batch has none.
 
     `linearize(u) -> (r, J)`.  A NaN `state.chi2` marks a fresh start (its
     chi^2 is taken from the first linearisation).  Returns the final state with
@@ -174,7 +186,18 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
     """
     n = state.u.shape[0]
     eye = jnp.eye(n)
-    r0, J0 = linearize(state.u)
+    fresh = jnp.isnan(state.chi2)
+    if linearized is None:
+        r0, J0 = linearize(state.u)
+    else:
+        def relinearize():
+            r, J = linearize(state.u)
+            return jnp.where(fresh, r, linearized[0]), jnp.where(fresh, J, linearized[1])
+
+        if count_lanes is None:
+            r0, J0 = relinearize()
+        else:
+            r0, J0 = jax.lax.cond(count_lanes(fresh) > 0, relinearize, lambda: tuple(linearized))
     # No more residuals than parameters (every fit of this model): the step is a k x k problem.
     residual_space = r0.shape[0] <= n
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
@@ -236,9 +259,10 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
 
     def keep_going(carry):
         state = carry[0]
-        return (~state.done) & (state.step < limit)
+        running = (~state.done) & (state.step < limit)
+        return running if count_lanes is None else running & (count_lanes(running) > running_above)
 
-    state = eqx.tree_at(lambda s: s.chi2, state, jnp.where(jnp.isnan(state.chi2), jnp.sum(r0 * r0), state.chi2))
+    state = eqx.tree_at(lambda s: s.chi2, state, jnp.where(fresh, jnp.sum(r0 * r0), state.chi2))
     return jax.lax.while_loop(keep_going, step, (state, r0, J0))
 
 
