@@ -186,7 +186,7 @@ def test_a_resumed_lm_run_is_the_same_however_its_rounds_are_cut():
 
 
 def test_a_big_batch_runs_until_repacking_pays_and_stops_there():
-    """A batch past HALVING_LANES stops at the first step where no more than its floor of lanes are running;
+    """A batch past REPACK_FLOOR_LANES stops at the first step where no more than its floor of lanes are running;
     its lanes are then exactly where a fixed round of that many steps leaves them."""
     import jax
 
