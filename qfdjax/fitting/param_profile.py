@@ -27,6 +27,7 @@ from ..io import save_figure
 from .fit import FitConfig, fit_points
 from .levels import level_brackets
 from .params import ParameterSpace, parameter_label
+from .roots import Crossings
 
 
 def delta_chi2_for(cl: float, parameters: int) -> float:
@@ -101,6 +102,9 @@ def _refined_interval(best, space, name, level, grid_ends, fit_kwargs):
 
 
 RAYS = 96
+# Steps outwards (doubling from 1.5 sqrt(level) HESSE errors) before a ray that is still inside counts as
+# open, and Illinois steps once it is bracketed.
+RAY_OUTWARD = 9
 RAY_ROUNDS = 60
 
 
@@ -120,48 +124,25 @@ def _contour_by_rays(best, space, names, level, axes, fit_kwargs, rays: int = RA
     with np.errstate(divide="ignore"):
         reach = np.where(direction > 0, (bounds[:, 1] - x0) / direction,
                          np.where(direction < 0, (bounds[:, 0] - x0) / direction, np.inf)).min(axis=1)
-    refits = 0
 
     def excess(r):
-        nonlocal refits
-        refits += r.size
         points = x0 + r[:, None] * direction
         return pinned_chi2(best, space, {n: points[:, k] for k, n in enumerate(names)}, **fit_kwargs) \
             - best["chi2"] - level
 
-    a, fa = np.zeros(rays), np.full(rays, -level)
-    b = np.minimum(np.sqrt(level) * 1.5, reach)
-    fb = excess(b)
-    for _ in range(8):  # widen until every ray is bracketed or at its bound
-        short = (fb < 0) & (b < reach)
-        if not short.any():
-            break
-        a, fa = np.where(short, b, a), np.where(short, fb, fa)
-        b = np.where(short, np.minimum(2 * b, reach), b)
-        fb = np.where(short, excess(b), fb)
-    side = np.zeros(rays)
-    for _ in range(RAY_ROUNDS):  # Illinois regula falsi on every bracketed ray at once
-        active = (fb >= 0) & np.isfinite(fa) & np.isfinite(fb) & (np.abs(b - a) > 1e-12 * np.abs(b))
-        if not active.any():
-            break
-        r = np.where(active, (a * fb - b * fa) / np.where(active, fb - fa, 1.0), a)
-        fr = np.full(rays, np.nan)
-        fr[active] = excess(r[active])
-        close = active & (np.abs(fr) <= 1e-6 * level)
-        upper = active & (fr >= 0)
-        a, fa = np.where(active & ~upper, r, a), np.where(active & ~upper, fr, fa)
-        b, fb = np.where(upper, r, b), np.where(upper, fr, fb)
-        fa = np.where(upper & (side > 0), 0.5 * fa, fa)
-        fb = np.where(active & ~upper & (side < 0), 0.5 * fb, fb)
-        side = np.where(upper, 1.0, np.where(active, -1.0, side))
-        a, b = np.where(close, r, a), np.where(close, r, b)
-        fa, fb = np.where(close, 0.0, fa), np.where(close, 0.0, fb)
-    r_end = np.where(fb >= 0, np.where(fb == 0, b, (a * fb - b * fa) / np.where(fb - fa != 0, fb - fa, 1.0)), b)
+    close = 1e-6 * level
+    search = Crossings.outward(0.0, -level, np.ones(rays), reach, np.sqrt(level) * 1.5)
+    while search.open.size:  # every open ray's next trial, expanding or inside its bracket, in one refit call
+        which = search.open
+        r = search.trials(which)
+        search.record(which, r, excess(r), ftol=close, max_evaluations=RAY_OUTWARD + RAY_ROUNDS,
+                      max_outward=RAY_OUTWARD)
+    refits = int(search.evaluations.sum())
+    r_end = np.where(np.abs(search.f) <= close, search.x, search.interpolated())
     # A ray whose refits were not certified has no point: the contour is drawn through the others.
-    failed = ~(np.isfinite(fa) & np.isfinite(fb))
-    r_end = np.where(failed, np.nan, r_end)
+    r_end = np.where(search.failed, np.nan, r_end)
     # Open: stopped at its bound below the level, or failed -- each ray counted once.
-    open_rays = int(np.sum(failed | (fb < 0)))
+    open_rays = int(np.sum(search.failed | ~np.isfinite(search.b)))
     points = (x0 + r_end[:, None] * direction)[np.isfinite(r_end)]
     return (np.vstack([points, points[:1]]) if len(points) else points), open_rays, refits
 

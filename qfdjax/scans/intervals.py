@@ -15,7 +15,8 @@ range (and the same with the axes swapped).  Every value of it here is found by 
    region, where the w minimum lies between nodes, 162 below the best node).
 3. The ends: each crossing of reference + level is bracketed by the refined node profiles (with the
    minimum inserted) and found by Newton with the exact profile slope dP/dx, safeguarded by Illinois
-   regula falsi inside the bracket; every trial x is itself a step-1 profile minimisation.
+   regula falsi inside the bracket (`fitting.roots.Crossings`, the search MINOS, the contour's rays
+   and the forecast use too); every trial x is itself a step-1 profile minimisation.
 
 Ends where the profile jumps (the reference numerics' grid changes with w) are reported as such.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..fitting.levels import level_brackets
+from ..fitting.roots import Crossings
 
 LEVELS = (1.0, 4.0)
 # Every scan of 16+ points with 8 starts re-packs its LM lanes through a 128-lane bucket
@@ -196,36 +198,32 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
             for side, a, b in level_brackets(ps - ref, level, start=int(np.argmin(ps))):
                 crossings.append({"axis": axis, "level": level, "side": side, "y_range": n["y_range"],
                                   "a": (xs[a], ps[a] - ref - level, gs[a]), "b": (xs[b], ps[b] - ref - level, gs[b]),
-                                  "y": ys[a], "x": None, "done": False,
-                                  "converged": False, "jump": False, "last": None, "repeat": 0})
-    for _ in range(max_rounds):
-        active = [c for c in crossings if not c["done"]]
-        if not active:
-            break
-        results = {}
+                                  "y": ys[a]})
+    search = Crossings.bracketed(*(np.array([c[end][k] for c in crossings], float)
+                                 for end, k in (("a", 0), ("a", 1), ("b", 0), ("b", 1))),
+                               ga=np.array([c["a"][2] for c in crossings], float),
+                               gb=np.array([c["b"][2] for c in crossings], float))
+    axis_of = np.array([c["axis"] for c in crossings], int)
+    ys_now = np.array([c["y"] for c in crossings], float)
+    ok_now = np.zeros(len(crossings), bool)
+    while search.open.size:
+        which = search.open
         for axis in (0, 1):
-            mine = [c for c in active if c["axis"] == axis]
-            if mine:
+            mine = which[axis_of[which] == axis]
+            if mine.size:
                 # One batch of refits per axis and round: every crossing's trial at once.
-                trials = [_next_trial(c) for c in mine]
-                p, g, y, ok, _ = _minimise_other(counted, axis, trials, [c["y"] for c in mine], mine[0]["y_range"])
-                for k, c in enumerate(mine):
-                    results[id(c)] = (trials[k], p[k], g[k], y[k], ok[k])
-        for c in active:
-            x, p, g, y, ok = results[id(c)]
-            f = float(p) - ref - c["level"]
-            c["x"], c["y"] = x, float(y)
-            c["converged"] = abs(f) <= atol and bool(ok)
-            if abs(f) <= atol or abs(c["b"][0] - c["a"][0]) <= 1e-12 * max(abs(x), 1.0):
-                # A bracket that shrinks to nothing with |f| still large is a jump of the profile
-                # (the reference numerics' quadrature grid changes with w): the end is that point.
-                c["done"] = True
-                c["jump"] = abs(f) > atol
-            else:
-                end = "a" if f < 0 else "b"
-                c[end] = (x, f, float(g))
-                c["repeat"] = c["repeat"] + 1 if c["last"] == end else 1
-                c["last"] = end
+                trials = search.trials(mine, newton=True, margin=1e-3)
+                p, g, y, ok, _ = _minimise_other(counted, axis, trials, ys_now[mine], crossings[mine[0]]["y_range"])
+                ys_now[mine], ok_now[mine] = y, ok
+                f = np.asarray(p, float) - ref - np.array([crossings[k]["level"] for k in mine])
+                search.record(mine, trials, f, g, ftol=atol, max_evaluations=max_rounds)
+    found = np.abs(search.f) <= atol
+    # A bracket that shrinks to nothing with |f| still large is a jump of the profile (the reference
+    # numerics' quadrature grid changes with w): the end is that point.
+    jump = ~found & search.narrow
+    for k, c in enumerate(crossings):
+        c.update(x=None if np.isnan(search.x[k]) else float(search.x[k]), converged=bool(found[k] and ok_now[k]),
+                 jump=bool(jump[k]))
     out = {"beta": {}, "w": {}, "evaluations": counter["points"], "reference_chi2": ref, "minimum": minimum,
            "method": "refit", "node_profiles": {name: nodes[axis]["p"].tolist() for axis, name in ((0, "beta"),
                                                                                                (1, "w"))}}
@@ -239,25 +237,6 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                     ends[f"{c['side']}_jump"] = bool(c["jump"])
             out[name][f"{level:g}"] = ends
     return out
-
-
-def _next_trial(c) -> float:
-    """Newton from the bracket end nearer the level if it lands inside; else Illinois regula falsi."""
-    (xa, fa, sa), (xb, fb, sb) = c["a"], c["b"]
-    lo, hi = min(xa, xb), max(xa, xb)
-    x0, f0, s0 = (xa, fa, sa) if abs(fa) <= abs(fb) else (xb, fb, sb)
-    if np.isfinite(s0) and s0 != 0.0 and c["repeat"] < 2:
-        x = x0 - f0 / s0
-        if lo < x < hi:
-            return float(x)
-    # Illinois: an end that has not moved for several rounds gets its weight halved each time,
-    # so the secant cannot creep towards the root from one side only.
-    weight = 0.5 ** max(c["repeat"] - 1, 0)
-    fa_w = fa * (weight if c["last"] == "b" else 1.0)
-    fb_w = fb * (weight if c["last"] == "a" else 1.0)
-    x = (xa * fb_w - xb * fa_w) / (fb_w - fa_w)
-    inner = 1e-3 * (hi - lo)
-    return float(np.clip(x, lo + inner, hi - inner))
 
 
 def refit_profile_intervals(config, beta_axis, w_axis, summary: dict, chunk: int = 64) -> dict:

@@ -22,9 +22,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..fitting.fit import FitConfig, check_point, fit, fit_points, resolve_lambda
+from ..fitting.roots import Crossings
 from ..model.constants import lambda_from_eta
 
-# Crossing search on the Asimov profile: bracket outwards from the Fisher error, then regula falsi.
+# Crossing search on the Asimov profile: bracket outwards from the Fisher error (at most EXPAND_STEPS
+# trials), then Illinois regula falsi (at most CROSSING_ROUNDS more).
 EXPAND_STEPS = 8
 CROSSING_ROUNDS = 30
 CROSSING_TOL = 1e-4
@@ -126,58 +128,24 @@ def forecast(beta: float, w: float, *, observables=("mass",), sigmas: dict | Non
 
 
 def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
-    """(lower, upper) beta where the Asimov profile reaches Delta chi^2 = 1, both sides in each batch,
-    and per side whether it converged (|Delta chi^2 - 1| <= CROSSING_TOL at a certified fit)."""
+    """(lower, upper) beta where the Asimov profile reaches Delta chi^2 = 1, the open sides' trials in one
+    batch each round (`roots.Crossings`: doubling outwards from the Fisher error, then Illinois), and per
+    side whether it converged (|Delta chi^2 - 1| <= CROSSING_TOL at a certified fit)."""
     step = sigma_guess if sigma_guess else 0.01 * beta0
-    inner = [beta0, beta0]
-    outer: list[tuple[float, float] | None] = [None, None]
-    f_inner = [-1.0, -1.0]
-    trial = np.array([beta0 - step, beta0 + step])
-    for _ in range(EXPAND_STEPS):
-        trial = np.maximum(trial, 1e-6)
-        values, _, _ = profile(trial)
-        for side in (0, 1):
-            if outer[side] is None:
-                if values[side] >= 1.0:
-                    outer[side] = (float(trial[side]), float(values[side]) - 1.0)
-                else:
-                    inner[side], f_inner[side] = float(trial[side]), float(values[side]) - 1.0
-        if None not in outer:
-            break
-        step *= 2.0
-        trial = np.array([beta0 - step, beta0 + step])
-    ends: list[float | None] = [None, None]
+    sides = Crossings.outward(beta0, -1.0, [-1.0, 1.0], [1e-6, np.inf], step)
+    certified = np.zeros(2, bool)
+    while sides.open.size:
+        which = sides.open
+        trial = sides.trials(which)
+        values, _, converged = profile(trial)
+        sides.record(which, trial, np.asarray(values, float) - 1.0, ftol=CROSSING_TOL,
+                     max_evaluations=EXPAND_STEPS + CROSSING_ROUNDS, max_outward=EXPAND_STEPS)
+        certified[which] = np.asarray(converged, bool)
     # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open (None).
-    done = [outer[s] is None for s in (0, 1)]
-    if all(done):
-        return ends, [False, False]
-    a = [(inner[s], f_inner[s]) for s in (0, 1)]
-    b: list[tuple[float, float]] = [o if o is not None else (inner[s], f_inner[s] + 1.0) for s, o in enumerate(outer)]
-    last: list[str | None] = [None, None]
-    certified = [outer[s] is not None for s in (0, 1)]
-    for _ in range(CROSSING_ROUNDS):
-        # Illinois regula falsi: the end that did not move last time counts half, so neither side stalls.
-        x = np.empty(2)
-        for s in (0, 1):
-            fa = a[s][1] * (0.5 if last[s] == "b" else 1.0)
-            fb = b[s][1] * (0.5 if last[s] == "a" else 1.0)
-            x[s] = (a[s][0] * fb - b[s][0] * fa) / (fb - fa)
-        values, _, converged = profile(x)
-        f = values - 1.0
-        for s in (0, 1):
-            if done[s]:
-                continue
-            ends[s] = float(x[s])
-            certified[s] = bool(converged[s])
-            if abs(f[s]) <= CROSSING_TOL or abs(b[s][0] - a[s][0]) <= 1e-12 * abs(x[s]):
-                done[s] = True
-            elif f[s] < 0:
-                a[s], last[s] = (float(x[s]), float(f[s])), "a"
-            else:
-                b[s], last[s] = (float(x[s]), float(f[s])), "b"
-        if all(done):
-            break
-    return ends, [d and c and e is not None for d, c, e in zip(done, certified, ends, strict=True)]
+    found = np.isfinite(sides.b) & ~sides.failed
+    settled = (np.abs(sides.f) <= CROSSING_TOL) | sides.narrow
+    ends = [float(sides.x[k]) if found[k] else None for k in (0, 1)]
+    return ends, [bool(found[k] and settled[k] and certified[k]) for k in (0, 1)]
 
 
 def check_sigmas(pairs) -> dict:
