@@ -199,10 +199,8 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 crossings.append({"axis": axis, "level": level, "side": side, "y_range": n["y_range"],
                                   "a": (xs[a], ps[a] - ref - level, gs[a]), "b": (xs[b], ps[b] - ref - level, gs[b]),
                                   "y": ys[a]})
-    search = Crossings.bracketed(*(np.array([c[end][k] for c in crossings], float)
-                                 for end, k in (("a", 0), ("a", 1), ("b", 0), ("b", 1))),
-                               ga=np.array([c["a"][2] for c in crossings], float),
-                               gb=np.array([c["b"][2] for c in crossings], float))
+    end_a, end_b = (np.array([c[end] for c in crossings], float).reshape(-1, 3) for end in ("a", "b"))
+    search = Crossings.bracketed(end_a[:, 0], end_a[:, 1], end_b[:, 0], end_b[:, 1], ga=end_a[:, 2], gb=end_b[:, 2])
     axis_of = np.array([c["axis"] for c in crossings], int)
     ys_now = np.array([c["y"] for c in crossings], float)
     ok_now = np.zeros(len(crossings), bool)
