@@ -95,41 +95,30 @@ class Crossings:
         has not stayed put twice; otherwise Illinois regula falsi, kept `margin` of the bracket's
         width away from its ends.
         """
-        which = np.asarray(which, int)
-        out = np.empty(which.size)
-        for k, i in enumerate(which):
-            out[k] = self._bracket_trial(i, newton, margin) if np.isfinite(self.b[i]) else self._outward_trial(i, secant)
-        return out
-
-    def _outward_trial(self, i: int, secant: bool) -> float:
-        x0, sign, a = self.x0[i], self.sign[i], self.a[i]
-        if a == x0:
-            guess = x0 + sign * self.step[i]
-        elif not secant:
-            guess = x0 + 2.0 * (a - x0)
-        else:
-            slope = (self.fa[i] - self.f0[i]) / (a - x0)
-            guess = x0 - self.f0[i] / slope if slope * sign > 0 else a + 2.0 * (a - x0)
-            if (guess - a) * sign <= 0:
-                guess = a + (a - x0)
-        past = (guess - self.limit[i]) * sign >= 0
-        return float(self.limit[i] if past else guess)
-
-    def _bracket_trial(self, i: int, newton: bool, margin: float) -> float:
-        a, fa, b, fb = self.a[i], self.fa[i], self.b[i], self.fb[i]
-        lo, hi = min(a, b), max(a, b)
-        if newton and self.repeat[i] < 2:
-            x0, f0, s0 = (a, fa, self.ga[i]) if abs(fa) <= abs(fb) else (b, fb, self.gb[i])
-            if np.isfinite(s0) and s0 != 0.0:
-                x = x0 - f0 / s0
-                if lo < x < hi:
-                    return float(x)
-        weight = 0.5 ** max(int(self.repeat[i]) - 1, 0)
-        fa_w = fa * (weight if self.last[i] > 0 else 1.0)
-        fb_w = fb * (weight if self.last[i] < 0 else 1.0)
-        x = (a * fb_w - b * fa_w) / (fb_w - fa_w)
-        inner = margin * (hi - lo)
-        return float(np.clip(x, lo + inner, hi - inner))
+        i = np.asarray(which, int)
+        x0, sign, limit, a, fa, b, fb = (v[i] for v in (self.x0, self.sign, self.limit, self.a, self.fa, self.b, self.fb))
+        with np.errstate(all="ignore"):
+            if secant:
+                slope = (fa - self.f0[i]) / (a - x0)
+                guess = np.where(slope * sign > 0, x0 - self.f0[i] / slope, a + 2.0 * (a - x0))
+                guess = np.where((guess - a) * sign <= 0, a + (a - x0), guess)
+            else:
+                guess = x0 + 2.0 * (a - x0)
+            guess = np.where(a == x0, x0 + sign * self.step[i], guess)
+            outward = np.where((guess - limit) * sign >= 0, limit, guess)
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            weight = 0.5 ** np.maximum(self.repeat[i] - 1, 0)
+            fa_w = fa * np.where(self.last[i] > 0, weight, 1.0)
+            fb_w = fb * np.where(self.last[i] < 0, weight, 1.0)
+            inner = margin * (hi - lo)
+            inside = np.clip((a * fb_w - b * fa_w) / (fb_w - fa_w), lo + inner, hi - inner)
+            if newton:
+                near_a = np.abs(fa) <= np.abs(fb)
+                slope = np.where(near_a, self.ga[i], self.gb[i])
+                step = np.where(near_a, a, b) - np.where(near_a, fa, fb) / slope
+                usable = (self.repeat[i] < 2) & np.isfinite(slope) & (slope != 0.0) & (lo < step) & (step < hi)
+                inside = np.where(usable, step, inside)
+        return np.where(np.isfinite(b), inside, outward)
 
     def record(self, which, x, f, g=None, *, ftol: float = 0.0, xtol: float = 0.0,
                max_evaluations: int | None = None, max_outward: int | None = None):
@@ -137,43 +126,41 @@ class Crossings:
 
         Done: a non-finite f (failed); |f| <= ftol (the trial is the crossing); a trial inside a
         bracket already narrower than WIDTH_FLOOR of its x (or of 1); a bracket now narrower than
-        xtol times the distance of its outer end from x0; an
-        unbracketed search whose trial at `limit` is still inside (cut), or that has taken
-        `max_outward` steps; `max_evaluations` reached.
+        xtol times the distance of its outer end from x0; an unbracketed search whose trial at
+        `limit` is still inside (cut), or that has taken `max_outward` steps; `max_evaluations` reached.
         """
-        which = np.asarray(which, int)
+        i = np.asarray(which, int)
         x, f = np.asarray(x, float), np.asarray(f, float)
         g = np.full(x.shape, np.nan) if g is None else np.asarray(g, float)
-        for i, xi, fi, gi in zip(which, x, f, g, strict=True):
-            self.evaluations[i] += 1
-            self.x[i], self.f[i] = xi, fi
-            if not np.isfinite(fi):
-                self.failed[i] = self.done[i] = True
-                continue
-            bracketed = np.isfinite(self.b[i])
-            # A trial inside a bracket already narrower than WIDTH_FLOOR is the end (checked before the
-            # trial narrows it further, so a jump reports the same point whatever came before).
-            spent = bracketed and abs(self.b[i] - self.a[i]) <= WIDTH_FLOOR * max(abs(xi), 1.0)
-            end = 1 if fi >= 0 else -1
-            if end > 0:
-                self.b[i], self.fb[i], self.gb[i] = xi, fi, gi
-            else:
-                self.a[i], self.fa[i], self.ga[i] = xi, fi, gi
-            if bracketed:
-                self.repeat[i] = self.repeat[i] + 1 if self.last[i] == end else 1
-                self.last[i] = end
-            elif end < 0 and xi == self.limit[i]:
-                self.cut[i] = self.done[i] = True
-                continue
-            if abs(fi) <= ftol or spent:
-                self.done[i] = True
-                self.narrow[i] = spent
-            elif np.isfinite(self.b[i]) and abs(self.b[i] - self.a[i]) <= xtol * abs(self.b[i] - self.x0[i]):
-                self.done[i] = True
-            if max_evaluations is not None and self.evaluations[i] >= max_evaluations:
-                self.done[i] = True
-            if max_outward is not None and not np.isfinite(self.b[i]) and self.evaluations[i] >= max_outward:
-                self.done[i] = True
+        self.evaluations[i] += 1
+        self.x[i], self.f[i] = x, f
+        finite = np.isfinite(f)
+        bracketed = np.isfinite(self.b[i])
+        # A trial inside a bracket already narrower than WIDTH_FLOOR is the end (checked before the trial
+        # narrows it further, so a jump reports the same point whatever came before).
+        spent = bracketed & (np.abs(self.b[i] - self.a[i]) <= WIDTH_FLOOR * np.maximum(np.abs(x), 1.0))
+        outer, inner = finite & (f >= 0), finite & (f < 0)
+        for mask, ends in ((outer, (self.b, self.fb, self.gb)), (inner, (self.a, self.fa, self.ga))):
+            for array, value in zip(ends, (x, f, g), strict=True):
+                array[i[mask]] = value[mask]
+        moved = finite & bracketed
+        end = np.where(f >= 0, 1, -1)
+        self.repeat[i[moved]] = np.where(self.last[i] == end, self.repeat[i] + 1, 1)[moved]
+        self.last[i[moved]] = end[moved]
+        cut = inner & ~bracketed & (x == self.limit[i])
+        settled = finite & ~cut & ((np.abs(f) <= ftol) | spent)
+        width = np.abs(self.b[i] - self.a[i])
+        with np.errstate(invalid="ignore"):
+            narrowed = finite & ~cut & np.isfinite(self.b[i]) & (width <= xtol * np.abs(self.b[i] - self.x0[i]))
+        done = ~finite | cut | settled | narrowed
+        if max_evaluations is not None:
+            done |= self.evaluations[i] >= max_evaluations
+        if max_outward is not None:
+            done |= ~np.isfinite(self.b[i]) & (self.evaluations[i] >= max_outward)
+        self.failed[i] |= ~finite
+        self.cut[i] |= cut
+        self.narrow[i] |= settled & spent
+        self.done[i] |= done
 
     def interpolated(self) -> np.ndarray:
         """The crossing by linear interpolation between the bracket's ends (the inside end where unbracketed)."""
