@@ -81,10 +81,6 @@ class Crossings:
         """Indices of the searches still running."""
         return np.flatnonzero(~self.done)
 
-    @property
-    def is_bracketed(self) -> np.ndarray:
-        return np.isfinite(self.b)
-
     def trials(self, which, *, secant: bool = False, newton: bool = False, margin: float = 0.0) -> np.ndarray:
         """The next x of searches `which`.
 
