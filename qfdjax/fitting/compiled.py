@@ -320,12 +320,22 @@ def compile_exported(name: str, exported, specs) -> tuple:
     return lowered.compile(), ""
 
 
-def _exported(key, fn, leaves, mask, treedef, dynamic):
+def artifact_path(key: str) -> Path | None:
+    """Where kernel `key`'s jax.export artifact lives in the cache (None without a cache)."""
     folder = cache_dir()
-    path = None if folder is None else Path(folder) / "export" / f"{key}.jaxexport"
+    return None if folder is None else Path(folder) / "export" / f"{key}.jaxexport"
+
+
+def read_artifact(path: Path):
+    """An exported kernel read back from its artifact (raises on a damaged one)."""
+    return jax.export.deserialize(bytearray(path.read_bytes()))
+
+
+def _exported(key, fn, leaves, mask, treedef, dynamic):
+    path = artifact_path(key)
     if path is not None and path.exists():
         try:
-            return jax.export.deserialize(bytearray(path.read_bytes())), f"loaded from {path.parent}"
+            return read_artifact(path), f"loaded from {path.parent}"
         except Exception:  # noqa: BLE001 - a damaged artifact is rebuilt, never trusted
             pass
 

@@ -30,7 +30,7 @@ def _memory_file(command: str) -> Path | None:
     folder = cache_dir()
     if folder is None or not command.isidentifier():
         return None
-    return Path(folder) / "export" / f"remembered-{command}.json"
+    return Path(folder) / "export" / f"remembered-{command}.json"  # beside the artifacts it names
 
 
 def remember_kernels(command: str) -> None:
@@ -59,8 +59,8 @@ def prefetch_remembered(command: str) -> int:
         name, key = (entry.get(k) if isinstance(entry, dict) else None for k in ("name", "key"))
         if not (isinstance(name, str) and isinstance(key, str) and key.isalnum()):
             continue
-        artifact = path.parent / f"{key}.jaxexport"
-        if artifact.is_file():
+        artifact = compiled.artifact_path(key)
+        if artifact is not None and artifact.is_file():
             compiled.submit_prefetch(key, _load, name, artifact, guessed=True)
             started += 1
     return started
@@ -69,7 +69,7 @@ def prefetch_remembered(command: str) -> int:
 def _load(name: str, artifact: Path) -> tuple:
     import jax
 
-    exported = jax.export.deserialize(bytearray(artifact.read_bytes()))
+    exported = compiled.read_artifact(artifact)
     specs = [jax.ShapeDtypeStruct(aval.shape, aval.dtype) for aval in exported.in_avals]
     call, how = compiled.compile_exported(name, exported, specs)
     return call, f"loaded from {artifact.parent}{how} (remembered)"

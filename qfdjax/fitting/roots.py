@@ -92,7 +92,8 @@ class Crossings:
         width away from its ends.
         """
         i = np.asarray(which, int)
-        x0, sign, limit, a, fa, b, fb = (v[i] for v in (self.x0, self.sign, self.limit, self.a, self.fa, self.b, self.fb))
+        x0, sign, limit = self.x0[i], self.sign[i], self.limit[i]
+        a, fa, b, fb = self.a[i], self.fa[i], self.b[i], self.fb[i]
         with np.errstate(all="ignore"):
             if secant:
                 slope = (fa - self.f0[i]) / (a - x0)

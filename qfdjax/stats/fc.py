@@ -13,10 +13,11 @@ Each refit keeps the scan's full set of starts beside its warm start: with one
 Latin-hypercube start instead, on the multimodal wit_c_g_tau_relaxed_fc scan 259 of
 2700 toys' t changed (by up to 1.6, either way) and the 68 % critical values by up to
 3.8 % (measured).  A lower minimum elsewhere that the search misses leaves the range's
-minimum too high, so the toy's t -- and the critical value -- too small: the regions too narrow, which is not conservative.  How often that happens is measured:
-the first toy of a fixed sample of points is also refitted at every grid node, its t
-corrected, and the record's "search_check" (printed) says how many of the sampled
-toys the local search missed and by how much.  The critical value t_alpha at
+minimum too high, so the toy's t -- and the critical value -- too small: the regions
+too narrow, which is not conservative.  How often that happens is measured: the first toy
+of a fixed sample of points is also refitted at every grid node, its t corrected, and the
+record's "search_check" (printed) says how many of the sampled toys the local search missed
+and by how much.  The critical value t_alpha at
 each CL is the toys' quantile; the point is accepted when the data's
 t_obs <= t_alpha.  Wilks' region (t_obs <= 2.30 / 6.18 for two parameters) is
 reported beside it.  The 1-D intervals are the projections of the 2-D regions onto
