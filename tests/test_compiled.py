@@ -286,3 +286,34 @@ def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_pat
         release.set()
         compiled._PENDING.pop("probe-busy-key", None)
         compiled._GUESSED.discard("probe-busy-key")
+
+
+@pytest.mark.parametrize("numerics_name", ["exact", "reference"])
+def test_a_prefetch_from_one_lanes_shapes_has_the_key_of_the_batch_it_loads_for(numerics_name):
+    """run_lm_lanes prefetches the half-size round's kernel from one lane's arguments widened to shapes
+    (`lanes_shaped`): its key must be the one the gathered batch gets, or the prefetch loads a kernel
+    nobody calls."""
+    from qfdjax.fitting import compiled
+    from qfdjax.fitting.kernel import _lm_round, _round_args
+    from qfdjax.fitting.optimize import LMConfig
+    from qfdjax.fitting.problem import make_numerics
+
+    problem, _, beta, w, lam, u0 = _seed_lanes(4)
+    numerics = make_numerics(numerics_name, w)
+    lanes, residuals = len(u0), problem.likelihood.residual_count()
+    state = {"u": u0, "chi2": np.full(lanes, np.nan), "damping": np.full(lanes, 1e-3),
+             "step": np.zeros(lanes, np.int64), "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64),
+             "r": np.zeros((lanes, residuals)), "J": np.zeros((lanes, residuals, u0.shape[1]))}
+    point = np.repeat(np.arange(4), lanes // 4)
+    data = np.tile(problem.likelihood.data(), (4, 1))
+    shared = (problem, LMConfig())
+    idx = np.arange(8)
+    gathered = compiled._split("lm_round", (_lm_round, _round_args(state, idx, beta, w, lam, data, point, 24),
+                                            numerics.select(point[idx]), shared))[0]
+    one = idx[:1]
+    shaped = compiled._split("lm_round", (_lm_round, compiled.lanes_shaped(
+        _round_args(state, one, beta, w, lam, data, point, 24), 8), compiled.lanes_shaped(
+        numerics.select(point[one]), 8, numerics.point_axes()), shared))[0]
+    assert shaped == gathered
+    wider = compiled.lanes_shaped(_round_args(state, one, beta, w, lam, data, point, 24), 16)
+    assert compiled._split("lm_round", (_lm_round, wider, numerics.select(point[idx]), shared))[0] != gathered

@@ -66,6 +66,26 @@ def test_lm_finds_bounded_minimum():
     assert float(result.projected_gradient) < 1e-8
 
 
+def test_an_lm_run_resumed_from_its_handed_over_linearisation_is_the_run_uncut():
+    """lm_steps(linearized=...) outside a lane batch (no lane count): a run stopped at step 3 and resumed
+    with the (r, J) it returned takes exactly the steps of the run never stopped."""
+    from qfdjax.fitting.optimize.lm import _jacfwd_linearize, lm_start, lm_steps
+
+    def residuals(u):
+        x, y = -2.0 + 2.5 * u[0], -2.0 + 2.5 * u[1]
+        return jnp.stack([10.0 * (y - x * x), 1.0 - x])
+
+    linearize, fixed, config = _jacfwd_linearize(residuals), jnp.array([False, False]), LMConfig(max_steps=200)
+    run = jax.jit(lambda state, until, r, J: lm_steps(linearize, state, fixed, config, until, linearized=(r, J)))
+    nan = jnp.full((2,), jnp.nan), jnp.full((2, 2), jnp.nan)
+    whole = run(lm_start(jnp.array([0.2, 0.3]), config), 200, *nan)
+    cut = run(lm_start(jnp.array([0.2, 0.3]), config), 3, *nan)
+    assert int(cut[0].step) == 3 and int(whole[0].step) > 6
+    resumed = run(cut[0], 200, cut[1], cut[2])
+    for a, b in zip(jax.tree_util.tree_leaves(whole), jax.tree_util.tree_leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_g_factor_fit_is_not_stopped_by_its_rounding_floor_rule():
     """The rounding-floor stall (a rejected step that moves neither the model nor chi^2) must not fire on a
     rejection where chi^2 moved: counting every tiny-prediction rejection stopped these e+mu g-factor fits

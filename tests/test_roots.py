@@ -43,6 +43,7 @@ def test_illinois_does_not_stall_on_a_convex_profile():
     search = Crossings.bracketed(0.0, f(np.array(0.0)), 1.0, f(np.array(1.0)))
     _run(search, f, ftol=1e-12)
     assert search.x[0] == pytest.approx(np.log(2.0) / 8.0, rel=1e-10)
+    assert search.hit[0] and abs(search.f[0]) <= 1e-12  # ended on its trial, which callers then report
     a, b, plain = 0.0, 1.0, 0
     while abs(f(a)) > 1e-12 and plain < 1000:  # the same bracket without Illinois weights
         x = (a * f(b) - b * f(a)) / (f(b) - f(a))
@@ -68,6 +69,7 @@ def test_a_bound_before_the_crossing_cuts_the_search_there():
     search = Crossings.outward(2.0, -1.0, [-1.0, 1.0], [1.9, 10.0], 0.05)
     _run(search, f, xtol=1e-9)
     assert search.cut.tolist() == [True, False]
+    assert not search.hit.any()  # the cut side stopped inside, the other on its bracket's width (xtol)
     assert search.interpolated()[0] == 1.9  # the lower side reports the bound
 
 

@@ -72,7 +72,8 @@ def bucket(n: int, smallest: int = 1, base: int = 4) -> int:
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, (jax.Array, np.ndarray, np.generic))
+    # A ShapeDtypeStruct stands for an array wherever only shapes matter (a prefetch: see `prefetch`).
+    return isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct))
 
 
 def _stable_repr(x) -> str:
@@ -133,12 +134,27 @@ def prefetch(name: str, fn, *args) -> None:
     Loading it (warm: ~0.3 s of lowering and deserialising) or compiling it
     (cold: seconds) meanwhile uses the second core instead of waiting.  Only
     kernels that will surely be called are prefetched: the thread pool is
-    joined when the process exits.
+    joined when the process exits.  Array arguments may be given as
+    `jax.ShapeDtypeStruct`s (`lanes_shaped`): a load needs their shapes only, and a
+    caller that asks every round need not gather arrays for a kernel loaded long ago.
     """
     if cache_dir() is None or os.environ.get("QFDJAX_NO_PREFETCH"):
         return
     key, leaves, mask, treedef, dynamic = _split(name, args)
     submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic)
+
+
+def lanes_shaped(tree, lanes: int, axes=0):
+    """`tree` with each leaf that `axes` (vmap in_axes: 0 or None per leaf) maps over its leading axis
+    replaced by a ShapeDtypeStruct of `lanes` lanes: arguments for `prefetch` built from one lane's."""
+    def widen(axis, leaf):
+        if axis != 0 or not _is_array(leaf):
+            return leaf
+        return jax.ShapeDtypeStruct((lanes,) + tuple(np.shape(leaf))[1:], np.result_type(leaf))
+
+    if axes == 0:
+        return jax.tree_util.tree_map(lambda leaf: widen(0, leaf), tree)
+    return jax.tree_util.tree_map(widen, axes, tree, is_leaf=lambda x: x is None)
 
 
 def submit_prefetch(key: str, task, *args, guessed: bool = False) -> None:

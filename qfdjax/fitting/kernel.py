@@ -19,7 +19,7 @@ import numpy as np
 
 from ..model.numerics import AbstractNumerics
 from ..runtime import spending
-from .compiled import bucket, call_compiled, prefetch
+from .compiled import bucket, call_compiled, lanes_shaped, prefetch
 from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_steps, result_at
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
@@ -208,11 +208,12 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
         else:
             parts = [padded_size(active.size, min_lanes, mesh, base=2)]
         if mesh is None and parts[0] // 2 >= min_lanes:
-            # The next round most likely runs in the half-size batch: load its kernel meanwhile.
-            idx = active[pad_index(active.size, parts[0] // 2)]
-            prefetch("lm_round", _apply, _lm_round, _round_args(state, idx, beta, w, lam, data, lane_point,
-                                                                round_steps), numerics.select(lane_point[idx]),
-                     (problem, lm))
+            # The next round most likely runs in the half-size batch: load its kernel meanwhile.  Its
+            # arguments as shapes, from one lane's: asked every round, it is loaded once per process.
+            one, half = active[:1], parts[0] // 2
+            prefetch("lm_round", _apply, _lm_round,
+                     lanes_shaped(_round_args(state, one, beta, w, lam, data, lane_point, round_steps), half),
+                     lanes_shaped(numerics.select(lane_point[one]), half, numerics.point_axes()), (problem, lm))
         start = 0
         for size in parts:
             mine = active[start:start + size]

@@ -138,7 +138,7 @@ def _contour_by_rays(best, space, names, level, axes, fit_kwargs, rays: int = RA
         search.record(which, r, excess(r), ftol=close, max_evaluations=RAY_OUTWARD + RAY_ROUNDS,
                       max_outward=RAY_OUTWARD)
     refits = int(search.evaluations.sum())
-    r_end = np.where(np.abs(search.f) <= close, search.x, search.interpolated())
+    r_end = np.where(search.hit, search.x, search.interpolated())
     # A ray whose refits were not certified has no point: the contour is drawn through the others.
     r_end = np.where(search.failed, np.nan, r_end)
     # Open: stopped at its bound below the level, or failed -- each ray counted once.

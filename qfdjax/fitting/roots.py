@@ -52,6 +52,7 @@ class Crossings:
     done: np.ndarray
     cut: np.ndarray  # reached `limit` still inside: no crossing before it
     failed: np.ndarray  # a trial's value was not finite (its refit not certified)
+    hit: np.ndarray  # ended on a trial within ftol of the level: that trial is the crossing
     narrow: np.ndarray  # ended inside a bracket narrower than WIDTH_FLOOR (a jump where |f| is not small)
     evaluations: np.ndarray
 
@@ -64,7 +65,7 @@ class Crossings:
             (lambda: np.zeros(x0.shape, int))
         return cls(x0=x0.copy(), f0=f0.copy(), sign=sign.copy(), limit=limit.copy(), step=step.copy(), a=x0.copy(),
                    fa=f0.copy(), b=nan(), fb=nan(), ga=nan(), gb=nan(), last=zero(), repeat=zero(), x=nan(), f=nan(),
-                   done=false(), cut=false(), failed=false(), narrow=false(), evaluations=zero())
+                   done=false(), cut=false(), failed=false(), hit=false(), narrow=false(), evaluations=zero())
 
     @classmethod
     def bracketed(cls, a, fa, b, fb, ga=None, gb=None) -> "Crossings":
@@ -145,7 +146,8 @@ class Crossings:
         self.repeat[i[moved]] = np.where(self.last[i] == end, self.repeat[i] + 1, 1)[moved]
         self.last[i[moved]] = end[moved]
         cut = inner & ~bracketed & (x == self.limit[i])
-        settled = finite & ~cut & ((np.abs(f) <= ftol) | spent)
+        hit = finite & ~cut & (np.abs(f) <= ftol)
+        settled = hit | (finite & ~cut & spent)
         width = np.abs(self.b[i] - self.a[i])
         with np.errstate(invalid="ignore"):
             narrowed = finite & ~cut & np.isfinite(self.b[i]) & (width <= xtol * np.abs(self.b[i] - self.x0[i]))
@@ -156,6 +158,7 @@ class Crossings:
             done |= ~np.isfinite(self.b[i]) & (self.evaluations[i] >= max_outward)
         self.failed[i] |= ~finite
         self.cut[i] |= cut
+        self.hit[i] |= hit
         self.narrow[i] |= settled & spent
         self.done[i] |= done
 

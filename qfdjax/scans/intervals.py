@@ -215,7 +215,7 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 ys_now[mine], ok_now[mine] = y, ok
                 f = np.asarray(p, float) - ref - np.array([crossings[k]["level"] for k in mine])
                 search.record(mine, trials, f, g, ftol=atol, max_evaluations=max_rounds)
-    found = np.abs(search.f) <= atol
+    found = search.hit
     # A bracket that shrinks to nothing with |f| still large is a jump of the profile (the reference
     # numerics' quadrature grid changes with w): the end is that point.
     jump = ~found & search.narrow

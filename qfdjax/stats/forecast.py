@@ -143,7 +143,7 @@ def _asimov_crossings(profile, beta0: float, sigma_guess: float | None):
         certified[which] = np.asarray(converged, bool)
     # A side whose profile never reaches Delta chi^2 = 1 within 2^EXPAND_STEPS Fisher errors is open (None).
     found = np.isfinite(sides.b) & ~sides.failed
-    settled = (np.abs(sides.f) <= CROSSING_TOL) | sides.narrow
+    settled = sides.hit | sides.narrow
     ends = [float(sides.x[k]) if found[k] else None for k in (0, 1)]
     return ends, [bool(found[k] and settled[k] and certified[k]) for k in (0, 1)]
 

@@ -194,10 +194,9 @@ def lm_steps(linearize, state: LMState, fixed, config: LMConfig = LMConfig(), un
             r, J = linearize(state.u)
             return jnp.where(fresh, r, linearized[0]), jnp.where(fresh, J, linearized[1])
 
-        if count_lanes is None:
-            r0, J0 = relinearize()
-        else:
-            r0, J0 = jax.lax.cond(count_lanes(fresh) > 0, relinearize, lambda: tuple(linearized))
+        # Without a lane count every lane linearises (cond under vmap runs both branches anyway).
+        has_fresh = jnp.any(fresh) if count_lanes is None else count_lanes(fresh) > 0
+        r0, J0 = jax.lax.cond(has_fresh, relinearize, lambda: tuple(linearized))
     # No more residuals than parameters (every fit of this model): the step is a k x k problem.
     residual_space = r0.shape[0] <= n
     limit = config.max_steps if until is None else jnp.minimum(until, config.max_steps)
