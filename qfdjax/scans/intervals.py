@@ -215,12 +215,11 @@ def refine_intervals(evaluate, beta, w, chi2, slopes, levels=LEVELS, atol=1e-3, 
                 ys_now[mine], ok_now[mine] = y, ok
                 f = np.asarray(p, float) - ref - np.array([crossings[k]["level"] for k in mine])
                 search.record(mine, trials, f, g, ftol=atol, max_evaluations=max_rounds)
-    found = search.hit
     # A bracket that shrinks to nothing with |f| still large is a jump of the profile (the reference
     # numerics' quadrature grid changes with w): the end is that point.
-    jump = ~found & search.narrow
+    jump = ~search.hit & search.narrow
     for k, c in enumerate(crossings):
-        c.update(x=None if np.isnan(search.x[k]) else float(search.x[k]), converged=bool(found[k] and ok_now[k]),
+        c.update(x=None if np.isnan(search.x[k]) else float(search.x[k]), converged=bool(search.hit[k] and ok_now[k]),
                  jump=bool(jump[k]))
     out = {"beta": {}, "w": {}, "evaluations": counter["points"], "reference_chi2": ref, "minimum": minimum,
            "method": "refit", "node_profiles": {name: nodes[axis]["p"].tolist() for axis, name in ((0, "beta"),
