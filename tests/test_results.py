@@ -179,3 +179,21 @@ def test_scan_result_draws_into_what_the_caller_gives(tmp_path):
         s.plot_fc(axes=Figure().subplots(1, 2))
     loaded = ScanResult.load(tmp_path / "s")
     np.testing.assert_array_equal(loaded.chi2, s.chi2)
+
+
+def test_records_become_plain_json_with_non_finite_numbers_as_null():
+    """io._to_jsonable: what every results file is written from.  Rows of plain values take a fast path
+    (no call per value); NaN and infinities become null wherever they sit, in rows of floats alone or mixed
+    with flags, counts and names, in NumPy arrays and nested rows; a row is copied, never shared."""
+    import numpy as np
+
+    from qfdjax.io import _to_jsonable
+
+    flags = [True, False, 3, "x", None]
+    record = {"floats": [1.0, float("nan"), -float("inf")], "mixed": [2.0, float("nan"), True, 7, "e.U", None],
+              "flags": flags, "nested": [[1.0, float("inf")], [False, None]], "array": np.array([0.5, np.nan]),
+              "scalar": np.float64("nan"), "tuple": (1.0, float("nan"))}
+    out = _to_jsonable(record)
+    assert out == {"floats": [1.0, None, None], "mixed": [2.0, None, True, 7, "e.U", None], "flags": flags,
+                   "nested": [[1.0, None], [False, None]], "array": [0.5, None], "scalar": None, "tuple": [1.0, None]}
+    assert out["flags"] is not flags
