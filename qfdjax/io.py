@@ -117,7 +117,6 @@ def open_nofollow(path, flags: int, mode: int = 0o666):
 
 
 _PLAIN = (int, str, bool, type(None))
-_ROW_TYPES = {float, *_PLAIN}
 
 
 def _to_jsonable(obj):
@@ -129,10 +128,8 @@ def _to_jsonable(obj):
     if kind in _PLAIN:
         return obj
     if kind is list:
-        kinds = set(map(type, obj))
-        # A row of plain values (the record's .tolist() arrays: floats, flags, counts, names): no call per
-        # value (rows of flags and names were 2.2 M of a 256 x 256 record's calls).
-        if kinds <= _ROW_TYPES:
+        kinds = set(map(type, obj))  # a row of plain values (a .tolist() array): no call per value
+        if kinds <= {float, *_PLAIN}:
             return [v if type(v) is not float or v - v == 0.0 else None for v in obj] if float in kinds else obj[:]
         return [_to_jsonable(v) for v in obj]
     if not isinstance(obj, dict) and callable(getattr(obj, "to_dict", None)):
