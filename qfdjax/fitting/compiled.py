@@ -152,8 +152,8 @@ def lanes_shaped(tree, lanes: int, axes=0):
             return leaf
         return jax.ShapeDtypeStruct((lanes,) + tuple(np.shape(leaf))[1:], np.result_type(leaf))
 
-    if axes == 0:
-        return jax.tree_util.tree_map(lambda leaf: widen(0, leaf), tree)
+    if isinstance(axes, int):  # one axis for every leaf (not `== 0`: axes may be a Module)
+        return jax.tree_util.tree_map(lambda leaf: widen(axes, leaf), tree)
     return jax.tree_util.tree_map(widen, axes, tree, is_leaf=lambda x: x is None)
 
 

@@ -146,12 +146,12 @@ class Crossings:
         self.repeat[i[moved]] = np.where(self.last[i] == end, self.repeat[i] + 1, 1)[moved]
         self.last[i[moved]] = end[moved]
         cut = inner & ~bracketed & (x == self.limit[i])
-        hit = finite & ~cut & (np.abs(f) <= ftol)
-        settled = hit | (finite & ~cut & spent)
+        landed = finite & ~cut
+        hit, at_floor = landed & (np.abs(f) <= ftol), landed & spent
         width = np.abs(self.b[i] - self.a[i])
         with np.errstate(invalid="ignore"):
-            narrowed = finite & ~cut & np.isfinite(self.b[i]) & (width <= xtol * np.abs(self.b[i] - self.x0[i]))
-        done = ~finite | cut | settled | narrowed
+            narrowed = landed & np.isfinite(self.b[i]) & (width <= xtol * np.abs(self.b[i] - self.x0[i]))
+        done = ~finite | cut | hit | at_floor | narrowed
         if max_evaluations is not None:
             done |= self.evaluations[i] >= max_evaluations
         if max_outward is not None:
@@ -159,7 +159,7 @@ class Crossings:
         self.failed[i] |= ~finite
         self.cut[i] |= cut
         self.hit[i] |= hit
-        self.narrow[i] |= settled & spent
+        self.narrow[i] |= at_floor
         self.done[i] |= done
 
     def interpolated(self) -> np.ndarray:
