@@ -204,7 +204,7 @@ def test_a_big_batch_runs_until_repacking_pays_and_stops_there():
                       np.tile(problem.likelihood.data(), (lanes, 1)), u0, np.full(lanes, np.nan),
                       np.full(lanes, lm.initial_damping), np.zeros(lanes, np.int64), np.zeros(lanes, bool),
                       np.zeros(lanes, np.int64), np.full((lanes, 3), np.nan), np.full((lanes, 3, u0.shape[1]), np.nan),
-                      np.full(lanes, until, np.int64), np.full(lanes, floor, np.int64))
+                      np.full(lanes, until, np.int64), np.full(lanes, floor, np.int64), np.zeros(lanes))
 
     floored = run(lm.max_steps, lanes // 2)
     steps = int(np.max(floored["step"]))
@@ -288,6 +288,46 @@ def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_pat
         compiled._GUESSED.discard("probe-busy-key")
 
 
+def test_an_exact_fit_stops_at_its_datas_rounding_floor_where_only_chi2_is_wanted():
+    """Pseudo-data that the model reproduces exactly (its own prediction at a fit's parameters): every start
+    that reaches the exact fit stops once below the data's rounding floor (1000 ulps of each datum per
+    residual: sum (1000 eps d / sigma)^2, sigma = 1e-4 of the measured masses), no later than the run without the floor, and
+    only_chi2's minimum is the full fit's within that floor."""
+    from qfdjax.fitting.kernel import initial_starts, solve_points
+    from qfdjax.fitting.fit import fit_points
+    from qfdjax.fitting.optimize import DEConfig, LMConfig
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import make_numerics
+    from qfdjax.model.constants import MASSES_MEV, lambda_from_eta
+    from qfdjax.stats.toys import prediction_at
+
+    problem = _seed_lanes(1)[0]
+    space, likelihood = ParameterSpace.seed(), problem.likelihood
+    B, W = np.array([3.1, 3.2]), np.array([0.015, 0.03])
+    lam = lambda_from_eta(B, 0.03)
+    truth = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))["params"]
+    # Moved inside the box, off the seed's bounds, so that the masses they predict can be fitted exactly.
+    lo, span = space.arrays()
+    truth = np.clip(truth, lo + 0.3 * span, lo + 0.7 * span)
+    data = prediction_at(truth, B, W, lam, "exact", space, likelihood)
+    floor = likelihood.chi2_rounding_floor(data)
+    masses = np.array(MASSES_MEV)  # the seed space: e, mu, tau
+    np.testing.assert_allclose(floor, np.sum((1000 * np.finfo(float).eps * data / (1e-4 * masses)) ** 2, axis=1),
+                               rtol=1e-12)
+    starts, keys = initial_starts(space, 8, np.arange(2), 0)
+    num = make_numerics("exact", W)
+    runs = [solve_points(problem, num, B, W, lam, starts, keys, "gradient", LMConfig(), DEConfig(), data=data,
+                         stop_at_rounding=stop) for stop in (False, True)]
+    exact = runs[0]["chi2_starts"] < floor[:, None]
+    assert exact.sum() >= 4, exact  # most starts find the exact fit
+    assert np.all(runs[1]["chi2_starts"][exact] < floor[np.nonzero(exact)[0]])
+    assert np.all(runs[1]["steps_starts"] <= runs[0]["steps_starts"])
+    assert runs[1]["steps_starts"][exact].sum() < runs[0]["steps_starts"][exact].sum()
+    light = fit_points(B, W, lam, data=data, config=FitConfig(starts=8), only_chi2=True)
+    full = fit_points(B, W, lam, data=data, config=FitConfig(starts=8))
+    assert np.all(light["chi2"] < floor) and np.all(full["chi2"] < floor)
+
+
 @pytest.mark.parametrize("numerics_name", ["exact", "reference"])
 def test_a_prefetch_from_one_lanes_shapes_has_the_key_of_the_batch_it_loads_for(numerics_name):
     """run_lm_lanes prefetches the half-size round's kernel from one lane's arguments widened to shapes
@@ -303,7 +343,8 @@ def test_a_prefetch_from_one_lanes_shapes_has_the_key_of_the_batch_it_loads_for(
     lanes, residuals = len(u0), problem.likelihood.residual_count()
     state = {"u": u0, "chi2": np.full(lanes, np.nan), "damping": np.full(lanes, 1e-3),
              "step": np.zeros(lanes, np.int64), "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64),
-             "r": np.zeros((lanes, residuals)), "J": np.zeros((lanes, residuals, u0.shape[1]))}
+             "r": np.zeros((lanes, residuals)), "J": np.zeros((lanes, residuals, u0.shape[1])),
+             "chi2_floor": np.zeros(lanes)}
     point = np.repeat(np.arange(4), lanes // 4)
     data = np.tile(problem.likelihood.data(), (4, 1))
     shared = (problem, LMConfig())

@@ -86,6 +86,30 @@ def test_an_lm_run_resumed_from_its_handed_over_linearisation_is_the_run_uncut()
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_run_below_its_chi2_floor_stops_there_and_without_one_goes_on():
+    """chi2_floor ends a run at the first accepted step below it; the default (0) never does, and a run that
+    never gets below its floor is the same run with or without it."""
+    from qfdjax.fitting.optimize.lm import _jacfwd_linearize, lm_start, lm_steps
+
+    def residuals(u):  # an exact fit: both residuals vanish at (0.5, 0.5)
+        x, y = -2.0 + 4.0 * u[0], -2.0 + 4.0 * u[1]
+        return jnp.stack([10.0 * (y - x * x), 1.0 * (x - y)])
+
+    linearize, fixed, config = _jacfwd_linearize(residuals), jnp.array([False, False]), LMConfig(max_steps=200)
+    run = jax.jit(lambda floor: lm_steps(linearize, lm_start(jnp.array([0.9, 0.2]), config), fixed, config,
+                                         chi2_floor=floor)[0])
+    free, floored = run(0.0), run(1e-6)
+    assert bool(floored.done) and float(floored.chi2) < 1e-6
+    assert int(floored.step) < int(free.step) and float(free.chi2) < float(floored.chi2)
+    # Every step before the last was above the floor: it stopped at the first one below, not later.
+    before = jax.jit(lambda until: lm_steps(linearize, lm_start(jnp.array([0.9, 0.2]), config), fixed, config,
+                                            until, chi2_floor=1e-6)[0])(int(floored.step) - 1)
+    assert float(before.chi2) >= 1e-6 and not bool(before.done)
+    unreachable = run(-1.0)
+    for a, b in zip(jax.tree_util.tree_leaves(free), jax.tree_util.tree_leaves(unreachable), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_g_factor_fit_is_not_stopped_by_its_rounding_floor_rule():
     """The rounding-floor stall (a rejected step that moves neither the model nor chi^2) must not fire on a
     rejection where chi^2 moved: counting every tiny-prediction rejection stopped these e+mu g-factor fits

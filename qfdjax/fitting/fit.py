@@ -102,7 +102,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     (the box's fixed mask is an array input, so this compiles nothing new).  only_chi2: return just
     {"chi2"}, the least LM chi^2 over the starts (infinite where none is finite), without the
     diagnostics pass and its Newton polish -- for refits whose minimum is all that is used (within the LM's
-    ftol of the polished value).
+    ftol of the polished value; an exact fit's run ends once its chi^2 is below the data's rounding floor,
+    `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19).
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()
@@ -125,7 +126,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
     if not only_chi2:
         prepare_diagnostics(problem, num, beta, w, lam)
-    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
+    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
+                            stop_at_rounding=only_chi2)
     if only_chi2:
         chi2 = np.asarray(solution["chi2_starts"], float)
         return {"chi2": np.where(np.isfinite(chi2), chi2, np.inf).min(axis=1)}

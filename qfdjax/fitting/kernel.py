@@ -29,8 +29,7 @@ from .sharding import shard_points
 
 # Smallest lane bucket: one point's default 8 starts.
 MIN_LANES = 8
-# LM steps per round before unfinished lanes are re-packed (the median start
-# needs about 40 steps, the slowest of a chunk about 90), in batches below REPACK_FLOOR_LANES.
+# LM steps per round before running lanes are re-packed, below REPACK_FLOOR_LANES (median start ~40, slowest ~90).
 LM_ROUND_STEPS = 24
 # A batch of at least this many lanes runs until re-packing its running lanes would save an eighth of it
 # (`repack_floor`), however many steps that takes: lanes end unevenly (a 64 x 64 scan's starts take 4-8
@@ -116,29 +115,28 @@ def point_data(problem: Problem, count: int, data=None) -> np.ndarray:
 
 
 def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls, r, J, until, running_above,
-              problem: Problem, lm: LMConfig) -> dict:
+              chi2_floor, problem: Problem, lm: LMConfig) -> dict:
     """Advance every lane's LM run to step `until` (or its end), while more than `running_above` lanes of
     the batch are still running (-1: no such condition); NaN chi2 marks a fresh start, and (r, J) are a
     resumed run's residuals and Jacobian at u, as the round before returned them (see `lm_steps`).
 
     `data`: each lane's own data (the likelihood's, or a pseudo-experiment's): masses and bounds
     are array inputs, so a toy is one more lane of this kernel.  `running_above` is per lane (every
-    lane the same value) so that a sharded batch splits it like any other lane input."""
+    lane the same value) so that a sharded batch splits it like any other lane input; so is `chi2_floor`."""
     fixed = problem.box.fixed
 
-    def one(num, b, ww, l, d, u, chi2, damping, step, done, stalls, r, J, until, above):
+    def one(num, b, ww, l, d, u, chi2, damping, step, done, stalls, r, J, until, above, floor):
         mine = problem.with_data(d)
         linearize = lambda v: _linearize(mine, v, b, ww, l, num)  # noqa: E731
         count = lambda flag: jax.lax.psum(flag.astype(jnp.int32), "lanes")  # noqa: E731
         state, r, J = lm_steps(linearize, LMState(u, chi2, damping, step, done, stalls), fixed, lm, until,
-                               linearized=(r, J), count_lanes=count, running_above=above)
+                               linearized=(r, J), count_lanes=count, running_above=above, chi2_floor=floor)
         result = result_at(state, r, J, fixed)
         return {"u": state.u, "chi2": state.chi2, "damping": state.damping, "step": state.step,
                 "done": state.done, "stalls": state.stalls, "pgrad": result.projected_gradient, "r": r, "J": J}
 
-    axes = (numerics.point_axes(),) + (0,) * 14
-    return eqx.filter_vmap(one, in_axes=axes, axis_name="lanes")(numerics, beta, w, lam, data, u, chi2, damping,
-                                                                 step, done, stalls, r, J, until, running_above)
+    lanes = (beta, w, lam, data, u, chi2, damping, step, done, stalls, r, J, until, running_above, chi2_floor)
+    return eqx.filter_vmap(one, in_axes=(numerics.point_axes(),) + (0,) * 15, axis_name="lanes")(numerics, *lanes)
 
 
 # Below this many lanes a round is one padded batch, as it always was: a small batch's fixed cost per LM
@@ -179,28 +177,29 @@ def repack_floor(size: int, smallest: int) -> int:
 
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
                  lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES,
-                 data=None) -> dict:
+                 data=None, stop_at_rounding: bool = False) -> dict:
     """LM from every lane's start, in rounds: `round_steps` steps in batches below REPACK_FLOOR_LANES, and in
     bigger batches until re-packing their running lanes saves an eighth of the batch (`repack_floor`).
 
-    After each round the lanes still running are packed into power-of-two
-    batches (`lane_parts`), so a chunk's finished starts stop costing work
-    (about half of all start-iterations were idle waiting for the slowest start
-    when every lane ran to the end in one call).  A lane's run is the same sequence
-    of steps however it is cut into rounds (each round hands the next its residuals and Jacobian);
-    the batch it runs in can change the last bits of its arithmetic (XLA vectorises each batch size
-    its own way: the 16 x 10 scan in chunks of 16 and of 64 points gives 349 of 1280 starts other step
-    counts, chi^2 within 3.3e-16 relative, parameters along flat directions within 4e-9), so results
-    equal across chunkings to rounding, not bit for bit.
+    After each round the lanes still running are packed into power-of-two batches (`lane_parts`), so a
+    chunk's finished starts stop costing work (about half of all start-iterations were idle waiting for the
+    slowest start when every lane ran to the end in one call).  A lane's run is the same sequence of steps
+    however it is cut into rounds (each round hands the next its residuals and Jacobian); the batch it runs
+    in can change the last bits of its arithmetic (XLA vectorises each batch size its own way: the 16 x 10
+    scan in chunks of 16 and of 64 points gives 349 of 1280 starts other step counts, chi^2 within 3.3e-16
+    relative, parameters along flat directions within 4e-9), so results equal across chunkings to rounding,
+    not bit for bit.  stop_at_rounding: a lane also stops below its data's
+    chi^2 rounding floor (`Likelihood.chi2_rounding_floor`), where only the minimum's chi^2 is wanted.
     """
     lanes = len(lane_point)
     data = point_data(problem, len(beta), data)
-    u = np.array(starts, dtype=np.float64)
-    residuals = problem.likelihood.residual_count()
-    state = {"u": u, "chi2": np.full(lanes, np.nan),
-             "damping": np.full(lanes, lm.initial_damping), "step": np.zeros(lanes, np.int64),
-             "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64), "pgrad": np.full(lanes, np.nan),
-             "r": np.full((lanes, residuals), np.nan), "J": np.full((lanes, residuals, u.shape[1]), np.nan)}
+    u, residuals = np.array(starts, dtype=np.float64), problem.likelihood.residual_count()
+    state: dict[str, np.ndarray] = {
+        "chi2_floor": problem.likelihood.chi2_rounding_floor(data)[lane_point] if stop_at_rounding else np.zeros(lanes),
+        "u": u, "chi2": np.full(lanes, np.nan), "damping": np.full(lanes, lm.initial_damping),
+        "step": np.zeros(lanes, np.int64), "done": np.zeros(lanes, bool), "stalls": np.zeros(lanes, np.int64),
+        "pgrad": np.full(lanes, np.nan), "r": np.full((lanes, residuals), np.nan),
+        "J": np.full((lanes, residuals, u.shape[1]), np.nan)}
     active = np.arange(lanes)
     while active.size:
         if mesh is None:
@@ -239,7 +238,7 @@ def _round_args(state, idx, beta, w, lam, data, lane_point, round_steps, floor=N
     fields = tuple(state[k][idx] for k in ("u", "chi2", "damping", "step", "done", "stalls", "r", "J"))
     until = state["step"][idx] + round_steps if floor is None else np.full(idx.size, max_steps, np.int64)
     above = np.full(idx.size, -1 if floor is None else floor, np.int64)
-    return (beta[points], w[points], lam[points], data[points]) + fields + (until, above)
+    return (beta[points], w[points], lam[points], data[points]) + fields + (until, above, state["chi2_floor"][idx])
 
 
 def _de_points(numerics, beta, w, lam, data, keys, base: Problem, de: DEConfig) -> dict:
@@ -261,10 +260,11 @@ def _de_points(numerics, beta, w, lam, data, keys, base: Problem, de: DEConfig) 
 
 def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, starts, keys,
                  method: str, lm: LMConfig, de: DEConfig, mesh=None, min_lanes: int = MIN_LANES,
-                 data=None) -> dict:
+                 data=None, stop_at_rounding: bool = False) -> dict:
     """Fit P points: starts (P, S, n) in unit coordinates, keys (P, 2) uint32 for DE.
 
-    data (P, k): each point's own data (pseudo-experiments); default the likelihood's.
+    data (P, k): each point's own data (pseudo-experiments); default the likelihood's.  stop_at_rounding: see
+    `run_lm_lanes`.
 
     Returns host arrays named by SOLUTION_FIELDS, per point and start.  With a
     device mesh, points are split over its devices (see sharding.py).
@@ -286,7 +286,7 @@ def solve_points(problem: Problem, numerics: AbstractNumerics, beta, w, lam, sta
                    "de_converged": np.zeros(P, bool)}
     lanes = P * S
     out = run_lm_lanes(problem, numerics, np.repeat(np.arange(P), S), beta, w, lam, starts.reshape(lanes, n),
-                       lm, mesh, min_lanes=min_lanes, data=data)
+                       lm, mesh, min_lanes=min_lanes, data=data, stop_at_rounding=stop_at_rounding)
     per_point = lambda a: np.asarray(a).reshape((P, S) + np.shape(a)[1:])  # noqa: E731
     return {"u_starts": per_point(out["u"]), "chi2_starts": per_point(out["chi2"]),
             "pgrad_starts": per_point(out["pgrad"]), "steps_starts": per_point(out["step"]),
