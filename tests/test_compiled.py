@@ -328,6 +328,45 @@ def test_an_exact_fit_stops_at_its_datas_rounding_floor_where_only_chi2_is_wante
     assert np.all(light["chi2"] < floor) and np.all(full["chi2"] < floor)
 
 
+def test_a_warm_start_that_ends_exact_spares_the_other_starts_and_the_least_chi2_is_the_same(monkeypatch):
+    """least_chi2(warm_first=True): the other starts run only for points whose warm start ended above the
+    rounding floor, and the least chi^2 is every start's, to within that floor (exact pseudo-data at one
+    point, the seed's data at the other)."""
+    from qfdjax.fitting import kernel, refits
+    from qfdjax.fitting.kernel import initial_starts
+    from qfdjax.fitting.fit import fit_points
+    from qfdjax.fitting.optimize import DEConfig, LMConfig
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import make_numerics
+    from qfdjax.model.constants import lambda_from_eta
+    from qfdjax.stats.toys import prediction_at
+
+    problem = _seed_lanes(1)[0]
+    space, likelihood = ParameterSpace.seed(), problem.likelihood
+    B, W = np.array([3.1, 3.2]), np.array([0.015, 0.03])
+    lam = lambda_from_eta(B, 0.03)
+    fitted = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))["params"]
+    lo, span = space.arrays()
+    truth = np.clip(fitted, lo + 0.3 * span, lo + 0.7 * span)
+    data = np.stack([prediction_at(truth, B, W, lam, "exact", space, likelihood)[0], likelihood.data()])
+    starts, keys = initial_starts(space, 8, np.arange(2), 0)
+    warm = np.concatenate([space.to_unit(np.stack([truth[0], fitted[1]]))[:, None], starts], axis=1)
+    num = make_numerics("exact", W)
+    lanes = []
+    solve = kernel.solve_points
+    monkeypatch.setattr(refits, "solve_points",
+                        lambda *a, **k: lanes.append(a[5].shape[0] * a[5].shape[1]) or solve(*a, **k))
+    args = (problem, num, B, W, lam, warm, keys, "gradient", LMConfig(), DEConfig())
+    every = refits.least_chi2(*args, data=data)
+    assert lanes == [18]
+    first = refits.least_chi2(*args, data=data, warm_first=True)
+    assert lanes[1:] == [2, 8]  # both warm starts, then the seed data's point's other eight
+    floor = likelihood.chi2_rounding_floor(data)
+    assert every[0] < floor[0] and first[0] < floor[0]
+    assert every[1] > 1e6
+    np.testing.assert_allclose(first[1], every[1], rtol=1e-12)
+
+
 @pytest.mark.parametrize("numerics_name", ["exact", "reference"])
 def test_a_prefetch_from_one_lanes_shapes_has_the_key_of_the_batch_it_loads_for(numerics_name):
     """run_lm_lanes prefetches the half-size round's kernel from one lane's arguments widened to shapes

@@ -25,6 +25,7 @@ from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
 from .diagnostics import prepare_diagnostics, summarize_points
 from .kernel import initial_starts, solve_points
+from .refits import least_chi2
 from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
@@ -75,7 +76,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
                data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None,
-               only_chi2: bool = False, stop_at_rounding: bool | None = None) -> dict:
+               only_chi2: bool = False, stop_at_rounding: bool = False) -> dict:
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays (the engine under
     `fit`, scans, toys, profiles and MINOS).
 
@@ -103,8 +104,9 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     {"chi2"}, the least LM chi^2 over the starts (infinite where none is finite), without the
     diagnostics pass and its Newton polish -- for refits whose minimum is all that is used (within the LM's
     ftol of the polished value; an exact fit's run ends once its chi^2 is below the data's rounding floor,
-    `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19).  stop_at_rounding: that end for a full fit's
-    runs too (default: only with only_chi2), where exact fits' chi^2 need be no closer to zero.
+    `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19, and with extra_starts those run first:
+    see refits.py).  stop_at_rounding: that end for a full fit's runs too, where exact fits' chi^2 need be
+    no closer to zero.
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()
@@ -125,13 +127,12 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         problem, starts = _pin(problem, space, starts, pinned, len(beta))
     lm = LMConfig(max_steps=config.max_steps)
     de = DEConfig(popsize=config.de_popsize, maxiter=config.de_maxiter, tol=config.de_tol)
-    if not only_chi2:
-        prepare_diagnostics(problem, num, beta, w, lam)
-    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
-                            stop_at_rounding=only_chi2 if stop_at_rounding is None else stop_at_rounding)
     if only_chi2:
-        chi2 = np.asarray(solution["chi2_starts"], float)
-        return {"chi2": np.where(np.isfinite(chi2), chi2, np.inf).min(axis=1)}
+        return {"chi2": least_chi2(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
+                                   warm_first=extra_starts is not None)}
+    prepare_diagnostics(problem, num, beta, w, lam)
+    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
+                            stop_at_rounding=stop_at_rounding)
     out = summarize_points(problem, num, beta, w, lam, solution, data=data)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())

@@ -9,7 +9,8 @@ fits at the point, one projected Newton step in (beta, w) from it (the toy's own
 profile slopes and Hessian), and the data's refitted minimum -- refits, not grid
 nodes, but a local search.  Only the refits' chi^2 is used, so they skip the
 diagnostics pass (their minimum is the LM's, within its ftol of a polished one).
-Each refit keeps the scan's full set of starts beside its warm start: with one
+A refit whose warm start does not end on an exact fit (chi^2 at its rounding floor, which no start
+can undercut: `fitting.refits`) runs the scan's full set of starts beside it: with one
 Latin-hypercube start instead, on the multimodal wit_c_g_tau_relaxed_fc scan 259 of
 2700 toys' t changed (by up to 1.6, either way) and the 68 % critical values by up to
 3.8 % (measured).  A lower minimum elsewhere that the search misses leaves the range's
@@ -46,7 +47,8 @@ LEVELS = (0.6827, 0.9545)
 # 2: chunks carry the sampled full-grid search check (search_deficit); version-1 chunks are another run's.
 # 3: the Newton-step and data-minimum refits' LM chi^2, unpolished (t within 3e-12 of version 2's on the
 # seed's 16 x 10 scan, measured with 40 toys a point).  4: every fit's LM run ends once below the toy's chi^2
-# rounding floor (t within 1.4e-15 of version 3's there; the same regions and intervals).
+# rounding floor, and a refit's other starts run only where its warm start ended above it (refits.py; t within
+# 4e-13 of version 3's there, relative to max(t, 1); the same regions, intervals and certified toys).
 METHOD_VERSION = 4
 # The sampled check of each toy's local search costs at most about this many refits over the whole grid.
 SEARCH_CHECK_FITS = 4096
