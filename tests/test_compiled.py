@@ -331,7 +331,7 @@ def test_an_exact_fit_stops_at_its_datas_rounding_floor_where_only_chi2_is_wante
 def test_a_warm_start_that_ends_exact_spares_the_other_starts_and_the_least_chi2_is_the_same(monkeypatch):
     """least_chi2(warm_first=True): the other starts run only for points whose warm start ended above the
     rounding floor, and the least chi^2 is every start's, to within that floor (exact pseudo-data at one
-    point, the seed's data at the other)."""
+    point, the seed's data at the other); fit_points(warm_first=True) likewise for a full fit."""
     from qfdjax.fitting import kernel, refits
     from qfdjax.fitting.kernel import initial_starts
     from qfdjax.fitting.fit import fit_points
@@ -365,6 +365,14 @@ def test_a_warm_start_that_ends_exact_spares_the_other_starts_and_the_least_chi2
     assert every[0] < floor[0] and first[0] < floor[0]
     assert every[1] > 1e6
     np.testing.assert_allclose(first[1], every[1], rtol=1e-12)
+    # A full fit the same way: the exact point is a one-start fit, certified; the other one as without it.
+    kwargs = dict(data=data, extra_starts=np.stack([truth[0], fitted[1]]), config=FitConfig(starts=8))
+    full, warm = fit_points(B, W, lam, **kwargs), fit_points(B, W, lam, warm_first=True, **kwargs)
+    assert np.isfinite(warm["chi2_starts"][0]).sum() == 1 and np.isfinite(warm["chi2_starts"][1]).all()
+    assert warm["converged"].all() and full["converged"].all()
+    assert warm["chi2"][0] < floor[0] and full["chi2"][0] < floor[0]
+    np.testing.assert_allclose(warm["chi2"][1], full["chi2"][1], rtol=1e-12)
+    np.testing.assert_allclose(warm["params"], full["params"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("numerics_name", ["exact", "reference"])

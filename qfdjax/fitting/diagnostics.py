@@ -261,7 +261,8 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     g_unit = gradient[:, :n] * span[None, :] / np.maximum(chi2, CHI2_SCALE_FLOOR)[:, None]
     pg_reported = projected_gradient_norm(u_best, g_unit, np.asarray(problem.box.fixed))
     pg = np.minimum(pg, np.where(np.isfinite(pg_reported), pg_reported, np.inf))
-    starts = chi2_s.shape[1]
+    # A point whose warm start ended exact ran that start alone (refits.solve_warm_first): a one-start fit.
+    starts = np.asarray(solution.get("starts_run", np.full(len(chi2_s), chi2_s.shape[1])))
     # A non-finite chi^2, S* or energy is never a certified result, whatever the optimiser reported.
     finite_result = np.isfinite(chi2) & np.isfinite(np.asarray(diag["S"])) & np.all(
         np.isfinite(np.asarray(diag["E_total"])), axis=1)

@@ -25,7 +25,7 @@ from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
 from .diagnostics import prepare_diagnostics, summarize_points
 from .kernel import initial_starts, solve_points
-from .refits import least_chi2
+from .refits import least_chi2, solve_warm_first
 from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
@@ -76,7 +76,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
                data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None,
-               only_chi2: bool = False, stop_at_rounding: bool = False) -> dict:
+               only_chi2: bool = False, warm_first: bool = False) -> dict:
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays (the engine under
     `fit`, scans, toys, profiles and MINOS).
 
@@ -105,8 +105,9 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     diagnostics pass and its Newton polish -- for refits whose minimum is all that is used (within the LM's
     ftol of the polished value; an exact fit's run ends once its chi^2 is below the data's rounding floor,
     `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19, and with extra_starts those run first:
-    see refits.py).  stop_at_rounding: that end for a full fit's runs too, where exact fits' chi^2 need be
-    no closer to zero.
+    see refits.py).  warm_first (gradient, with extra_starts): a full fit the same way, the other starts
+    run only where the extra start did not end exact (there a one-start fit, certified without a second
+    start's agreement: an exact fit's chi^2 cannot be undercut).
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()
@@ -131,8 +132,10 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         return {"chi2": least_chi2(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
                                    warm_first=extra_starts is not None)}
     prepare_diagnostics(problem, num, beta, w, lam)
-    solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
-                            stop_at_rounding=stop_at_rounding)
+    if warm_first and extra_starts is not None and config.method == "gradient":
+        solution = solve_warm_first(problem, num, beta, w, lam, starts, keys, lm, de, data)
+    else:
+        solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
     out = summarize_points(problem, num, beta, w, lam, solution, data=data)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())

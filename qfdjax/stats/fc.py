@@ -9,8 +9,8 @@ fits at the point, one projected Newton step in (beta, w) from it (the toy's own
 profile slopes and Hessian), and the data's refitted minimum -- refits, not grid
 nodes, but a local search.  Only the refits' chi^2 is used, so they skip the
 diagnostics pass (their minimum is the LM's, within its ftol of a polished one).
-A refit whose warm start does not end on an exact fit (chi^2 at its rounding floor, which no start
-can undercut: `fitting.refits`) runs the scan's full set of starts beside it: with one
+A fit of a toy (at its point, or a refit) whose warm start does not end on an exact fit (chi^2 at its
+rounding floor, which no start can undercut: `fitting.refits`) runs the scan's starts beside it: with one
 Latin-hypercube start instead, on the multimodal wit_c_g_tau_relaxed_fc scan 259 of
 2700 toys' t changed (by up to 1.6, either way) and the 68 % critical values by up to
 3.8 % (measured).  A lower minimum elsewhere that the search misses leaves the range's
@@ -48,8 +48,9 @@ LEVELS = (0.6827, 0.9545)
 # 3: the Newton-step and data-minimum refits' LM chi^2, unpolished (t within 3e-12 of version 2's on the
 # seed's 16 x 10 scan, measured with 40 toys a point).  4: every fit's LM run ends once below the toy's chi^2
 # rounding floor, and a refit's other starts run only where its warm start ended above it (refits.py; t within
-# 4e-13 of version 3's there, relative to max(t, 1); the same regions, intervals and certified toys).
-METHOD_VERSION = 4
+# 4e-13 of version 3's there, relative to max(t, 1); the same regions, intervals and certified toys).  5: so do
+# the fits at the toy's own point (a one-start fit where the warm start ended exact).
+METHOD_VERSION = 5
 # The sampled check of each toy's local search costs at most about this many refits over the whole grid.
 SEARCH_CHECK_FITS = 4096
 # A sampled toy's local search missed its minimum when the full grid finds one lower by more than this
@@ -212,7 +213,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         data = np.concatenate([toy_data(predictions[j], sigma, seed, toy_ids[j * n:(j + 1) * n])
                                for j in range(points.size)])
         at_point = fit_points(B[rep], W[rep], lam[rep], data=data, point_ids=toy_ids, extra_starts=params[rep],
-                              stop_at_rounding=True, **fit_kwargs)
+                              warm_first=True, **fit_kwargs)
         # One projected Newton step in (beta, w) on each toy's own profile, inside the scan's box.
         step = newton_steps(np.stack([at_point["dchi2_dbeta"], at_point["dchi2_dw"]], -1),
                             np.asarray(at_point["profile_hessian"], float))
