@@ -124,3 +124,39 @@ def test_minos_says_when_an_interval_runs_to_a_bound():
     if details["at_upper_limit"]:
         assert value + errors["e.A"][1] == pytest.approx(hi, abs=1e-12)
     assert details["at_lower_limit"] or details["at_upper_limit"]
+
+
+def test_an_exact_fit_needs_no_second_start_and_any_other_fit_does():
+    """Two starts that disagree by 5 in chi^2: where the best one is exact (chi^2 below its data's rounding
+    floor, which no start can undercut) the fit is certified; on the seed's data it is not."""
+    from qfdjax.fitting.diagnostics import summarize_points
+    from qfdjax.fitting.fit import FitConfig, fit_points
+    from qfdjax.fitting.likelihood import Likelihood
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.fitting.problem import Problem, make_numerics
+    from qfdjax.model.constants import lambda_from_eta
+    from qfdjax.model.profiles import BoundaryLayer
+    from qfdjax.stats.toys import prediction_at
+
+    space, likelihood = ParameterSpace.seed(), Likelihood.masses_only()
+    problem = Problem.build(space, likelihood, BoundaryLayer())
+    B, W = np.array([3.1]), np.array([0.015])
+    lam = lambda_from_eta(B, 0.03)
+    lo, span = space.arrays()
+    best = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))
+    truth = np.clip(best["params"], lo + 0.3 * span, lo + 0.7 * span)
+    exact_data = prediction_at(truth, B, W, lam, "exact", space, likelihood)
+    reasons = []
+    for data, params in ((exact_data, truth), (likelihood.data()[None], best["params"])):
+        u = space.to_unit(params)
+        chi2 = float(fit_points(B, W, lam, data=data, extra_starts=params, config=FitConfig(starts=1),
+                                only_chi2=True)["chi2"][0])
+        solution = {"u_starts": np.stack([u, np.full_like(u, 0.5)], axis=1),
+                    "chi2_starts": np.array([[chi2, chi2 + 5.0]]),
+                    "pgrad_starts": np.zeros((1, 2)), "steps_starts": np.full((1, 2), 10),
+                    "done_starts": np.ones((1, 2), bool), "de_chi2": np.full(1, np.nan),
+                    "de_generations": np.zeros(1, np.int32), "de_converged": np.zeros(1, bool)}
+        out = summarize_points(problem, make_numerics("exact", W), B, W, lam, solution, data=data)
+        assert out["starts_within"][0] == 1
+        reasons.append(UNCERTIFIED_REASONS[int(out["uncertified_reason"][0])])
+    assert reasons == ["certified", "starts disagree"]

@@ -365,7 +365,7 @@ def test_a_warm_start_that_ends_exact_spares_the_other_starts_and_the_least_chi2
     assert every[0] < floor[0] and first[0] < floor[0]
     assert every[1] > 1e6
     np.testing.assert_allclose(first[1], every[1], rtol=1e-12)
-    # A full fit the same way: the exact point is a one-start fit, certified; the other one as without it.
+    # A full fit the same way: the exact point ran its warm start alone and is certified; the other as without.
     kwargs = dict(data=data, extra_starts=np.stack([truth[0], fitted[1]]), config=FitConfig(starts=8))
     full, warm = fit_points(B, W, lam, **kwargs), fit_points(B, W, lam, warm_first=True, **kwargs)
     assert np.isfinite(warm["chi2_starts"][0]).sum() == 1 and np.isfinite(warm["chi2_starts"][1]).all()

@@ -2,8 +2,9 @@
 
 A fit is certified when the optimiser stopped on its own criterion, the EDM -- the chi^2 a
 Newton step on the parameters that can move would still gain (`spectra.newton_decrement`) --
-is at most EDM_CERTIFY x max(chi^2, 1), at least two starts agree within AGREEMENT_DCHI2, and
-chi^2, S* and the energies are finite.  `diagnostics.summarize_points` applies it.
+is at most EDM_CERTIFY x max(chi^2, 1), at least two starts agree within AGREEMENT_DCHI2 (or chi^2
+is below its data's rounding floor, `Likelihood.chi2_rounding_floor`: an exact fit, which no start can
+undercut), and chi^2, S* and the energies are finite.  `diagnostics.summarize_points` applies it.
 """
 
 # Two fits agree when their chi^2 differ by at most this (the issue's criterion).

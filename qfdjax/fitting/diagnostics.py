@@ -3,7 +3,8 @@
 A fit is certified only with evidence: the optimiser stopped on its own
 criterion, a Newton step would gain nothing worth counting (the EDM, relative to
 max(chi^2, 1): a stationary point of the bounded problem at any chi^2 scale), at
-least two starts agree, and chi^2, S* and the energies are finite; a fit that is
+least two starts agree (or the fit is exact to rounding, which no start can undercut), and chi^2, S*
+and the energies are finite; a fit that is
 not certified records the first criterion it fails.  Beside that, per point: S*, energies,
 masses, pulls, active bounds, and the Hessian in (parameters, beta), whose
 spectrum shows degeneracies and whose Schur complement is beta's profile
@@ -261,8 +262,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     g_unit = gradient[:, :n] * span[None, :] / np.maximum(chi2, CHI2_SCALE_FLOOR)[:, None]
     pg_reported = projected_gradient_norm(u_best, g_unit, np.asarray(problem.box.fixed))
     pg = np.minimum(pg, np.where(np.isfinite(pg_reported), pg_reported, np.inf))
-    # A point whose warm start ended exact ran that start alone (refits.solve_warm_first): a one-start fit.
-    starts = np.asarray(solution.get("starts_run", np.full(len(chi2_s), chi2_s.shape[1])))
+    starts = chi2_s.shape[1]
     # A non-finite chi^2, S* or energy is never a certified result, whatever the optimiser reported.
     finite_result = np.isfinite(chi2) & np.isfinite(np.asarray(diag["S"])) & np.all(
         np.isfinite(np.asarray(diag["E_total"])), axis=1)
@@ -270,7 +270,10 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # the autodiff gradient's own rounding (7e-7 per unit box on a seed toy whose central differences
     # along the same directions give <= 1e-9), and the LM, which follows any gradient, does not stop on a slope.
     stationary = (chi2 <= EXACT_FIT_CHI2) | (diag["edm"] <= EDM_CERTIFY * np.maximum(chi2, 1.0))
-    agree = (within >= 2) | (starts == 1)
+    # An exact fit -- chi^2 below its data's rounding floor -- cannot be undercut by any start (chi^2 >= 0), so
+    # it needs no second start's agreement (where a warm start ends exact, refits.py runs no other start).
+    exact = chi2 < problem.likelihood.chi2_rounding_floor(point_data(problem, len(chi2), data))
+    agree = (within >= 2) | (starts == 1) | exact
     failed = {"non-finite result": ~finite_result, "optimiser not stopped": ~done,
               "not stationary (EDM)": ~stationary, "starts disagree": ~agree}
     reason = np.select(list(failed.values()), [UNCERTIFIED_REASONS.index(why) for why in failed], 0)

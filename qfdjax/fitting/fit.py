@@ -106,8 +106,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     ftol of the polished value; an exact fit's run ends once its chi^2 is below the data's rounding floor,
     `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19, and with extra_starts those run first:
     see refits.py).  warm_first (gradient, with extra_starts): a full fit the same way, the other starts
-    run only where the extra start did not end exact (there a one-start fit, certified without a second
-    start's agreement: an exact fit's chi^2 cannot be undercut).
+    run only where the extra start did not end exact (an exact fit needs no second start to certify it:
+    its chi^2 cannot be undercut).
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()

@@ -3,7 +3,7 @@
 chi^2 >= 0, so a start that ends below its data's rounding floor (`Likelihood.chi2_rounding_floor`)
 has found every start's least chi^2 to within that floor: no other start can undercut it.  Such
 fits run their warm start (a nearby fit's parameters) first, alone, and the other starts only for
-the points it left above the floor; a point whose warm start ended exact is a one-start fit.  Why:
+the points it left above the floor (the certificate needs no second start for an exact fit).  Why:
 Feldman-Cousins' toys on the seed's 16 x 10 scan are fitted exactly (chi^2 ~ 1e-22) from most starts,
 and the eight Latin-hypercube starts of each fit took 35-40 LM steps to find what the warm start had
 found in 4-9 (measured: in the refits, 80 % of the lane-steps; at the toys' own points, 30 %).
@@ -28,7 +28,7 @@ def solve_warm_first(problem: Problem, numerics, beta, w, lam, starts, keys, lm:
                      data=None) -> dict:
     """`solve_points` (gradient) with starts[:, 0] run first and the others only where it ended at or above
     the rounding floor; every run ends below that floor.  A start not run has chi^2 and projected gradient
-    NaN, 0 steps and is not done; "starts_run" (P,) counts each point's."""
+    NaN, 0 steps and is not done."""
     P, S = starts.shape[:2]
     first = solve_points(problem, numerics, beta, w, lam, starts[:, :1], keys, "gradient", lm, de, data=data,
                          stop_at_rounding=True)
@@ -36,7 +36,7 @@ def solve_warm_first(problem: Problem, numerics, beta, w, lam, starts, keys, lm:
     rest = np.flatnonzero(~(first["chi2_starts"][:, 0] < floor))
     out = dict(first, u_starts=np.array(starts, float), chi2_starts=np.full((P, S), np.nan),
                pgrad_starts=np.full((P, S), np.nan), steps_starts=np.zeros((P, S), first["steps_starts"].dtype),
-               done_starts=np.zeros((P, S), bool), starts_run=np.where(np.isin(np.arange(P), rest), S, 1))
+               done_starts=np.zeros((P, S), bool))
     for key in ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts"):
         out[key][:, :1] = first[key]
     if rest.size:
