@@ -49,8 +49,8 @@ LEVELS = (0.6827, 0.9545)
 # seed's 16 x 10 scan, measured with 40 toys a point).  4: every fit's LM run ends once below the toy's chi^2
 # rounding floor, and a refit's other starts run only where its warm start ended above it (refits.py; t within
 # 4e-13 of version 3's there, relative to max(t, 1); the same regions, intervals and certified toys).  5: so do
-# the fits at the toy's own point, and an exact fit is certified without a second start agreeing.
-METHOD_VERSION = 5
+# the fits at the toy's own point.  6: an exact fit is certified without a second start agreeing.
+METHOD_VERSION = 6
 # The sampled check of each toy's local search costs at most about this many refits over the whole grid.
 SEARCH_CHECK_FITS = 4096
 # A sampled toy's local search missed its minimum when the full grid finds one lower by more than this
