@@ -3,8 +3,8 @@
 A fit is certified only with evidence: the optimiser stopped on its own
 criterion, a Newton step would gain nothing worth counting (the EDM, relative to
 max(chi^2, 1): a stationary point of the bounded problem at any chi^2 scale), at
-least two starts agree (or the fit is exact to rounding, which no start can undercut), and chi^2, S*
-and the energies are finite; a fit that is
+least two starts agree (or the fit is exact to rounding, which no start can
+undercut), and chi^2, S* and the energies are finite; a fit that is
 not certified records the first criterion it fails.  Beside that, per point: S*, energies,
 masses, pulls, active bounds, and the Hessian in (parameters, beta), whose
 spectrum shows degeneracies and whose Schur complement is beta's profile

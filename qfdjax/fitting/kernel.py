@@ -188,8 +188,8 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     in can change the last bits of its arithmetic (XLA vectorises each batch size its own way: the 16 x 10
     scan in chunks of 16 and of 64 points gives 349 of 1280 starts other step counts, chi^2 within 3.3e-16
     relative, parameters along flat directions within 4e-9), so results equal across chunkings to rounding,
-    not bit for bit.  stop_at_rounding: a lane also stops below its data's
-    chi^2 rounding floor (`Likelihood.chi2_rounding_floor`), where only the minimum's chi^2 is wanted.
+    not bit for bit.  stop_at_rounding: a lane also stops below its data's chi^2 rounding floor
+    (`Likelihood.chi2_rounding_floor`), where exact fits need be no closer to zero.
     """
     lanes = len(lane_point)
     data = point_data(problem, len(beta), data)
