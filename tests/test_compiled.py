@@ -288,6 +288,24 @@ def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_pat
         compiled._GUESSED.discard("probe-busy-key")
 
 
+def _exact_pseudo_data():
+    """Two seed points, their fitted parameters, those moved inside the box (off the seed's bounds, so that
+    the masses they predict can be fitted exactly) and the masses they predict."""
+    from qfdjax.fitting.fit import fit_points
+    from qfdjax.fitting.params import ParameterSpace
+    from qfdjax.model.constants import lambda_from_eta
+    from qfdjax.stats.toys import prediction_at
+
+    problem, space = _seed_lanes(1)[0], ParameterSpace.seed()
+    B, W = np.array([3.1, 3.2]), np.array([0.015, 0.03])
+    lam = lambda_from_eta(B, 0.03)
+    fitted = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))["params"]
+    lo, span = space.arrays()
+    truth = np.clip(fitted, lo + 0.3 * span, lo + 0.7 * span)
+    exact_data = prediction_at(truth, B, W, lam, "exact", space, problem.likelihood)
+    return problem, space, B, W, lam, fitted, truth, exact_data
+
+
 def test_an_exact_fit_stops_at_its_datas_rounding_floor_where_only_chi2_is_wanted():
     """Pseudo-data that the model reproduces exactly (its own prediction at a fit's parameters): every start
     that reaches the exact fit stops once below the data's rounding floor (1000 ulps of each datum per
@@ -296,20 +314,11 @@ def test_an_exact_fit_stops_at_its_datas_rounding_floor_where_only_chi2_is_wante
     from qfdjax.fitting.kernel import initial_starts, solve_points
     from qfdjax.fitting.fit import fit_points
     from qfdjax.fitting.optimize import DEConfig, LMConfig
-    from qfdjax.fitting.params import ParameterSpace
     from qfdjax.fitting.problem import make_numerics
-    from qfdjax.model.constants import MASSES_MEV, lambda_from_eta
-    from qfdjax.stats.toys import prediction_at
+    from qfdjax.model.constants import MASSES_MEV
 
-    problem = _seed_lanes(1)[0]
-    space, likelihood = ParameterSpace.seed(), problem.likelihood
-    B, W = np.array([3.1, 3.2]), np.array([0.015, 0.03])
-    lam = lambda_from_eta(B, 0.03)
-    truth = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))["params"]
-    # Moved inside the box, off the seed's bounds, so that the masses they predict can be fitted exactly.
-    lo, span = space.arrays()
-    truth = np.clip(truth, lo + 0.3 * span, lo + 0.7 * span)
-    data = prediction_at(truth, B, W, lam, "exact", space, likelihood)
+    problem, space, B, W, lam, _, _, data = _exact_pseudo_data()
+    likelihood = problem.likelihood
     floor = likelihood.chi2_rounding_floor(data)
     masses = np.array(MASSES_MEV)  # the seed space: e, mu, tau
     np.testing.assert_allclose(floor, np.sum((1000 * np.finfo(float).eps * data / (1e-4 * masses)) ** 2, axis=1),
@@ -336,19 +345,11 @@ def test_a_warm_start_that_ends_exact_spares_the_other_starts_and_the_least_chi2
     from qfdjax.fitting.kernel import initial_starts
     from qfdjax.fitting.fit import fit_points
     from qfdjax.fitting.optimize import DEConfig, LMConfig
-    from qfdjax.fitting.params import ParameterSpace
     from qfdjax.fitting.problem import make_numerics
-    from qfdjax.model.constants import lambda_from_eta
-    from qfdjax.stats.toys import prediction_at
 
-    problem = _seed_lanes(1)[0]
-    space, likelihood = ParameterSpace.seed(), problem.likelihood
-    B, W = np.array([3.1, 3.2]), np.array([0.015, 0.03])
-    lam = lambda_from_eta(B, 0.03)
-    fitted = fit_points(B, W, lam, config=FitConfig(starts=2, seed=1))["params"]
-    lo, span = space.arrays()
-    truth = np.clip(fitted, lo + 0.3 * span, lo + 0.7 * span)
-    data = np.stack([prediction_at(truth, B, W, lam, "exact", space, likelihood)[0], likelihood.data()])
+    problem, space, B, W, lam, fitted, truth, exact_data = _exact_pseudo_data()
+    likelihood = problem.likelihood
+    data = np.stack([exact_data[0], likelihood.data()])
     starts, keys = initial_starts(space, 8, np.arange(2), 0)
     warm = np.concatenate([space.to_unit(np.stack([truth[0], fitted[1]]))[:, None], starts], axis=1)
     num = make_numerics("exact", W)
