@@ -39,7 +39,7 @@ def solve_warm_first(problem: Problem, numerics, beta, w, lam, starts, keys, lm:
                done_starts=np.zeros((P, S), bool))
     for key in ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts"):
         out[key][:, :1] = first[key]
-    if rest.size:
+    if rest.size and S > 1:
         others = solve_points(problem, numerics.select(rest), beta[rest], w[rest], lam[rest], starts[rest, 1:],
                               keys[rest], "gradient", lm, de, data=None if data is None else np.asarray(data)[rest],
                               stop_at_rounding=True)
