@@ -406,3 +406,22 @@ def test_a_prefetch_from_one_lanes_shapes_has_the_key_of_the_batch_it_loads_for(
     assert shaped == gathered
     wider = compiled.lanes_shaped(_round_args(state, one, beta, w, lam, data, point, 24), 16)
     assert compiled._split("lm_round", (_lm_round, wider, numerics.select(point[idx]), shared))[0] != gathered
+
+
+def test_a_fit_without_the_polish_runs_the_diagnostics_once_and_agrees_to_the_lms_tolerance(monkeypatch):
+    """fit_points(polish=False) (Feldman-Cousins' fits at a toy's point): one diagnostics pass, at the LM's own
+    point; chi^2 within the LM's tolerance of the polished fit's, and the same certificate."""
+    from qfdjax.fitting import diagnostics
+    from qfdjax.fitting.fit import fit_points
+    from qfdjax.model.constants import lambda_from_eta
+
+    B, W = np.array([3.0, 3.2]), np.array([0.01, 0.04])
+    passes = []
+    original = diagnostics.point_diagnostics
+    monkeypatch.setattr(diagnostics, "point_diagnostics", lambda *a, **k: passes.append(1) or original(*a, **k))
+    polished = fit_points(B, W, lambda_from_eta(B, 0.03), config=FitConfig(starts=4, seed=2))
+    assert len(passes) == 2
+    once = fit_points(B, W, lambda_from_eta(B, 0.03), config=FitConfig(starts=4, seed=2), polish=False)
+    assert len(passes) == 3
+    np.testing.assert_allclose(once["chi2"], polished["chi2"], rtol=1e-12)
+    np.testing.assert_array_equal(once["converged"], polished["converged"])

@@ -199,8 +199,10 @@ def best_starts(chi2_starts: np.ndarray, *preferred: np.ndarray) -> np.ndarray:
     return np.argmax(chosen, axis=1)
 
 
-def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None, data=None) -> dict:
-    """Host-side arrays of results and convergence evidence for every point."""
+def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, mesh=None, data=None,
+                     polish: bool = True) -> dict:
+    """Host-side arrays of results and convergence evidence for every point (polish=False: at the LM's own
+    point, one diagnostics pass, where the derived numbers need not agree across chunkings to rounding)."""
     chi2_s = np.asarray(solution["chi2_starts"])
     finite = np.where(np.isfinite(chi2_s), chi2_s, np.inf)
     pg_s = np.asarray(solution["pgrad_starts"])
@@ -220,7 +222,7 @@ def summarize_points(problem: Problem, numerics, beta, w, lam, solution: dict, m
     # point under another --chunk), and every derived number -- the profile slopes, the Schur
     # complements (beta's curvature cancels 11 digits of H_beta,beta here) -- moves with that residual
     # gradient to first order.  At the polished point they agree to rounding across chunkings.
-    for _ in range(POLISH_STEPS):
+    for _ in range(POLISH_STEPS if polish else 0):
         u_polished = newton_polish(diag["hessian_aug"], diag["gradient_aug"], diag["free"], u_best, span)
         if not np.any(u_polished != u_best):
             break

@@ -76,7 +76,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
                space: ParameterSpace | None = None, likelihood: Likelihood | None = None,
                profile: AbstractProfile = BoundaryLayer(), spec: SeedGridSpec = SeedGridSpec(),
                data=None, point_ids=None, extra_starts=None, pinned: Mapping[str, np.ndarray] | None = None,
-               only_chi2: bool = False, warm_first: bool = False) -> dict:
+               only_chi2: bool = False, warm_first: bool = False, polish: bool = True) -> dict:
     """Fit many (beta, w, lam) points in one compiled call; returns host arrays (the engine under
     `fit`, scans, toys, profiles and MINOS).
 
@@ -107,7 +107,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
     `Likelihood.chi2_rounding_floor`, instead of at 1e-22..1e-19, and with extra_starts those run first:
     see refits.py).  warm_first (gradient, with extra_starts): a full fit the same way, the other starts
     run only where the extra start did not end exact (an exact fit needs no second start to certify it:
-    its chi^2 cannot be undercut).
+    its chi^2 cannot be undercut).  polish=False: diagnostics at the LM's point, without the Newton polish.
     """
     # Every batch of fits (a toy chunk, an FC group, a profile's refits) is a place to stop when asked.
     check_interrupted()
@@ -136,7 +136,7 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         solution = solve_warm_first(problem, num, beta, w, lam, starts, keys, lm, de, data)
     else:
         solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
-    out = summarize_points(problem, num, beta, w, lam, solution, data=data)
+    out = summarize_points(problem, num, beta, w, lam, solution, data=data, polish=polish)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())
     return out

@@ -18,12 +18,10 @@ minimum too high, so the toy's t -- and the critical value -- too small: the reg
 too narrow, which is not conservative.  How often that happens is measured: the first toy
 of a fixed sample of points is also refitted at every grid node, its t corrected, and the
 record's "search_check" (printed) says how many of the sampled toys the local search missed
-and by how much.  The critical value t_alpha at
-each CL is the toys' quantile; the point is accepted when the data's
-t_obs <= t_alpha.  Wilks' region (t_obs <= 2.30 / 6.18 for two parameters) is
-reported beside it.  The 1-D intervals are the projections of the 2-D regions onto
-each axis (conservative for one parameter), one-sided where a region touches the
-range's edge.
+and by how much.  The critical value t_alpha at each CL is the toys' quantile; the point is
+accepted when the data's t_obs <= t_alpha.  Wilks' region (t_obs <= 2.30 / 6.18 for two
+parameters) is reported beside it.  The 1-D intervals are the projections of the 2-D regions
+onto each axis (conservative for one parameter), one-sided where a region touches the range's edge.
 
 Points are fitted in chunks, each written atomically to DIR/fc/ with the run's
 fingerprint: an interrupted run resumes with the points it has.
@@ -44,13 +42,14 @@ from ..runtime import with_account
 from .fc_chunks import read_chunks, write_chunk
 
 LEVELS = (0.6827, 0.9545)
-# 2: chunks carry the sampled full-grid search check (search_deficit); version-1 chunks are another run's.
-# 3: the Newton-step and data-minimum refits' LM chi^2, unpolished (t within 3e-12 of version 2's on the
-# seed's 16 x 10 scan, measured with 40 toys a point).  4: every fit's LM run ends once below the toy's chi^2
-# rounding floor, and a refit's other starts run only where its warm start ended above it (refits.py; t within
-# 4e-13 of version 3's there, relative to max(t, 1); the same regions, intervals and certified toys).  5: so do
-# the fits at the toy's own point.  6: an exact fit is certified without a second start agreeing.
-METHOD_VERSION = 6
+# 2: chunks carry the sampled full-grid search check (search_deficit); version-1 chunks are another run's.  3: the
+# Newton-step and data-minimum refits' LM chi^2, unpolished (t within 3e-12 of version 2's on the seed's 16 x 10
+# scan, measured with 40 toys a point).  4: every fit's LM run ends once below the toy's chi^2 rounding floor, and
+# a refit's other starts run only where its warm start ended above it (refits.py; t within 4e-13 of version 3's
+# there, relative to max(t, 1); the same regions, intervals and certified toys).  5: so do the fits at the toy's
+# own point.  6: an exact fit is certified without a second start agreeing.  7: the fits at the toy's point are
+# not Newton-polished (one diagnostics pass; t within 1.8e-15 of version 6's, 16 x 10 x 40).
+METHOD_VERSION = 7
 # The sampled check of each toy's local search costs at most about this many refits over the whole grid.
 SEARCH_CHECK_FITS = 4096
 # A sampled toy's local search missed its minimum when the full grid finds one lower by more than this
@@ -213,7 +212,7 @@ def run_fc(directory, n: int, seed: int = 0, points_per_chunk: int = 8, progress
         data = np.concatenate([toy_data(predictions[j], sigma, seed, toy_ids[j * n:(j + 1) * n])
                                for j in range(points.size)])
         at_point = fit_points(B[rep], W[rep], lam[rep], data=data, point_ids=toy_ids, extra_starts=params[rep],
-                              warm_first=True, **fit_kwargs)
+                              warm_first=True, polish=False, **fit_kwargs)
         # One projected Newton step in (beta, w) on each toy's own profile, inside the scan's box.
         step = newton_steps(np.stack([at_point["dchi2_dbeta"], at_point["dchi2_dw"]], -1),
                             np.asarray(at_point["profile_hessian"], float))
