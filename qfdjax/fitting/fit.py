@@ -24,8 +24,8 @@ from ..model.numerics import check_numerics_name
 from ..model.profiles import AbstractProfile, BoundaryLayer
 from ..model.quadrature import SeedGridSpec
 from .diagnostics import prepare_diagnostics, summarize_points
-from .kernel import initial_starts, solve_points
-from .refits import least_chi2, solve_warm_first
+from .kernel import initial_starts
+from .refits import least_chi2, solve
 from .likelihood import Likelihood
 from .optimize import DEConfig, LMConfig
 from .params import ParameterSpace
@@ -132,10 +132,8 @@ def fit_points(beta, w, lam, *, numerics: str = "exact", config: FitConfig = Fit
         return {"chi2": least_chi2(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data,
                                    warm_first=extra_starts is not None)}
     prepare_diagnostics(problem, num, beta, w, lam)
-    if warm_first and extra_starts is not None and config.method == "gradient":
-        solution = solve_warm_first(problem, num, beta, w, lam, starts, keys, lm, de, data)
-    else:
-        solution = solve_points(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data=data)
+    solution = solve(problem, num, beta, w, lam, starts, keys, config.method, lm, de, data,
+                     warm_first=warm_first and extra_starts is not None)
     out = summarize_points(problem, num, beta, w, lam, solution, data=data, polish=polish)
     out["n_data"] = np.full(len(beta), likelihood.data_count())
     out["n_profiled"] = np.full(len(beta), likelihood.profiled_count())

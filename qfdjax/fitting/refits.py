@@ -17,6 +17,9 @@ from .kernel import point_data, solve_points
 from .optimize import DEConfig, LMConfig
 from .problem import Problem
 
+# The solution fields with one entry per start (the rest are per point).
+PER_START = ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts")
+
 
 def least_over_starts(solution: dict) -> np.ndarray:
     """Per point, the least chi^2 of its starts (infinite where none is finite)."""
@@ -37,22 +40,30 @@ def solve_warm_first(problem: Problem, numerics, beta, w, lam, starts, keys, lm:
     out = dict(first, u_starts=np.array(starts, float), chi2_starts=np.full((P, S), np.nan),
                pgrad_starts=np.full((P, S), np.nan), steps_starts=np.zeros((P, S), first["steps_starts"].dtype),
                done_starts=np.zeros((P, S), bool))
-    for key in ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts"):
+    for key in PER_START:
         out[key][:, :1] = first[key]
     if rest.size and S > 1:
         others = solve_points(problem, numerics.select(rest), beta[rest], w[rest], lam[rest], starts[rest, 1:],
                               keys[rest], "gradient", lm, de, data=None if data is None else np.asarray(data)[rest],
                               stop_at_rounding=True)
-        for key in ("u_starts", "chi2_starts", "pgrad_starts", "steps_starts", "done_starts"):
+        for key in PER_START:
             out[key][rest, 1:] = others[key]
     return out
+
+
+def solve(problem: Problem, numerics, beta, w, lam, starts, keys, method: str, lm: LMConfig, de: DEConfig,
+          data=None, warm_first: bool = False, stop_at_rounding: bool = False) -> dict:
+    """`solve_points`, or `solve_warm_first` where warm_first asks for it and it applies (gradient fits with a
+    start beside the warm one, starts[:, 0])."""
+    if warm_first and method == "gradient" and starts.shape[1] > 1:
+        return solve_warm_first(problem, numerics, beta, w, lam, starts, keys, lm, de, data)
+    return solve_points(problem, numerics, beta, w, lam, starts, keys, method, lm, de, data=data,
+                        stop_at_rounding=stop_at_rounding)
 
 
 def least_chi2(problem: Problem, numerics, beta, w, lam, starts, keys, method: str, lm: LMConfig, de: DEConfig,
                data=None, warm_first: bool = False) -> np.ndarray:
     """The least LM chi^2 over each point's starts (P, S, n), every run ending at its data's rounding floor;
-    warm_first: starts[:, 0] is a warm start (`solve_warm_first`)."""
-    if warm_first and method == "gradient" and starts.shape[1] > 1:
-        return least_over_starts(solve_warm_first(problem, numerics, beta, w, lam, starts, keys, lm, de, data))
-    return least_over_starts(solve_points(problem, numerics, beta, w, lam, starts, keys, method, lm, de, data=data,
-                                          stop_at_rounding=True))
+    warm_first: starts[:, 0] is a warm start (`solve`)."""
+    return least_over_starts(solve(problem, numerics, beta, w, lam, starts, keys, method, lm, de, data, warm_first,
+                                   stop_at_rounding=True))
