@@ -65,7 +65,7 @@ def seed_lanes(lanes: int, steps: int = 24) -> dict:
     round_args = (numerics, beta, w, lam, data, u, np.full(lanes, np.nan), np.full(lanes, 1e-3),
                   np.zeros(lanes, np.int64), np.zeros(lanes, bool), np.zeros(lanes, np.int64),
                   np.full((lanes, 3), np.nan), np.full((lanes, 3, u.shape[1]), np.nan),
-                  np.full(lanes, steps, np.int64), np.full(lanes, -1, np.int64))
+                  np.full(lanes, steps, np.int64), np.full(lanes, -1, np.int64), np.zeros(lanes))
     return {"problem": problem, "numerics": numerics, "points": (u, beta, w, lam), "round_args": round_args,
             "lm": LMConfig(max_steps=10**6, ftol=0.0, gtol=0.0)}
 

@@ -18,6 +18,15 @@ def point_densities(r, delta_rho, slope, a, b, cos2, sin2):
     return flow_density, delta_rho * flow_density, delta_rho * delta_rho * r2, slope * slope * r2
 
 
+def interior_densities(profile, r, R_c, w):
+    """The four densities at radius r inside the vortex (U = A = 1), for the exact numerics' nodes."""
+    R = R_c + w
+    one = jnp.ones_like(R)
+    a, b = flow.hill_vortex_interior(r, R, one)
+    return point_densities(r, profile.delta_rho(r, R_c, w, one), profile.d_delta_rho(r, R_c, w, one), a, b,
+                           2.0 / 3.0, 4.0 / 3.0)
+
+
 def flow_densities_jet(r, dr, R, delta_rho, slope, d_delta_rho, d_slope):
     """`point_densities` of the Hill interior at U = 1 and their derivatives along (dr, dR = 1).
 
@@ -37,3 +46,24 @@ def flow_densities_jet(r, dr, R, delta_rho, slope, d_delta_rho, d_slope):
                    2.0 * delta_rho * d_delta_rho * r2 + delta_rho * delta_rho * d_r2,
                    2.0 * slope * d_slope * r2 + slope * slope * d_r2)
     return densities, d_densities
+
+
+# Degrees of homogeneity in (r, R) of the four densities where Delta rho is a function of r/R alone:
+# r^2 times functions of r/R for the flow, deficit and stability densities; slope^2 r^2 with the slope
+# of degree -1 for the gradient's.
+_DENSITY_DEGREES = (2, 2, 2, 0)
+
+
+def core_tangent(sums, ends, d_mid, R):
+    """R_c derivatives of the core panel's Gauss sums over [lo, mid], from the sums and the densities at
+    the panel's ends, for a profile whose core densities depend on r/R alone (R = R_c + w moving with R_c).
+
+    A density f of degree m (f(s r; s R) = s^m f) has R df/dR = m f - r df/dr, and integrating r df/dr by
+    parts gives d/dR_c of its integral as f(mid) d mid/dR_c + ((m + 1) I - mid f(mid) + lo f(lo)) / R.
+    The core densities are polynomials the Gauss rule integrates exactly (r df/dr included), so the same
+    identity holds for the sums to rounding: no tangent at the core's nodes.  `ends`: ((lo, densities at
+    lo), (mid, densities at mid)); lo is fixed (r_min), mid = max(R_c, r_min) moves at d_mid.
+    """
+    (lo, at_lo), (mid, at_mid) = ends
+    return tuple(f_mid * d_mid + ((m + 1) * total - mid * f_mid + lo * f_lo) / R
+                 for total, f_lo, f_mid, m in zip(sums, at_lo, at_mid, _DENSITY_DEGREES, strict=True))

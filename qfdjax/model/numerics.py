@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from . import flow
-from .integrands import flow_densities_jet, point_densities
+from .integrands import core_tangent, flow_densities_jet, interior_densities, point_densities
 from .types import Energies, UnitIntegrals, unit_integrals
 from .constants import R_MAX_DEFAULT, R_MIN_DEFAULT
 from .quadrature import SeedGridSpec, gauss_legendre, seed_grid_table, seed_radial_grid
@@ -101,14 +101,15 @@ class Exact(AbstractNumerics):
     # Unrolled node loop: for XLA's cost analysis, which counts a loop body once.
     unroll: bool = eqx.field(static=True, default=False)
 
-    def _node_table(self, profile):
+    def _node_table(self, profile) -> np.ndarray:
+        """(t, weight, in core?) per node, the core panel's nodes first (a host constant)."""
         core, layer = (exact_order(d) for d in profile.degrees())
         order_core = self.order_core or core
         order_layer = self.order_layer or layer
         t_core, w_core = gauss_legendre(order_core)
         t_layer, w_layer = gauss_legendre(order_layer)
         in_core = np.r_[np.ones(order_core), np.zeros(order_layer)]
-        return jnp.asarray(np.stack([np.r_[t_core, t_layer], np.r_[w_core, w_layer], in_core], -1))
+        return np.stack([np.r_[t_core, t_layer], np.r_[w_core, w_layer], in_core], -1)
 
     def _panels(self, R_c, w):
         """Core [lo, mid] and layer [mid, hi] panels clipped to the domain (a panel outside it gets zero
@@ -128,28 +129,40 @@ class Exact(AbstractNumerics):
         outer = jnp.minimum(jnp.maximum(R, self.r_min), self.r_max)
         return flow.exterior_circulation(outer, self.r_max, R, jnp.ones_like(R))
 
-    def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
+    def _primal_sums(self, profile, w, R_c, nodes, sums):
+        """`sums` plus the Gauss sums of the four densities over `nodes` (rows of the node table)."""
         R, lo, mid, hi, _, _ = self._panels(R_c, w)
-        one = jnp.ones_like(R)
 
         def add_node(sums, node):
             t, weight, in_core, start, length = _on_panel(node, lo, mid, hi)
             r = start + length * t
-            delta_rho = profile.delta_rho(r, R_c, w, one)
-            slope = profile.d_delta_rho(r, R_c, w, one)
-            a, b = flow.hill_vortex_interior(r, R, one)
-            densities = point_densities(r, delta_rho, slope, a, b, 2.0 / 3.0, 4.0 / 3.0)
+            densities = interior_densities(profile, r, R_c, w)
             return tuple(s + (weight * length) * d for s, d in zip(sums, densities, strict=True)), None
 
-        zero = jnp.zeros_like(R)
-        sums, _ = jax.lax.scan(add_node, (zero,) * 4, self._node_table(profile), unroll=self.unroll)
+        return jax.lax.scan(add_node, sums, jnp.asarray(nodes), unroll=self.unroll)[0]
+
+    def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
+        zero = jnp.zeros_like(R_c + w)
+        sums = self._primal_sums(profile, w, R_c, self._node_table(profile), (zero,) * 4)
         return unit_integrals(*sums, exterior=self._exterior(R_c, w))
 
     def unit_integrals_and_tangent(self, profile, w, R_c) -> tuple[UnitIntegrals, UnitIntegrals]:
         """The derivative of the Gauss sums themselves, written out node by node: the panel ends move with
         R_c (d length, d r = d start + t d length) and the integrands by the profile's `jet`.  Forward mode
-        through the node loop cost 3.4 primals (0.89 against 0.26 us per lane of three leptons, 2 cores)."""
+        through the node loop cost 3.4 primals (0.89 against 0.26 us per lane of three leptons, 2 cores).
+
+        Where the profile's core is scale-free (`AbstractProfile.scale_free_core`), the core panel's
+        derivative is its sums' scaling law plus end-point terms (`core_tangent`): its nodes take the
+        primal's work only, and the primal sums are added in the same order as `unit_integrals`'."""
         R, lo, mid, hi, d_mid, d_hi = self._panels(R_c, w)
+        table = self._node_table(profile)
+        zero = jnp.zeros_like(R)
+        sums, d_sums = (zero,) * 4, (zero,) * 4
+        if profile.scale_free_core:
+            core = table[:, 2] > 0
+            sums = self._primal_sums(profile, w, R_c, table[core], sums)
+            d_sums = core_tangent(sums, [(r, interior_densities(profile, r, R_c, w)) for r in (lo, mid)], d_mid, R)
+            table = table[~core]
 
         def add_node(sums, node):
             t, weight, in_core, start, length = _on_panel(node, lo, mid, hi)
@@ -164,9 +177,7 @@ class Exact(AbstractNumerics):
                              for s, d, dd in zip(sums[1], densities, d_densities, strict=True))
             return (values, tangents), None
 
-        zero = jnp.zeros_like(R)
-        (sums, d_sums), _ = jax.lax.scan(add_node, ((zero,) * 4, (zero,) * 4), self._node_table(profile),
-                                         unroll=self.unroll)
+        (sums, d_sums), _ = jax.lax.scan(add_node, (sums, d_sums), jnp.asarray(table), unroll=self.unroll)
         # The exterior is a closed form: its own forward mode is cheap.
         ext, d_ext = jax.jvp(lambda r_c: self._exterior(r_c, w), (R_c,), (jnp.ones_like(R_c),))
         return unit_integrals(*sums, exterior=ext), unit_integrals(*d_sums, exterior=d_ext)

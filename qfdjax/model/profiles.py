@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -19,6 +20,11 @@ import jax.numpy as jnp
 
 class AbstractProfile(eqx.Module):
     """Interface of a density profile; subclasses are final."""
+
+    # True where Delta rho on the core panel [r_min, R_c] is a function of r/R alone (R = R_c + w) and a
+    # polynomial there: the exact numerics then take the core's R_c derivative from a scaling law
+    # (model/integrands.py, core_tangent) instead of a tangent at every core node.
+    scale_free_core: ClassVar[bool] = False
 
     def degrees(self) -> tuple[int, int]:
         """Polynomial degree in r of Delta rho on the core [r_min, R_c] and layer [R_c, R] panels.
@@ -75,6 +81,9 @@ class BoundaryLayer(AbstractProfile):
     1 - S((r - R_c)/w) across the layer, and 0 beyond R.  Inside each panel it
     is a polynomial of degree 4 (core) or 9 (layer).
     """
+
+    # The taper is exactly 1 inside R_c, leaving -(1 - r^2/R^2)^2.
+    scale_free_core: ClassVar[bool] = True
 
     def degrees(self):
         return (4, 9)
