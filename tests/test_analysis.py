@@ -84,10 +84,16 @@ def test_a_flat_beta_profile_is_never_path_a():
     located, so the verdict cannot proceed on it; nor on a minimum at the grid's beta edge."""
     rng = np.random.default_rng(0)
     tie = synthetic_record(lambda B, Wg: 1e-24 * (1 + rng.uniform(size=B.shape)) + 1e-25 * (np.abs(B - 3.1) > 1e-9),
-                           BETA, W)
+                           BETA, W, at_bounds=[["tau.U"]] * (BETA.size * W.size))
+    tie["bound_costs_at_min"] = {"tau.U.upper": -2.3e-8}
     v = analyse_scan(tie)["verdict"]
     assert abs(v["beta_min"] - 3.1) <= 0.05 and v["path"] == "B"  # near 3.1: Path A before this check
-    assert "not a located minimum" in " ".join(v["reasons"]) and "proceed" not in " ".join(v["reasons"])
+    text = " ".join(v["reasons"])
+    assert "not a located minimum" in text and "proceed" not in text
+    # The exact fit's rounding is said to be zero, and no bound is said to hold an optimum that chi^2 >= 0
+    # already pins: its active bounds and their multipliers are rounding too.
+    assert "chi2_min = 0 to rounding" in text and "rounding tie" in text and "e-2" not in text, text
+    assert "bounds" not in text and "held hardest" not in text, text
     edge = analyse_scan(synthetic_record(quadratic(3.06, 0.015, 1.0), np.linspace(3.08, 3.3, 12), W))["verdict"]
     assert edge["path"] == "B" and "not a located minimum" in " ".join(edge["reasons"])
 

@@ -93,6 +93,12 @@ def test_coverage_is_nominal_where_the_model_is_identifiable(tmp_path):
         assert data["data"].shape == (150, 3) and data["params"].shape == (150, 9) and data["valid"].shape == (150,)
     assert (tmp_path / "t" / "toys.png").stat().st_size > 10_000
     assert (tmp_path / "t" / "toys.csv").read_text().count("\n") == 151
+    # Every toy fits exactly here: the report says chi^2 is zero to rounding instead of printing its noise.
+    from qfdjax.cli.toys import toys_table
+
+    assert record["chi2_toys_median"] < 1e-15 and record["chi2_observed"] < 1e-15
+    report = toys_table(record)
+    assert "observed chi2_min = 0 to rounding" in report and "median 0 to rounding" in report, report
 
 
 @pytest.mark.parametrize("argv, fragment", [

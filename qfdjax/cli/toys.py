@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..fitting.certificate import chi2_text
 from .common import add_model_options, fit_config_from_args, parse_span, space_from_args
 
 
@@ -58,7 +59,7 @@ def toys_table(s: dict) -> str:
         f"toys {share[0]}:{share[1]} of {s['n_total']} (a part: qfdjax merge joins the parts)")
     lines = [f"toys at beta = {s['beta']:.6g}, w = {s['w']:.6g}: {which} (seed {s['seed']}), "
              f"{s['n_valid']} certified; {s['sigma_convention']}",
-             f"  observed chi2_min = {s['chi2_observed']:.10g} ({s['ndf']} degrees of freedom)"]
+             f"  observed chi2_min = {chi2_text(s['chi2_observed'], '.10g')} ({s['ndf']} degrees of freedom)"]
     everyone = s.get("n_all", s["n"])
     if s.get("uncertified_reasons"):
         lines.append("  not certified: " + ", ".join(f"{n} {why}" for why, n in s["uncertified_reasons"].items()))
@@ -71,9 +72,10 @@ def toys_table(s: dict) -> str:
         lines.append(f"  goodness of fit: p = {s['p_value']:.4g} +- {s['p_value_error']:.2g} over {s['n_valid']} "
                      f"certified toys, {s['p_value_all']:.4g} +- {s['p_value_all_error']:.2g} over all "
                      f"{s['n_all_finite']} (fraction of toys with chi2 >= observed)")
-    lines.append(f"  toys' chi2_min: mean {s['chi2_toys_mean']:.4g}, median {s['chi2_toys_median']:.4g} over "
-                 f"{s['n_valid']} certified; mean {s['chi2_toys_mean_all']:.4g}, median "
-                 f"{s['chi2_toys_median_all']:.4g} over all {everyone}")
+    mean, median, mean_all, median_all = (chi2_text(s[key], ".4g") for key in (
+        "chi2_toys_mean", "chi2_toys_median", "chi2_toys_mean_all", "chi2_toys_median_all"))
+    lines.append(f"  toys' chi2_min: mean {mean}, median {median} over {s['n_valid']} certified; mean {mean_all}, "
+                 f"median {median_all} over all {everyone}")
     for name, c in s["coverage"].items():
         a = c["all"]
         lines.append(f"  coverage of {name}: {100 * c['0.6827']:.1f} +- {100 * c['0.6827_error']:.1f} % at "

@@ -20,3 +20,13 @@ PROJECTED_GRADIENT_CERTIFY = 1e-4
 # Why a fit is not certified, first failing criterion first (0: certified).
 UNCERTIFIED_REASONS = ("certified", "non-finite result", "optimiser not stopped", "not stationary (EDM)",
                        "starts disagree")
+
+# Below this a chi^2 is the rounding of an exact fit (fits to exact pseudo-data end anywhere in 1e-25..1e-17,
+# and move there with any change of summation order): reports and figures say "0 to rounding" instead of
+# printing digits that no run reproduces.  The levels anyone reads (Delta chi^2 = 1, 4, 9) are nine orders above.
+EXACT_CHI2 = 1e-9
+
+
+def chi2_text(value: float, spec: str = ".6g") -> str:
+    """A chi^2 for a report or a label: rounding noise (even a negative one) is said to be zero, not printed."""
+    return "0 to rounding" if abs(value) < EXACT_CHI2 else format(value, spec)

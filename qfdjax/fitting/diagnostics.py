@@ -39,7 +39,9 @@ def _integral_jet(problem: Problem, num, w, R_c):
 
     They are the only part of the energies that goes through the quadrature, and they depend on
     (R_c, w) alone (model/types.py): U, A, beta and lambda enter in closed form.  Leaves (L,),
-    (L, 2) and (L, 2, 2), from one traced pass (forward over forward in two directions).
+    (L, 2) and (L, 2, 2), from one traced pass (forward over forward in two directions).  The energies'
+    5 x 5 derivatives took 25 second-order directions through the quadrature before: a diagnostics pass
+    of the seed's fit 42 -> 17 us per point (512 points, 2 CPU cores), its kernel compiling as fast.
     """
     w_l = jnp.broadcast_to(w, R_c.shape)
 
@@ -54,6 +56,33 @@ def _integral_jet(problem: Problem, num, w, R_c):
     return I0, I1, I2
 
 
+def _energy_jet(problem: Problem, num, beta, w, lam, x):
+    """Energies of every lepton with their first and second derivatives in (R_c, U, A, beta, w).
+
+    Each lepton's energies depend only on its own (R_c, U, A) and the shared (beta, w), with lambda
+    following beta at fixed lambda/beta (the eta calibration), and only their four unit integrals go
+    through the quadrature (`_integral_jet`).  The 5 x 5 derivatives are those of the closed form in
+    (U, A, beta, lambda) around the integrals' second-order Taylor polynomial in (R_c, w): exact at
+    d = 0, where every input and integral is the point's own (each added term an exact zero).
+    Returns E (leaves (L,)), dE (leaves (5, L)) and d2E (leaves (5, L, 5)).
+    """
+    X = x.reshape(-1, 3)
+    lam_per_beta = lam / beta
+    I0, I1, I2 = _integral_jet(problem, num, w, X[:, 0])
+
+    def shifted(d):
+        y = jnp.stack([d[0], d[4]])
+        taylor = jax.tree_util.tree_map(lambda i0, i1, i2: i0 + i1 @ y + 0.5 * (i2 @ y) @ y, I0, I1, I2)
+        return taylor.energies(beta + d[3], lam + lam_per_beta * d[3], X[:, 1] + d[1], X[:, 2] + d[2])
+
+    def first(d):
+        E, dE = jax.vmap(lambda t: jax.jvp(shifted, (d,), (t,)), out_axes=(None, 0))(jnp.eye(5, dtype=x.dtype))
+        return dE, (E, dE)
+
+    d2E, (E, dE) = jax.jacfwd(first, has_aux=True)(jnp.zeros(5, dtype=x.dtype))
+    return E, dE, d2E
+
+
 def _diagnostics_body(numerics, beta, w, lam, data, u_best, base: Problem) -> dict:
     def one(num, b, ww, l, d, u):
         problem = base.with_data(d)
@@ -61,33 +90,38 @@ def _diagnostics_body(numerics, beta, w, lam, data, u_best, base: Problem) -> di
         # the box's clip has derivative 1/2 (a tie), which would halve every bound cost.
         x = problem.box.from_unit(u)
         n = x.shape[0]
-        X = x.reshape(-1, 3)
-        I0, I1, I2 = _integral_jet(problem, num, ww, X[:, 0])
-        lam_per_beta = l / b
+        leptons = n // 3
+        E, dE, d2E = _energy_jet(problem, num, b, ww, l, x)
+        # slot[l, k]: where lepton l's k-th variable sits in z = (parameters, beta, w).
+        slot = np.concatenate([np.arange(n).reshape(leptons, 3), np.tile([[n, n + 1]], (leptons, 1))], 1)
+        onehot = np.eye(n + 2)[slot]  # (L, 5, n + 2)
+        leaves = jax.tree_util.tree_leaves(E)
+        E_z = jnp.concatenate([jnp.einsum("kl,lkz->lz", d, onehot) for d in jax.tree_util.tree_leaves(dE)])
+        v = jnp.concatenate([x, jnp.stack([b, ww])] + leaves)  # (parameters, beta, w, energies)
 
-        def state_at(dz):
-            """The model at z + dz, z = (parameters, beta, w), with each unit integral replaced by its
-            second-order Taylor polynomial in (R_c, w): equal to the model's first and second derivatives
-            at dz = 0, where every input and integral is exactly the point's own (each added term an exact
-            zero; lambda follows beta at fixed lambda/beta, the eta calibration).  So chi^2's Hessian in z
-            costs no quadrature past `_integral_jet` (25 second-order directions went through it before:
-            a diagnostics pass of the seed's fit took 42 us per point, now 16.5; 512 points, 2 CPU cores)."""
-            Xz = (x + dz[:n]).reshape(-1, 3)
-            y = jnp.stack([dz[:n:3], jnp.broadcast_to(dz[n + 1], Xz.shape[:1])], -1)  # (L, 2)
-            taylor = jax.tree_util.tree_map(
-                lambda i0, i1, i2: i0 + jnp.sum(i1 * y, -1) + 0.5 * jnp.einsum("li,lij,lj->l", y, i2, y), I0, I1, I2)
-            energies = taylor.energies(b + dz[n], l + lam_per_beta * dz[n], Xz[:, 1], Xz[:, 2])
-            return problem.likelihood.state(Xz[:, 0], Xz[:, 1], Xz[:, 2], ww + dz[n + 1], energies)
+        def unpack(v):
+            X = v[:n].reshape(-1, 3)
+            energies = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(E),
+                                                    list(v[n + 2:].reshape(len(leaves), leptons)))
+            return problem.likelihood.state(X[:, 0], X[:, 1], X[:, 2], v[n + 1], energies)
 
-        def residuals(dz):
-            return problem.likelihood.residuals(state_at(dz))
+        def residuals(v):
+            return problem.likelihood.residuals(unpack(v))
 
-        def gradient_twice(dz):
-            g = jax.grad(lambda dz: jnp.sum(residuals(dz) ** 2))(dz)
+        def gradient_twice(v):
+            g = jax.grad(lambda v: jnp.sum(residuals(v) ** 2))(v)
             return g, g
 
-        zero = jnp.zeros(n + 2, dtype=x.dtype)
-        hess_eff, grad_eff = jax.jacfwd(gradient_twice, has_aux=True)(zero)
+        # The likelihood holds no quadrature, so its full Hessian in (z, energies)
+        # is cheap; the chain rule through E(z) then gives chi^2's Hessian in z.
+        hess_v, grad_v = jax.jacfwd(gradient_twice, has_aux=True)(v)
+        v_z = jnp.concatenate([jnp.eye(n + 2, dtype=x.dtype), E_z])  # dv/dz
+        # chi^2's gradient in each energy times that energy's 5 x 5 curvature, added at its lepton's slots
+        # (beta and w shared by all): a scatter of L small blocks, not a product with one-hot matrices.
+        g_E = grad_v[n + 2:].reshape(len(leaves), leptons)
+        curvature = sum(g[None, :, None] * d for g, d in zip(g_E, jax.tree_util.tree_leaves(d2E), strict=True))
+        hess_eff = (v_z.T @ hess_v @ v_z).at[slot[:, :, None], slot[:, None, :]].add(jnp.swapaxes(curvature, 0, 1))
+        grad_eff = v_z.T @ grad_v
         # Shared followers take their leader's value: a leader's derivative is its whole group's.
         q_host = np.eye(n + 2)
         q_host[:n, :n] = 0.0
@@ -95,8 +129,8 @@ def _diagnostics_body(numerics, beta, w, lam, data, u_best, base: Problem) -> di
         hess_aug = q.T @ hess_eff @ q
         hess_aug = 0.5 * (hess_aug + hess_aug.T)  # symmetric to the last bit, as downstream solvers assume
         grad_aug = q.T @ grad_eff
-        jac_unit = jax.jacfwd(residuals)(zero)[:, :n] @ jax.jacfwd(problem.box.from_unit)(u)
-        state = state_at(zero)
+        jac_unit = (jax.jacfwd(residuals)(v) @ v_z)[:, :n] @ jax.jacfwd(problem.box.from_unit)(u)
+        state = unpack(v)
         pulls = problem.likelihood.residuals(state)
         at_lo = u <= BOUND_TOL
         at_hi = u >= 1.0 - BOUND_TOL

@@ -143,8 +143,9 @@ class Exact(AbstractNumerics):
 
     def unit_integrals(self, profile, w, R_c) -> UnitIntegrals:
         zero = jnp.zeros_like(R_c + w)
-        sums = self._primal_sums(profile, w, R_c, self._node_table(profile), (zero,) * 4)
-        return unit_integrals(*sums, exterior=self._exterior(R_c, w))
+        flow_sum, deficit_sum, stab_sum, grad_sum = self._primal_sums(profile, w, R_c, self._node_table(profile),
+                                                                       (zero,) * 4)
+        return unit_integrals(flow_sum, deficit_sum, stab_sum, grad_sum, exterior=self._exterior(R_c, w))
 
     def unit_integrals_and_tangent(self, profile, w, R_c) -> tuple[UnitIntegrals, UnitIntegrals]:
         """The derivative of the Gauss sums themselves, written out node by node: the panel ends move with

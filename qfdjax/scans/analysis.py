@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..model.constants import GOLDEN_LOOP_BETA
+from ..fitting.certificate import EXACT_CHI2, chi2_text
 from ..fitting.levels import level_brackets
 
 # 2-D Delta chi^2 levels for 68.3 / 95.4 / 99.73 % with two parameters.
@@ -200,6 +201,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     profile_span = float(np.nanmax(np.nanmin(chi2, axis=1)) - np.nanmin(chi2))
     # The refitted minimum where the scan found one (never above the best grid node), else the node.
     chi2_min = float(min(best["chi2"], chi2[i, j])) if best.get("method") == "refit" else float(chi2[i, j])
+    # An exact fit (chi^2 at its rounding) gains nothing from any bound (chi^2 >= 0): its active bounds, their
+    # multipliers (the gradient's rounding) and its place on the grid are not findings.
+    exact_min = abs(chi2_min) < EXACT_CHI2
     if chi2_min > chi2_order_one:
         path = "C"
         reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
@@ -211,7 +215,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         near_a = located and abs(beta_min - PATH_A_BETA) <= BETA_MATCH
         near_b = abs(beta_min - PATH_B_BETA) <= BETA_MATCH
         path = "A" if near_a else "B"
-        reasons.append(f"chi2_min = {chi2_min:.4g} is O(1)")
+        reasons.append(f"chi2_min = {chi2_min:.4g} is O(1)" if not exact_min else
+                       "chi2_min = 0 to rounding: the data are fitted exactly, and where the minimum sits among "
+                       "exact fits is a rounding tie, not a measurement")
         if not located:
             reasons.append(f"beta_min = {beta_min:.4f} is not a located minimum (flat or edge beta profile): "
                            f"investigate")
@@ -227,11 +233,11 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
                        f"{e['value']:.6g}): {axis_name}_min is an edge artifact, not a located minimum")
     if monotone_beta and nb > 2:
         reasons.append("the beta profile is monotonic across the whole grid: the data do not pin beta here")
-    if at_min:
+    if at_min and not exact_min:
         reasons.append(f"{len(at_min)} parameters sit on bounds at the minimum ({', '.join(at_min)}): "
                        f"the optimum is set by the bounds, not by the data")
     costs = record.get("bound_costs_at_min") or {}
-    if costs:
+    if costs and not exact_min:
         bounds = record.get("config", {}).get("bounds", {})
         key, value = max(costs.items(), key=lambda kv: abs(kv[1]))
         name, side = key.rsplit(".", 1)
@@ -249,8 +255,8 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
                            f"range would lower it further" if (slope_min < 0) == (edges["beta"]["edge"] == "upper")
                            else f"at the beta edge dchi2/dbeta = {slope_min:+.4g} points back into the grid")
     if nb > 1 and profile_span <= 1.0:
-        reasons.append(f"chi2_min varies by only {profile_span:.3g} across beta (<= 1): beta is not identifiable "
-                       f"from these data on this grid")
+        reasons.append(f"chi2_min varies by only {chi2_text(profile_span, '.3g')} across beta (<= 1): beta is not "
+                       f"identifiable from these data on this grid")
     flat = 0
     if degeneracy:
         eig = np.abs(np.asarray(degeneracy, float))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..fitting.certificate import EXACT_CHI2, chi2_text  # noqa: F401 - the figures' labels use them
+
 
 def bare_subplots(*args, **kwargs):
     """pyplot.subplots' signature on a bare Figure: drawing to a file never touches the caller's backend."""
@@ -66,15 +68,6 @@ def centred_mesh(ax, beta, w, values, log_w, **kwargs):
     ax.set_xlim(beta_edges[0], beta_edges[-1])
     ax.set_ylim(w_edges[0], w_edges[-1])
     return mesh
-
-
-# Below this a chi² is the rounding of an exact fit: the levels the figures draw (1, 4, 9) are nine orders above.
-EXACT_CHI2 = 1e-9
-
-
-def chi2_text(value: float) -> str:
-    """A chi² for a label: rounding noise (even a negative one) is said to be zero, not printed as a number."""
-    return "0 to rounding" if abs(value) < EXACT_CHI2 else f"{value:.6g}"
 
 
 def say_no_information(ax, largest: float, about: str) -> None:

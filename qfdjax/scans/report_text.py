@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..fitting.certificate import chi2_text
+
 
 def _with_uncertainty(value: float, uncertainty: float) -> str:
     """value +- uncertainty with no digit printed below the uncertainty's first."""
@@ -17,7 +19,7 @@ def fit_table(record: dict) -> str:
     lines = [
         f"fit at beta = {record['beta']:.6g}, w = {record['w']:.6g}, lambda = {record['lam']:.6g} "
         f"({record['numerics']} numerics, method {record['config']['method']})",
-        f"  chi2 = {record['chi2']:.10g}    S* = {record['S']:.8g}"
+        f"  chi2 = {chi2_text(record['chi2'], '.10g')}    S* = {record['S']:.8g}"
         + (f"    (mass {record['chi2_mass']:.6g} + g {record['chi2_g']:.6g};  C_g* = {record['C_g']:.6g})"
            if "chi2_g" in record else ""),
     ]
@@ -119,12 +121,13 @@ def scan_summary(record) -> str:
         f"scan: {len(beta)} x {len(w)} points, beta {beta[0]:.4g}..{beta[-1]:.4g}, w {w[0]:.4g}..{w[-1]:.4g} "
         f"({record['config']['w_spacing']}), {record['config']['numerics']} numerics, "
         f"method {record['config']['fit']['method']}",
-        (f"  chi2_min = {a['chi2_min']:.10g} at beta = {m['beta']:.7g}, w = {m['w']:.7g} (refitted"
+        (f"  chi2_min = {chi2_text(a['chi2_min'], '.10g')} at beta = {m['beta']:.7g}, w = {m['w']:.7g} (refitted"
          + ("" if m.get("converged", True) else ", NOT converged")
-         + f"; best grid node chi2 = {a.get('chi2_min_grid', a['chi2_min']):.10g} at beta = {beta[m['index'][0]]:.6g}, "
-         f"w = {w[m['index'][1]]:.6g})"
+         + f"; best grid node chi2 = {chi2_text(a.get('chi2_min_grid', a['chi2_min']), '.10g')} at beta = "
+         f"{beta[m['index'][0]]:.6g}, w = {w[m['index'][1]]:.6g})"
          if m.get("method") == "refit" else
-         f"  chi2_min = {a['chi2_min']:.10g} at beta = {beta[m['index'][0]]:.6g}, w = {w[m['index'][1]]:.6g}"
+         f"  chi2_min = {chi2_text(a['chi2_min'], '.10g')} at beta = {beta[m['index'][0]]:.6g}, "
+         f"w = {w[m['index'][1]]:.6g}"
          + (f"  (quadratic interpolation: beta = {m['beta']:.6g}, w = {m['w']:.6g}, chi2 = {m['chi2']:.8g}; not a fit)"
             if m["refined"] else "")),
     ]

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..errors import InputError, check_range
+from ..fitting.certificate import chi2_text
 from ..fitting.params import ParameterSpace
 
 
@@ -134,9 +135,9 @@ def _model_record(fit_result, space: ParameterSpace, k: int) -> dict:
 
 def compare_text(r: dict) -> str:
     lines = [f"nested comparison at beta = {r['beta']:.6g}, w = {r['w']:.6g} ({r['n_data']} data)",
-             f"  null: chi2 = {r['null']['chi2']:.8g}, {r['null']['free']} free parameters (k = {r['null']['k']})"
+             f"  null: chi2 = {chi2_text(r['null']['chi2'], '.8g')}, {r['null']['free']} free parameters (k = {r['null']['k']})"
              + ("" if r["null"]["certified"] else " NOT CERTIFIED"),
-             f"  alt:  chi2 = {r['alt']['chi2']:.8g}, {r['alt']['free']} free parameters (k = {r['alt']['k']})"
+             f"  alt:  chi2 = {chi2_text(r['alt']['chi2'], '.8g')}, {r['alt']['free']} free parameters (k = {r['alt']['k']})"
              + ("" if r["alt"]["certified"] else " NOT CERTIFIED"),
              f"  delta chi2 = {r['delta_chi2']:.6g} for delta ndf = {r['delta_ndf']}"]
     if r["wilks_p"] is None:
