@@ -94,6 +94,19 @@ def test_a_flat_beta_profile_is_never_path_a():
     # already pins: its active bounds and their multipliers are rounding too.
     assert "chi2_min = 0 to rounding" in text and "rounding tie" in text and "e-2" not in text, text
     assert "bounds" not in text and "held hardest" not in text, text
+    assert "rounding tie among exact fits" in text and "Golden Loop beta =" in text and "%" not in text, text
+    # A profile at its rounding everywhere never constrains beta, whatever curvature its Hessian shows.
+    tie["beta_curvature"] = np.full((BETA.size, W.size), 500.0).tolist()
+    tie["beta_curvature_uncertainty"] = np.full((BETA.size, W.size), 10.0).tolist()
+    ident = analyse_scan(tie)["identifiability"]
+    assert ident["profile_exact"] and not ident["beta_constrained_at_minimum"]
+    # A profile flat to its rounding at chi^2 ~ 9e7 (one shared A and U): the edge slope's sign is noise.
+    flat = synthetic_record(lambda B, Wg: 8.8e7 + 1e-8 * (B - 2.95) + 0 * Wg, BETA, W)
+    flat["dchi2_dbeta"] = np.full((BETA.size, W.size), 4.8e-10).tolist()
+    flat_text = " ".join(analyse_scan(flat)["verdict"]["reasons"])
+    assert "is rounding" in flat_text and "wider beta range" not in flat_text, flat_text
+    flat["dchi2_dbeta"] = np.full((BETA.size, W.size), 1e3).tolist()
+    assert "wider beta range would lower it" in " ".join(analyse_scan(flat)["verdict"]["reasons"])
     edge = analyse_scan(synthetic_record(quadratic(3.06, 0.015, 1.0), np.linspace(3.08, 3.3, 12), W))["verdict"]
     assert edge["path"] == "B" and "not a located minimum" in " ".join(edge["reasons"])
 

@@ -20,6 +20,9 @@ CHI2_ORDER_ONE = 10.0
 PATH_A_BETA = 3.10
 PATH_B_BETA = 3.20
 BETA_MATCH = 0.05
+# A profile slope whose change of chi2_min across the whole beta range is below this fraction of chi2_min is
+# rounding (a flat profile of the committed experiments: 1e-17 of chi2_min; their real slopes move it by >= 3e-5).
+FLAT_SLOPE_RTOL = 1e-12
 
 
 def _parabola_vertex(x, y):
@@ -250,7 +253,13 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     slopes = record.get("dchi2_dbeta")
     if slopes is not None:
         slope_min = float(np.asarray(slopes, float)[i, j])
-        if edges.get("beta"):
+        # A slope that would move chi2_min by less than its rounding across the whole beta range says nothing
+        # about what lies past the edge (a flat profile's slope is its gradient's rounding, of either sign).
+        flat_slope = abs(slope_min) * abs(float(beta[-1] - beta[0])) <= FLAT_SLOPE_RTOL * max(abs(chi2_min), 1.0)
+        if edges.get("beta") and flat_slope:
+            reasons.append(f"at the beta edge dchi2/dbeta = {slope_min:+.4g} is rounding: across the whole beta range "
+                           f"it would move chi2_min by less than {FLAT_SLOPE_RTOL:g} of itself")
+        elif edges.get("beta"):
             reasons.append(f"at the beta edge chi2_min still changes at dchi2/dbeta = {slope_min:+.4g}: a wider beta "
                            f"range would lower it further" if (slope_min < 0) == (edges["beta"]["edge"] == "upper")
                            else f"at the beta edge dchi2/dbeta = {slope_min:+.4g} points back into the grid")
@@ -270,7 +279,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         reasons.append("every grid point's fit is certified converged")
     if bumps:
         reasons.append(f"{len(bumps)} fit-noise bumps remain in the 1-D profiles")
-    reasons.append(f"beta_min - Golden Loop beta = {golden['offset']:+.4f} ({golden['offset_percent']:+.2f} %)")
+    reasons.append(f"beta_min - Golden Loop beta = {golden['offset']:+.4f} ({golden['offset_percent']:+.2f} %)"
+                   if not exact_min else f"no offset from the Golden Loop beta = {GOLDEN_LOOP_BETA:.4f} is measured: "
+                   f"beta_min is a rounding tie among exact fits")
 
     identifiability = beta_identifiability(record, chi2, beta)
     return {
@@ -317,7 +328,11 @@ def beta_identifiability(record: dict, chi2, beta) -> dict:
         # inside it is zero (beta not constrained), whatever sign the last bits gave it.
         unc = (np.asarray(record["beta_curvature_uncertainty"], float)[rows, cols]
                if "beta_curvature_uncertainty" in record else np.zeros_like(curv))
-        resolved = curv > unc
+        # A profile that is 0 to rounding at every beta is flat, whatever the Hessian's Schur complement says:
+        # with several flat directions that cancels beyond its estimated rounding (up to 30x, measured).
+        exact_profile = bool(np.nanmax(np.abs(chi2[rows, cols])) < EXACT_CHI2)
+        resolved = (curv > unc) & (not exact_profile)
+        out["profile_exact"] = exact_profile
         out["beta_curvature"] = curv.tolist()
         out["beta_curvature_uncertainty"] = unc.tolist()
         out["sigma_beta"] = [float(np.sqrt(2.0 / c)) if ok else None for c, ok in zip(curv, resolved, strict=True)]

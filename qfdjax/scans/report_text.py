@@ -159,6 +159,7 @@ def scan_summary(record) -> str:
             parts.append(f"CV of C_g* {ident['cv_C_g']:.3g}")
         if "beta_constrained_at_minimum" in ident:
             parts.append("beta constrained at the minimum" if ident["beta_constrained_at_minimum"]
+                         else "beta NOT constrained (chi2_min is 0 to rounding at every beta)" if ident.get("profile_exact")
                          else "beta NOT constrained at the minimum (curvature not positive beyond its rounding uncertainty)")
         lines.append("  identifiability along the beta profile: " + "; ".join(parts))
     lines.append(f"  VERDICT: Path {v['path']}")
