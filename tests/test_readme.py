@@ -82,8 +82,10 @@ def test_readme_toys_example_runs_and_prints_what_the_readme_shows(tmp_path, mon
     """The toys example of "Statistics past Wilks", verbatim but for --out (the committed result stays)."""
     block = next(b for b in re.findall(r"```\n(\$ qfdjax toys .*?)```", README, flags=re.S))
     printed = _run_example(block, "\ntoys at", tmp_path / "toys", monkeypatch, capsys)
-    shown = [line.strip() for line in block.splitlines() if line.strip().startswith(("coverage of", "goodness"))]
-    assert len(shown) == 3
+    # The chi^2 lines too: an exact fit's chi^2 is printed as "0 to rounding", not as digits no run reproduces.
+    shown = [line.strip() for line in block.splitlines()
+             if line.strip().startswith(("coverage of", "goodness", "observed chi2_min", "toys' chi2_min"))]
+    assert len(shown) == 5
     for line in shown:
         assert line in printed, line
 
