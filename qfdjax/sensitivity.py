@@ -21,7 +21,7 @@ import numpy as np
 
 from .fitting.resources import check_fit_memory
 
-from .scans.analysis import profile_1d
+from .scans.surface import profile_1d
 from .model.constants import lambda_from_eta
 from .fitting.fit import FitConfig, fit_points
 from .model.quadrature import SeedGridSpec

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from qfdjax.scans.analysis import analyse_scan, profile_1d, refine_minimum
+from qfdjax.scans.analysis import analyse_scan
+from qfdjax.scans.surface import profile_1d, refine_minimum
 
 NAMES = ["e.R_c", "e.U", "e.A", "mu.R_c", "mu.U", "mu.A", "tau.R_c", "tau.U", "tau.A"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import qfdjax
-from qfdjax.scans.analysis import profile_1d
+from qfdjax.scans.surface import profile_1d
 from qfdjax.scans.intervals import refine_intervals
 
 
