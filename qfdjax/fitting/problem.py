@@ -90,7 +90,12 @@ class Problem(eqx.Module):
             return self.likelihood.residuals(self.likelihood.state(x[:, 0], x[:, 1], x[:, 2], w, E))
 
         x = natural(u)
-        dx_du = jax.jacfwd(natural)(u)  # (leptons, 3, n): the box map is linear
+        # (leptons, 3, n), as jax.jacfwd(natural)(u) has it: clip's derivative is 1 inside the box and 1/2 on
+        # its faces (lax.max/min split a tie), times each parameter's span, at its leader's column.
+        on_face = (u == 0.0) | (u == 1.0)
+        clip_slope = jnp.where(on_face, 0.5, jnp.where((u > 0.0) & (u < 1.0), 1.0, 0.0))
+        onehot = jnp.asarray(self.box.leader).reshape(x.shape)[..., None] == jnp.arange(u.shape[0])
+        dx_du = jnp.where(onehot, clip_slope * self.box.span, 0.0)
         E, by_kind = lepton_energies_and_derivatives(beta, w, lam, x[:, 0], x[:, 1], x[:, 2], numerics=numerics,
                                                      profile=self.profile)
         # d[k, l] = dE_l/dx[l, k]; chained through x(u) lepton by lepton: (leptons, n).
