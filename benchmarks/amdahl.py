@@ -57,7 +57,9 @@ def measure(name, cmd, result, env, workdir, cold: bool, key=None) -> dict:
     outside = run(cmd, env, workdir)
     split = split_of(workdir / result, key)
     past_imports = split["wall"] - split["imports"]
-    row = {"case": name, "state": "cold" if cold else "warm", "wall_outside_s": outside, **split,
+    # The device the command ran on, from its own record (a GPU session's table must say it is one).
+    device = json.loads((workdir / result).read_text()).get("device")
+    row = {"case": name, "state": "cold" if cold else "warm", "wall_outside_s": outside, "jax_device": device, **split,
            "device_share_past_imports": split["device"] / past_imports if past_imports > 0 else None,
            "parts_sum_over_wall": sum(split[k] for k in PARTS) / split["wall"]}
     print(f"  {name:<22}{row['state']:<6}" + "".join(f"{split[k]:12.2f}" for k in ("wall", *PARTS))
@@ -94,13 +96,24 @@ def main() -> None:
     parser.add_argument("--only", metavar="CASE", help="measure one case alone (e.g. 'scan 256x256' with --big)")
     args = parser.parse_args()
     if args.table:
-        print(markdown(json.loads(Path(args.table).read_text())))
+        saved = json.loads(Path(args.table).read_text())
+        devices = {json.dumps(r.get("jax_device")) for r in saved["rows"] if r.get("jax_device")}
+        print(f"{saved['when']}, {saved['machine']}" + (f"; JAX device {', '.join(sorted(devices))}" if devices else ""))
+        print(markdown(saved))
         return
     if not args.out:
         parser.error("--out is required (or --table FILE.json)")
     env = dict(os.environ)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = []
+
+    def save() -> None:
+        """The record so far: a run cut short (a GPU session's time limit) keeps the rows it measured."""
+        record = {"when": stamp, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                  "python": platform.python_version(), "parts": list(PARTS), "rows": rows,
+                  "note": "split read from each command's own results file (timings); host = wall minus the others"}
+        Path(args.out).write_text(json.dumps(record, indent=1))
+
     print(f"{'':<24}{'':<6}" + "".join(f"{k:>12}" for k in ("wall", *PARTS)) + "   device/(wall-imports)")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -122,6 +135,7 @@ def main() -> None:
                 if Path(result).parent != Path("."):
                     shutil.rmtree(work / Path(result).parent, ignore_errors=True)
                 rows.append(measure(name, QFDJAX + argv, result, env, work, cold, key))
+                save()
         # Feldman-Cousins on the (warm) 16x10 scan: its own record's split (fits of the toys, no plots).
         fc_name = f"FC 16x10 x {args.fc_toys}"
         if args.only == fc_name:  # its scan first, not measured
@@ -131,10 +145,8 @@ def main() -> None:
             shutil.rmtree(work / "s16" / "fc", ignore_errors=True)
             rows.append(measure(fc_name, QFDJAX + ["report", "s16", "--fc", str(args.fc_toys)],
                                 "s16/scan.json", env, work, cold, key="fc"))
-    record = {"when": stamp, "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-              "parts": list(PARTS), "rows": rows,
-              "note": "split read from each command's own results file (timings); host = wall minus the others"}
-    Path(args.out).write_text(json.dumps(record, indent=1))
+            save()
+    save()
     print(f"wrote {args.out}")
 
 

@@ -7,6 +7,8 @@
 # files), named by device.
 #
 #   device run:  bash benchmarks/gpu_session.sh        (timeout_s 600)
+#   second call: bash benchmarks/gpu_session.sh amdahl (timeout_s 600): issue 28's Amdahl table
+#                (benchmarks/amdahl.py: each command cold and warm, its wall split, the device named)
 #   here, after: copy the files into benchmarks/results/ and commit them.
 #
 # The device image already holds JAX with CUDA, equinox, optax, optimistix,
@@ -26,6 +28,12 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, log, never stop
   echo "=== $name: exit ${PIPESTATUS[0]}" | tee -a "$LOG"
 }
 step 30 devices bash -c "nvidia-smi -L; $PY -c 'import jax; print(jax.__version__, jax.devices())'"
+if [ "${1:-}" = amdahl ]; then
+  # The 256x256 rows are the accelerator's case; FC at 200 toys per point last (cut first if time runs out).
+  step 540 amdahl "$PY" benchmarks/amdahl.py --big --out "$OUT/amdahl-gpu.json"
+  ls -la "$OUT" | tee -a "$LOG"
+  exit 0
+fi
 # One process (-o addopts=): xdist workers would each preallocate most of the GPU, and may be missing here.
 step 130 gpu-tests "$PY" -m pytest -o addopts="" -p no:cacheprovider -q -m gpu tests/test_gpu.py
 step 90 quick-bench "$PY" -m qfdjax bench --quick --device gpu --out "$OUT/quick-gpu.json"
