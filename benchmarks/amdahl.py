@@ -42,10 +42,12 @@ def run(cmd, env, cwd) -> float:
     return time.perf_counter() - t0
 
 
-def split_of(path: Path, key=None) -> dict:
+def split_of(path: Path, key=None) -> tuple[dict, dict | None]:
+    """The wall-time split a command's results file records, and the JAX device it ran on (one read: a
+    256 x 256 scan.json is 34 MB)."""
     record = json.loads(path.read_text())
     timings = record["timings"] if key is None else record[key]["timings"]
-    return {k: timings[k] for k in ("wall", *PARTS)}
+    return {k: timings[k] for k in ("wall", *PARTS)}, record.get("device")
 
 
 def measure(name, cmd, result, env, workdir, cold: bool, key=None) -> dict:
@@ -55,10 +57,9 @@ def measure(name, cmd, result, env, workdir, cold: bool, key=None) -> dict:
         shutil.rmtree(cache, ignore_errors=True)
     env = dict(env, QFDJAX_CACHE_DIR=str(cache))
     outside = run(cmd, env, workdir)
-    split = split_of(workdir / result, key)
+    # The device comes from the command's own record: a GPU session's table must say it is one.
+    split, device = split_of(workdir / result, key)
     past_imports = split["wall"] - split["imports"]
-    # The device the command ran on, from its own record (a GPU session's table must say it is one).
-    device = json.loads((workdir / result).read_text()).get("device")
     row = {"case": name, "state": "cold" if cold else "warm", "wall_outside_s": outside, "jax_device": device, **split,
            "device_share_past_imports": split["device"] / past_imports if past_imports > 0 else None,
            "parts_sum_over_wall": sum(split[k] for k in PARTS) / split["wall"]}

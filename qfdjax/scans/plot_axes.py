@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..fitting.certificate import EXACT_CHI2, chi2_text  # noqa: F401 - the figures' labels use them
-
 
 def bare_subplots(*args, **kwargs):
     """pyplot.subplots' signature on a bare Figure: drawing to a file never touches the caller's backend."""

@@ -13,8 +13,8 @@ from ..fitting.params import parameter_label
 from ..io import save_figure
 from ..model.constants import GOLDEN_LOOP_BETA
 from .surface import CONTOUR_LEVELS
-from .plot_axes import (EXACT_CHI2, bare_subplots, centred_mesh, chi2_text, label_beta_w, log_w_axis,
-                        say_no_information)
+from ..fitting.certificate import EXACT_CHI2, chi2_text
+from .plot_axes import bare_subplots, centred_mesh, label_beta_w, log_w_axis, say_no_information
 from .profile_plots import draw_profile, plot_profiles  # noqa: F401 -- plot_profiles is one of plot_scan's figures
 
 

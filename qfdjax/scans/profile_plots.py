@@ -6,7 +6,8 @@ import numpy as np
 
 from ..io import save_figure
 from ..model.constants import GOLDEN_LOOP_BETA
-from .plot_axes import EXACT_CHI2, bare_subplots, log_w_axis, say_no_information
+from ..fitting.certificate import EXACT_CHI2
+from .plot_axes import bare_subplots, log_w_axis, say_no_information
 
 
 def draw_profile(ax, record, name: str = "beta", decorate: bool = True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fitting.params import parameter_label
-from ..scans.plot_axes import EXACT_CHI2, chi2_text
+from ..fitting.certificate import EXACT_CHI2, chi2_text
 from ..scans.result import RecordView
 
 from .toys import chi2_pdf
