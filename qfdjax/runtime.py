@@ -6,6 +6,8 @@ JAX), and through `jax.config` when it has.  The compile cache lives in
 QFDJAX_CACHE_DIR (default ~/.cache/qfdjax/xla; "0" turns it off).  Every
 kernel is cached, however quick to compile: on two CPU cores even the small
 ones add up to seconds per process.
+
+On CPU, three of XLA's settings are changed (see XLA_CPU_FLAGS) before its backend starts.
 """
 
 from __future__ import annotations
@@ -25,8 +27,41 @@ def cache_dir() -> str | None:
     return None if path == "0" else path
 
 
+# XLA:CPU settings for kernels like ours: thousands of lanes, each a chain of small elementwise steps
+# (benchmarks/xla_cpu_flags.py measures them side by side; README there).  Each changes how a kernel
+# is compiled or scheduled, never what it computes beyond the order of a reduction's additions.
+# - YNNPACK library fusions off: XLA hands small reductions and dots (a (512, 3, 9) Jacobian's
+#   sums) to YNNPACK, one library call each, which breaks the fused loops around them;
+# - 512-bit vectors where the CPU has them (XLA prefers 256 by default);
+# - no concurrency-optimised schedule: it spreads a kernel's independent steps over the thread pool,
+#   and on a few cores the hand-offs (futex wake-ups) cost more than the steps.
+XLA_CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=", "--xla_cpu_prefer_vector_width=512",
+                 "--xla_cpu_enable_concurrency_optimized_scheduler=false")
+
+
+def _set_xla_cpu_flags() -> None:
+    """Add XLA_CPU_FLAGS to XLA_FLAGS, each unless the user set that flag (QFDJAX_XLA_CPU_FLAGS=0: none).
+
+    XLA reads XLA_FLAGS once, when its first backend starts: a process that started JAX's backends
+    before importing qfdjax keeps its own settings."""
+    if os.environ.get("QFDJAX_XLA_CPU_FLAGS") == "0":
+        return
+    if "jax" in sys.modules:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            return
+    flags = os.environ.get("XLA_FLAGS", "")
+    named = {item.split("=", 1)[0] for item in flags.split()}
+    extra = [flag for flag in XLA_CPU_FLAGS if flag.split("=", 1)[0] not in named]
+    if extra:
+        os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
+
+
 def configure_jax() -> None:
-    """float64 always; the persistent compile cache unless QFDJAX_CACHE_DIR=0 or the user set one."""
+    """float64 always; the persistent compile cache unless QFDJAX_CACHE_DIR=0 or the user set one; the
+    XLA:CPU settings of XLA_CPU_FLAGS."""
+    _set_xla_cpu_flags()
     settings: dict[str, bool | float | int] = {"jax_enable_x64": True}
     path = cache_dir()
     if path is not None:

@@ -96,6 +96,14 @@ def test_a_flat_beta_profile_is_never_path_a():
     assert "chi2_min = 0 to rounding" in text and "rounding tie" in text and "e-2" not in text, text
     assert "bounds" not in text and "held hardest" not in text, text
     assert "rounding tie among exact fits" in text and "Golden Loop beta =" in text and "%" not in text, text
+    # Nor is its place on the grid: an exact tie won by an edge node names no edge and no edge slope.
+    corner = synthetic_record(lambda B, Wg: 1e-24 * (1 + rng.uniform(size=B.shape)) - 9e-25 * (B == B.max())
+                              * (Wg == Wg.max()), BETA, W)
+    corner["dchi2_dbeta"] = np.full((BETA.size, W.size), 5.8e-23).tolist()
+    corner_verdict = analyse_scan(corner)["verdict"]
+    corner_text = " ".join(corner_verdict["reasons"])
+    assert corner_verdict["beta_min"] == BETA[-1] and "rounding tie" in corner_text, corner_text
+    assert "edge of the grid" not in corner_text and "dchi2/dbeta" not in corner_text, corner_text
     # A profile at its rounding everywhere never constrains beta, whatever curvature its Hessian shows.
     tie["beta_curvature"] = np.full((BETA.size, W.size), 500.0).tolist()
     tie["beta_curvature_uncertainty"] = np.full((BETA.size, W.size), 10.0).tolist()

@@ -425,3 +425,38 @@ def test_a_fit_without_the_polish_runs_the_diagnostics_once_and_agrees_to_the_lm
     assert len(passes) == 3
     np.testing.assert_allclose(once["chi2"], polished["chi2"], rtol=1e-12)
     np.testing.assert_array_equal(once["converged"], polished["converged"])
+
+
+XLA_SETTINGS = """
+import os, sys
+import qfdjax
+flags = os.environ.get("XLA_FLAGS", "")
+if sys.argv[1] == "compile":
+    import jax, jax.numpy as jnp
+    # A small reduction: what XLA:CPU hands to YNNPACK unless told not to.
+    text = jax.jit(lambda x: jnp.sum(x * x, 1)).lower(jnp.ones((512, 9))).compile().as_text()
+    flags += " ynn:" + str("__ynn_fusion" in text)
+print(flags)
+"""
+
+
+@pytest.mark.parametrize("user, opt_out, expect", [
+    (None, False, "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_prefer_vector_width=512 "
+                  "--xla_cpu_enable_concurrency_optimized_scheduler=false ynn:False"),
+    ("--xla_cpu_prefer_vector_width=256", False, "--xla_cpu_prefer_vector_width=256 "
+     "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_enable_concurrency_optimized_scheduler=false"),
+    ("--xla_force_host_platform_device_count=2", True, "--xla_force_host_platform_device_count=2"),
+])
+def test_xla_cpu_flags_reach_xla_unless_the_user_set_them(user, opt_out, expect):
+    from qfdjax.runtime import XLA_CPU_FLAGS
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "QFDJAX_XLA_CPU_FLAGS")}
+    if user is not None:
+        env["XLA_FLAGS"] = user
+    if opt_out:
+        env["QFDJAX_XLA_CPU_FLAGS"] = "0"
+    mode = "compile" if user is None else "env"
+    out = subprocess.run([sys.executable, "-c", XLA_SETTINGS, mode], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == expect
+    assert len(XLA_CPU_FLAGS) == 3

@@ -122,7 +122,8 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         else:
             reasons.append(f"beta_min = {beta_min:.4f} is near neither {PATH_A_BETA} nor {PATH_B_BETA}: "
                            f"investigate")
-    for axis_name, e in edges.items():
+    # Where an exact fit sits on the grid is the tie the first reason names: its edges are not findings either.
+    for axis_name, e in ({} if exact_min else edges).items():
         reasons.append(f"the minimum lies on the {e['edge']} {axis_name} edge of the grid ({axis_name} = "
                        f"{e['value']:.6g}): {axis_name}_min is an edge artifact, not a located minimum")
     if monotone_beta and nb > 2:
@@ -147,7 +148,9 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
         # A slope that would move chi2_min by less than its rounding across the whole beta range says nothing
         # about what lies past the edge (a flat profile's slope is its gradient's rounding, of either sign).
         flat_slope = abs(slope_min) * abs(float(beta[-1] - beta[0])) <= FLAT_SLOPE_RTOL * max(abs(chi2_min), 1.0)
-        if edges.get("beta") and flat_slope:
+        if exact_min:
+            pass
+        elif edges.get("beta") and flat_slope:
             reasons.append(f"at the beta edge dchi2/dbeta = {slope_min:+.4g} is rounding: across the whole beta range "
                            f"it would move chi2_min by less than {FLAT_SLOPE_RTOL:g} of itself")
         elif edges.get("beta"):

@@ -143,11 +143,12 @@ def scan_summary(record) -> str:
         jumps = [f"{side} end at a jump of the profile" if ends.get(f"{side}_jump", True) else
                  f"{side} end not converged" for side in ("lower", "upper") if ends.get(f"{side}_converged") is False]
         how = "; ".join([how] + jumps)
-        where = (f"min at {p['min_refined']:.7g} (refitted; best node {p['min_at']:.6g})"
+        # The edge is the best grid node's: said of the node, since a refit may move the minimum off it.
+        edge = f", on the {p['edge']} edge" if p["edge"] else ""
+        where = (f"min at {p['min_refined']:.7g} (refitted; best node {p['min_at']:.6g}{edge})"
                  if p.get("min_refined_method") == "refit" and p["min_refined"] != p["min_at"] else
-                 f"min at {p['min_at']:.6g}")
-        lines.append(f"  profile in {label}: {where}" + (f" (on the {p['edge']} edge)" if p["edge"] else "")
-                     + f"; {'; '.join(texts)} ({how})")
+                 f"min at {p['min_at']:.6g}" + (f" (on the {p['edge']} edge)" if p["edge"] else ""))
+        lines.append(f"  profile in {label}: {where}; {'; '.join(texts)} ({how})")
     conv = record["convergence"]
     n_conv = sum(sum(row) for row in conv["converged"])
     lines.append(f"  converged points: {n_conv}/{len(beta) * len(w)}; neighbour refit improved "
