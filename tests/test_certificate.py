@@ -160,3 +160,22 @@ def test_an_exact_fit_needs_no_second_start_and_any_other_fit_does():
         assert out["starts_within"][0] == 1
         reasons.append(UNCERTIFIED_REASONS[int(out["uncertified_reason"][0])])
     assert reasons == ["certified", "starts disagree"]
+
+
+def test_an_exact_fits_report_prints_no_rounding_digits():
+    """At an exact fit (chi^2 ~ 1e-24) the pulls, the profile slopes and a curvature that rounds to zero are
+    rounding: the report says so instead of printing digits another machine would not reproduce (or "-0")."""
+    from pathlib import Path
+
+    import qfdjax
+    from qfdjax.fitting.bounds_file import read_bounds
+    from qfdjax.scans.report_text import _with_uncertainty, fit_table
+
+    toml = Path(__file__).parents[1] / "experiments" / "configs" / "identifiable_mu_tau_U.toml"
+    r = qfdjax.fit(3.1, 0.015, space=read_bounds(toml))
+    assert abs(r["chi2"]) < 1e-9 and max(abs(p) for p in r["pulls"]) > 0.0  # digits there to hide
+    text = fit_table(r)
+    lepton_rows = [line for line in text.splitlines() if line.split()[:1] in (["e"], ["mu"], ["tau"])]
+    assert len(lepton_rows) == 3 and all(row.endswith("0 to rounding") for row in lepton_rows), text
+    assert "dchi2_min/dbeta = 0 to rounding, dchi2_min/dw = 0 to rounding" in text, text
+    assert _with_uncertainty(-0.3, 2.0) == "0 +- 2 (rounding)" and _with_uncertainty(-1.3, 0.2) == "-1.3 +- 0.2 (rounding)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..fitting.certificate import chi2_text
+from ..fitting.certificate import EXACT_CHI2, chi2_text
 
 
 def _with_uncertainty(value: float, uncertainty: float) -> str:
@@ -12,7 +12,9 @@ def _with_uncertainty(value: float, uncertainty: float) -> str:
     if not uncertainty or not math.isfinite(uncertainty) or uncertainty <= 0:
         return f"{value:.4g}"
     digits = max(0, -int(math.floor(math.log10(uncertainty))))
-    return f"{value:.{digits}f} +- {uncertainty:.1g} (rounding)"
+    text = f"{value:.{digits}f}"
+    # A value that rounds to zero at these digits is zero, not "-0".
+    return f"{'0' if float(text) == 0 else text} +- {uncertainty:.1g} (rounding)"
 
 
 def fit_table(record: dict) -> str:
@@ -31,11 +33,14 @@ def fit_table(record: dict) -> str:
         lines.append(f"  {name:<10}{value:>14.8g}{lo:>10.4g}{hi:>10.4g}  {side}")
     leptons = [n.split(".")[0] for n in record["param_names"][::3]]
     g_model = record.get("g_model")
-    lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'mass pull':>14}"
+    lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'mass pull':>16}"
                  + (f"{'g model':>14}" if g_model else ""))
+    # At an exact fit every pull is below sqrt(EXACT_CHI2) and its digits are the residuals' rounding.
+    exact = abs(record["chi2"]) < EXACT_CHI2
     for k, (lep, E, m, p) in enumerate(zip(leptons, record["energies"]["E_total"], record["masses"],
                                            record["pulls"], strict=False)):
-        lines.append(f"  {lep:<10}{E:>14.8g}{m:>14.8g}{p:>14.6g}" + (f"{g_model[k]:>14.8g}" if g_model else ""))
+        pull = f"{'0 to rounding' if exact else format(p, '.6g'):>16}"
+        lines.append(f"  {lep:<10}{E:>14.8g}{m:>14.8g}{pull}" + (f"{g_model[k]:>14.8g}" if g_model else ""))
     c = record["convergence"]
     starts = len(c["chi2_starts"])
     lines.append(
@@ -57,8 +62,10 @@ def fit_table(record: dict) -> str:
             f"{k} {v:+.3g}" for k, v in sorted(costs.items(), key=lambda kv: -abs(kv[1]))))
     if "dchi2_dbeta" in record:
         # Stable to ~4e-5 relative under another chunking or device count (tests/test_guarantees.py).
-        lines.append(f"  profile slopes: dchi2_min/dbeta = {record['dchi2_dbeta']:.4g}, "
-                     f"dchi2_min/dw = {record['dchi2_dw']:.4g}")
+        # chi2_min >= 0 everywhere: where it is 0 to rounding, so are its slopes.
+        slope = (lambda v: "0 to rounding") if exact else (lambda v: format(v, ".4g"))  # noqa: E731
+        lines.append(f"  profile slopes: dchi2_min/dbeta = {slope(record['dchi2_dbeta'])}, "
+                     f"dchi2_min/dw = {slope(record['dchi2_dw'])}")
     ident = record.get("identifiability")
     if ident:
         if "summary" in ident:
