@@ -147,3 +147,20 @@ def test_every_flag_has_help():
                 missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions
                             if not a.help and not isinstance(a, argparse._HelpAction)]
     assert not missing, missing
+
+
+def test_the_command_raises_the_gc_threshold_and_the_library_does_not(monkeypatch):
+    import gc
+
+    import qfdjax.cli as cli
+
+    before = gc.get_threshold()
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 0)
+    monkeypatch.setattr(cli, "leave", lambda status: seen.append(status))
+    try:
+        assert before != cli.COMMAND_GC_THRESHOLD  # importing qfdjax left the process's own setting
+        cli.run()
+        assert seen == [cli.COMMAND_GC_THRESHOLD, 0]
+    finally:
+        gc.set_threshold(*before)
