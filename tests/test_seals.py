@@ -190,3 +190,28 @@ def test_an_interrupt_lost_in_a_callback_prints_nothing_and_is_remembered(capsys
         assert received
     err = capsys.readouterr().err
     assert "Exception ignored" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_json_pieces_write_the_same_bytes_and_see_new_values(tmp_path):
+    """scan.json written through JsonPieces (its own numbers converted once, for the digest and each write)
+    is byte for byte what a plain write gives, and a derived key replaced or changed in place between writes
+    is written as it is now."""
+    from qfdjax.integrity import JsonPieces, check_seal, write_sealed_json
+    from qfdjax.scans.digest import record_digest, scan_pieces
+
+    rng = np.random.default_rng(3)
+    record = {"chi2": rng.normal(size=(4, 3)), "params": rng.normal(size=(4, 3, 9)).tolist(), "label": "x",
+              "convergence": {"steps": np.arange(12).reshape(4, 3), "nan": [float("nan"), 1.5]},
+              "analysis": {"verdict": "C"}, "timings": {"wall": 1.0}}
+    pieces = scan_pieces(record)
+    assert isinstance(pieces, JsonPieces) and "chi2" in pieces.stable and "analysis" not in pieces.stable
+    assert record_digest(record, pieces) == record_digest(record)
+    for step in range(3):
+        write_sealed_json(tmp_path / "with.json", record, pieces)
+        plain = {k: v for k, v in record.items() if k != "integrity"}
+        write_sealed_json(tmp_path / "plain.json", plain)
+        assert (tmp_path / "with.json").read_bytes() == (tmp_path / "plain.json").read_bytes()
+        check_seal(json.loads((tmp_path / "with.json").read_text()), "with.json")
+        record["timings"]["wall"] = 2.0 + step  # changed in place: a derived key
+        record["analysis"] = {"verdict": "B", "step": step}  # replaced
+    assert json.loads((tmp_path / "with.json").read_text())["analysis"] == {"verdict": "B", "step": 1}

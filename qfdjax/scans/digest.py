@@ -22,30 +22,38 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..integrity import file_digest, json_digest
+from ..integrity import JsonPieces, file_digest, json_digest
 
 DIGEST_KEY = "integrity"
 # Keys that `report` (re)derives from the digested numbers, or that grow as a scan finishes.
 DERIVED_KEYS = frozenset({DIGEST_KEY, "analysis", "verdict", "plots", "profile_intervals", "timings", "fc"})
 
 
-def record_digest(record: dict) -> str:
+def record_digest(record: dict, pieces: JsonPieces | None = None) -> str:
     """SHA-256 of the scan record's own numbers in canonical JSON (derived keys left out)."""
+    if pieces is not None:
+        return pieces.digest(record, [k for k in record if k not in DERIVED_KEYS])
     from ..io import _to_jsonable
 
     return json_digest(_to_jsonable({k: v for k, v in record.items() if k not in DERIVED_KEYS}))
 
 
-def write_scan_json(path, record: dict) -> None:
+def scan_pieces(record: dict) -> JsonPieces:
+    """JSON forms of a finished scan's own numbers, made once for its digest and each write of scan.json:
+    those keys are never changed once the scan has stamped them (DERIVED_KEYS are made anew each time)."""
+    return JsonPieces(k for k in record if k not in DERIVED_KEYS)
+
+
+def write_scan_json(path, record: dict, pieces: JsonPieces | None = None) -> None:
     """scan.json written with its whole-record seal renewed (every writer of scan.json goes through here)."""
     from ..integrity import write_sealed_json
 
-    write_sealed_json(path, record)
+    write_sealed_json(path, record, pieces)
 
 
-def stamp(record: dict, npz_path) -> dict:
+def stamp(record: dict, npz_path, pieces: JsonPieces | None = None) -> dict:
     """The digest entry for a scan whose scan.npz has just been written."""
-    return {"algorithm": "sha256", "scan_json": record_digest(record), "scan_npz": file_digest(npz_path)}
+    return {"algorithm": "sha256", "scan_json": record_digest(record, pieces), "scan_npz": file_digest(npz_path)}
 
 
 def verify(record: dict, directory, what: str = "dir", need_npz: bool = True) -> None:

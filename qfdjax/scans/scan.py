@@ -24,7 +24,7 @@ from ..fitting.resources import check_fit_memory
 from ..io import check_output_dir, write_npz
 from ..model.constants import lambda_from_eta
 from .config import ScanConfig
-from .digest import DIGEST_KEY, stamp, write_scan_json
+from .digest import DIGEST_KEY, scan_pieces, stamp, write_scan_json
 from .record import scan_record, write_scan_csv
 from .result import ScanResult
 from .refit import neighbour_refit
@@ -286,7 +286,8 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
                 record["timings"][total] += record["timings"]["intervals_s"]
     arrays = {k: v for k, v in summary.items() if isinstance(v, np.ndarray)}
     write_npz(out / "scan.npz", beta_axis=beta_axis, w_axis=w_axis, point_ids=ids_all, **arrays)
-    record[DIGEST_KEY] = stamp(record, out / "scan.npz")
+    pieces = scan_pieces(record)
+    record[DIGEST_KEY] = stamp(record, out / "scan.npz", pieces)
     write_scan_csv(out / "scan.csv", record, summary, ids_all)
     if analyse:
         from .analysis import analyse_scan
@@ -294,7 +295,7 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
         record["analysis"] = analyse_scan(record)
         record["verdict"] = record["analysis"]["verdict"]
     record["timings"] = with_account(record["timings"])
-    write_scan_json(out / "scan.json", record)
+    write_scan_json(out / "scan.json", record, pieces)
     if analyse:
         t_plots = time.perf_counter()
         with spending("io"):
@@ -306,5 +307,5 @@ def _finish(config, out, beta_axis, w_axis, summary, point_range, space, refit, 
                 record["plots"] = plot_scan(record, out, figure_format)
         record["timings"]["plots_s"] = time.perf_counter() - t_plots
         record["timings"] = with_account(record["timings"])
-        write_scan_json(out / "scan.json", record)
+        write_scan_json(out / "scan.json", record, pieces)
     return ScanResult(record)
