@@ -31,7 +31,7 @@ from .refit import neighbour_refit
 from ..fitting.kernel import SOLUTION_FIELDS
 from .checkpoint import ChunkWriter, ScanDirectory, stderr_warning
 from .plot_pool import PlotPool
-from .solver import ChunkSolver
+from .solver import ChunkSolver, auto_chunk
 from .team import Team
 
 
@@ -88,7 +88,7 @@ def _point_range(point_range, total: int) -> tuple[int, int]:
 
 
 def scan(beta=(2.95, 3.25, 16), w=(0.005, 0.05, 10), *, out, config=None, bounds=None, observables=None,
-         leptons=None, numerics=None, eta=None, method=None, starts=None, seed=None, chunk: int = 64,
+         leptons=None, numerics=None, eta=None, method=None, starts=None, seed=None, chunk: int | None = None,
          progress: bool = True) -> ScanResult:
     """A profile scan with the command line's keywords: ``qfdjax.scan(beta=(3.0, 3.2, 9), out="runs/s")``.
 
@@ -123,7 +123,7 @@ def scan(beta=(2.95, 3.25, 16), w=(0.005, 0.05, 10), *, out, config=None, bounds
     return run_scan(scan_config_from_mapping(data, bounds_file=bounds), out, chunk=chunk, progress=progress)
 
 
-def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = True,
+def run_scan(config: ScanConfig, out_dir, *, chunk: int | None = None, progress: bool = True,
              point_range: tuple[int, int] | None = None, analyse: bool = True, team: Team | None = None,
              figure_format: str = "png") -> ScanResult:
     """Run (or resume) a profile-likelihood scan over a (beta, w) grid into `out_dir`.
@@ -138,8 +138,9 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
         The grid, numerics, bounds, observables and fit settings.
     out_dir : str or Path
         Output directory (scan.json, scan.npz, scan.csv, figures, chunks/).
-    chunk : int
-        Points fitted per compiled call (bounds memory; changes no number).
+    chunk : int, optional
+        Points fitted per compiled call and checkpointed together (bounds memory; changes no number).
+        Default `auto_chunk` of the points this call fits.
     progress : bool
         Show a progress bar (tqdm; a widget in Jupyter).
     point_range : (int, int), optional
@@ -160,7 +161,8 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
         the analysis and the verdict with its reasons; `plot_profile(name, ax)` draws it.
     """
     team = team or Team.solo()
-    check_range("chunk", chunk, lower=1, integer=True)
+    if chunk is not None:
+        check_range("chunk", chunk, lower=1, integer=True)
     from .record import figure_files
 
     figure_files(figure_format)  # refused before any work
@@ -170,6 +172,7 @@ def run_scan(config: ScanConfig, out_dir, *, chunk: int = 64, progress: bool = T
     nb, nw = int(config.beta[2]), int(config.w[2])
     total = nb * nw
     lo, hi = _point_range(point_range, total)
+    chunk = auto_chunk(hi - lo) if chunk is None else chunk
     check_scan_size(config, hi - lo, chunk)
     out = check_output_dir(out_dir, "out")
     beta_axis, w_axis = config.axes()
