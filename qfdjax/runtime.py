@@ -31,7 +31,9 @@ def cache_dir() -> str | None:
 # (benchmarks/xla_cpu_flags.py measures them side by side; README there).  Each changes how a kernel
 # is compiled or scheduled, never what it computes beyond the order of a reduction's additions.
 # - YNNPACK library fusions off: XLA hands small reductions and dots (a (512, 3, 9) Jacobian's
-#   sums) to YNNPACK, one library call each, which breaks the fused loops around them;
+#   sums) to YNNPACK, one library call each, which breaks the fused loops around them, and whose
+#   results depended on the batch size (a scan's numbers differed at rounding between chunkings;
+#   without it they are bitwise equal: tests/test_guarantees.py);
 # - 512-bit vectors where the CPU has them (XLA prefers 256 by default);
 # - no concurrency-optimised schedule: it spreads a kernel's independent steps over the thread pool,
 #   and on a few cores the hand-offs (futex wake-ups) cost more than the steps.

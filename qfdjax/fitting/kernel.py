@@ -184,11 +184,10 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     After each round the lanes still running are packed into power-of-two batches (`lane_parts`), so a
     chunk's finished starts stop costing work (about half of all start-iterations were idle waiting for the
     slowest start when every lane ran to the end in one call).  A lane's run is the same sequence of steps
-    however it is cut into rounds (each round hands the next its residuals and Jacobian); the batch it runs
-    in can change the last bits of its arithmetic (XLA vectorises each batch size its own way: the 16 x 10
-    scan in chunks of 16 and of 64 points gives 349 of 1280 starts other step counts, chi^2 within 3.3e-16
-    relative, parameters along flat directions within 4e-9), so results equal across chunkings to rounding,
-    not bit for bit.  stop_at_rounding: a lane also stops below its data's chi^2 rounding floor
+    however it is cut into rounds (each round hands the next its residuals and Jacobian), and on CPU with
+    qfdjax's XLA settings whatever batch it runs in (bitwise; XLA's YNNPACK fusions made the last bits depend
+    on the batch size: 349 of the 16 x 10 scan's 1280 starts took other step counts in chunks of 16 and of
+    64 points).  stop_at_rounding: a lane also stops below its data's chi^2 rounding floor
     (`Likelihood.chi2_rounding_floor`), where exact fits need be no closer to zero.
     """
     lanes = len(lane_point)
