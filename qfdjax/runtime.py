@@ -39,6 +39,31 @@ def cache_dir() -> str | None:
 #   and on a few cores the hand-offs (futex wake-ups) cost more than the steps.
 XLA_CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=", "--xla_cpu_prefer_vector_width=512",
                  "--xla_cpu_enable_concurrency_optimized_scheduler=false")
+# jaxlib releases (major, minor) whose XLA is known to have these flags: XLA aborts the process on a flag it
+# does not know, and experimental flags come and go, so any other jaxlib keeps XLA's defaults until checked
+# (run benchmarks/xla_cpu_flags.py with it, then add it here).
+XLA_CPU_FLAGS_JAXLIB = frozenset({(0, 10)})
+
+
+def _jaxlib_release() -> tuple[int, int] | None:
+    try:
+        from jaxlib.version import __version__  # 10 ms: no JAX import
+    except ImportError:
+        return None
+    try:
+        major, minor = (int(part) for part in __version__.split(".")[:2])
+    except ValueError:
+        return None
+    return major, minor
+
+
+def xla_flags_with_ours(flags: str, jaxlib: tuple[int, int] | None) -> str:
+    """`flags` (an XLA_FLAGS value) with each of XLA_CPU_FLAGS the user did not set, where jaxlib knows them."""
+    if jaxlib not in XLA_CPU_FLAGS_JAXLIB:
+        return flags
+    named = {item.split("=", 1)[0] for item in flags.split()}
+    extra = [flag for flag in XLA_CPU_FLAGS if flag.split("=", 1)[0] not in named]
+    return " ".join([flags, *extra]).strip() if extra else flags
 
 
 def _set_xla_cpu_flags() -> None:
@@ -54,10 +79,9 @@ def _set_xla_cpu_flags() -> None:
         if xla_bridge.backends_are_initialized():
             return
     flags = os.environ.get("XLA_FLAGS", "")
-    named = {item.split("=", 1)[0] for item in flags.split()}
-    extra = [flag for flag in XLA_CPU_FLAGS if flag.split("=", 1)[0] not in named]
-    if extra:
-        os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
+    ours = xla_flags_with_ours(flags, _jaxlib_release())
+    if ours != flags:
+        os.environ["XLA_FLAGS"] = ours
 
 
 def configure_jax() -> None:

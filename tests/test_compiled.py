@@ -472,3 +472,16 @@ def test_xla_cpu_flags_reach_xla_unless_the_user_set_them(user, opt_out, expect)
                          check=True).stdout.strip()
     assert out == expect
     assert len(XLA_CPU_FLAGS) == 3
+
+
+def test_xla_cpu_flags_only_for_a_jaxlib_known_to_have_them():
+    # XLA aborts the process on a flag it does not know: another jaxlib keeps XLA's defaults.
+    from qfdjax.runtime import XLA_CPU_FLAGS, XLA_CPU_FLAGS_JAXLIB, xla_flags_with_ours
+
+    known = sorted(XLA_CPU_FLAGS_JAXLIB)[0]
+    assert xla_flags_with_ours("", known) == " ".join(XLA_CPU_FLAGS)
+    assert xla_flags_with_ours("--xla_cpu_prefer_vector_width=256", known).split()[0] == \
+        "--xla_cpu_prefer_vector_width=256"
+    for other in ((0, 4), (0, 99), (1, 0), None):
+        assert xla_flags_with_ours("--xla_force_host_platform_device_count=2", other) == \
+            "--xla_force_host_platform_device_count=2"
