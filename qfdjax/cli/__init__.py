@@ -198,9 +198,10 @@ def _run_unprofiled(args) -> int:
 # inside the wall-time split's "imports" (they would be imported anyway, later and uncounted).
 KERNEL_COMMANDS = ("energy", "fit", "relax", "scan", "merge", "toys", "forecast", "sensitivity", "bench", "sample", "compare")
 # Commands that load last run's kernels on the prefetch thread while they import (fitting/kernel_memory.py).
-# Not `scan`: its two plot workers start with it, and a third busy thread on two cores cost a warm 16x10
-# scan 0.2-0.5 s of device and I/O time for the 0.4-0.5 s of kernel loads it hid (measured, 3 runs each).
-REMEMBERING_COMMANDS = ("fit", "toys", "forecast", "sensitivity", "report")
+# `scan` too since XLA runs a kernel on one thread (runtime.XLA_CPU_FLAGS): with its two plot workers the
+# prefetch thread used to cost a warm 16x10 scan more device and I/O time than the 0.4-0.5 s of kernel loads
+# it hid; now warm 16x10 2.67 -> 2.58 s and 64x64 6.30 -> 5.88 s (medians of 5 and 3 alternating runs).
+REMEMBERING_COMMANDS = ("fit", "toys", "forecast", "sensitivity", "report", "scan")
 
 
 def _import_engine(args) -> None:
