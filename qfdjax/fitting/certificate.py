@@ -27,6 +27,11 @@ UNCERTIFIED_REASONS = ("certified", "non-finite result", "optimiser not stopped"
 EXACT_CHI2 = 1e-9
 
 
+def is_exact_chi2(value: float) -> bool:
+    """Whether a chi^2 is an exact fit's rounding (even a negative one): zero, not a number to print."""
+    return abs(value) < EXACT_CHI2
+
+
 def chi2_text(value: float, spec: str = ".6g") -> str:
     """A chi^2 for a report or a label: rounding noise (even a negative one) is said to be zero, not printed."""
-    return "0 to rounding" if abs(value) < EXACT_CHI2 else format(value, spec)
+    return "0 to rounding" if is_exact_chi2(value) else format(value, spec)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..model.constants import GOLDEN_LOOP_BETA
-from ..fitting.certificate import EXACT_CHI2, chi2_text
+from ..fitting.certificate import chi2_text, is_exact_chi2
 from .surface import contour_regions, profile_1d, refine_minimum
 
 # The seed's decision tree: "chi^2 ~ O(1)" and beta_min near 3.10 (A) or 3.20 (B).
@@ -97,7 +97,7 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
     chi2_min = float(min(best["chi2"], chi2[i, j])) if best.get("method") == "refit" else float(chi2[i, j])
     # An exact fit (chi^2 at its rounding) gains nothing from any bound (chi^2 >= 0): its active bounds, their
     # multipliers (the gradient's rounding) and its place on the grid are not findings.
-    exact_min = abs(chi2_min) < EXACT_CHI2
+    exact_min = is_exact_chi2(chi2_min)
     if chi2_min > chi2_order_one:
         path = "C"
         reasons.append(f"chi2_min = {chi2_min:.6g} is not O(1) (threshold {chi2_order_one:g}): the model cannot "
@@ -143,17 +143,16 @@ def analyse_scan(record: dict, chi2_order_one: float = CHI2_ORDER_ONE) -> dict:
                        f"unit ({value * span:+.3g} per full range of that bound)" if limit is not None else
                        f"the optimum is held hardest by the {side} bound of {name} ({value:+.3g} per unit)")
     slopes = record.get("dchi2_dbeta")
-    if slopes is not None:
+    # An exact fit's edge slope is rounding too: its edges are not findings (above).
+    if slopes is not None and edges.get("beta") and not exact_min:
         slope_min = float(np.asarray(slopes, float)[i, j])
         # A slope that would move chi2_min by less than its rounding across the whole beta range says nothing
         # about what lies past the edge (a flat profile's slope is its gradient's rounding, of either sign).
         flat_slope = abs(slope_min) * abs(float(beta[-1] - beta[0])) <= FLAT_SLOPE_RTOL * max(abs(chi2_min), 1.0)
-        if exact_min:
-            pass
-        elif edges.get("beta") and flat_slope:
+        if flat_slope:
             reasons.append(f"at the beta edge dchi2/dbeta = {slope_min:+.4g} is rounding: across the whole beta range "
                            f"it would move chi2_min by less than {FLAT_SLOPE_RTOL:g} of itself")
-        elif edges.get("beta"):
+        else:
             reasons.append(f"at the beta edge chi2_min still changes at dchi2/dbeta = {slope_min:+.4g}: a wider beta "
                            f"range would lower it further" if (slope_min < 0) == (edges["beta"]["edge"] == "upper")
                            else f"at the beta edge dchi2/dbeta = {slope_min:+.4g} points back into the grid")
@@ -224,7 +223,7 @@ def beta_identifiability(record: dict, chi2, beta) -> dict:
                if "beta_curvature_uncertainty" in record else np.zeros_like(curv))
         # A profile that is 0 to rounding at every beta is flat, whatever the Hessian's Schur complement says:
         # with several flat directions that cancels beyond its estimated rounding (up to 30x, measured).
-        exact_profile = bool(np.nanmax(np.abs(chi2[rows, cols])) < EXACT_CHI2)
+        exact_profile = is_exact_chi2(float(np.nanmax(np.abs(chi2[rows, cols]))))
         resolved = (curv > unc) & (not exact_profile)
         out["profile_exact"] = exact_profile
         out["beta_curvature"] = curv.tolist()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..fitting.certificate import EXACT_CHI2, chi2_text
+from ..fitting.certificate import chi2_text, is_exact_chi2
 
 
 def _with_uncertainty(value: float, uncertainty: float) -> str:
@@ -35,8 +35,8 @@ def fit_table(record: dict) -> str:
     g_model = record.get("g_model")
     lines.append(f"  {'lepton':<10}{'E_total':>14}{'mass model':>14}{'mass pull':>16}"
                  + (f"{'g model':>14}" if g_model else ""))
-    # At an exact fit every pull is below sqrt(EXACT_CHI2) and its digits are the residuals' rounding.
-    exact = abs(record["chi2"]) < EXACT_CHI2
+    # At an exact fit every pull is below sqrt(certificate.EXACT_CHI2) and its digits are the residuals' rounding.
+    exact = is_exact_chi2(record["chi2"])
     for k, (lep, E, m, p) in enumerate(zip(leptons, record["energies"]["E_total"], record["masses"],
                                            record["pulls"], strict=False)):
         pull = f"{'0 to rounding' if exact else format(p, '.6g'):>16}"
@@ -63,9 +63,8 @@ def fit_table(record: dict) -> str:
     if "dchi2_dbeta" in record:
         # Stable to ~4e-5 relative under another chunking or device count (tests/test_guarantees.py).
         # chi2_min >= 0 everywhere: where it is 0 to rounding, so are its slopes.
-        slope = (lambda v: "0 to rounding") if exact else (lambda v: format(v, ".4g"))  # noqa: E731
-        lines.append(f"  profile slopes: dchi2_min/dbeta = {slope(record['dchi2_dbeta'])}, "
-                     f"dchi2_min/dw = {slope(record['dchi2_dw'])}")
+        d_beta, d_w = ("0 to rounding" if exact else format(record[key], ".4g") for key in ("dchi2_dbeta", "dchi2_dw"))
+        lines.append(f"  profile slopes: dchi2_min/dbeta = {d_beta}, dchi2_min/dw = {d_w}")
     ident = record.get("identifiability")
     if ident:
         if "summary" in ident:
