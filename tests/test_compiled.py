@@ -144,27 +144,55 @@ def test_kernel_keys_are_remembered_and_equal_to_the_spelled_out_key():
 
 
 @pytest.mark.parametrize("smallest", [8, 16])
-def test_lane_parts_are_power_of_two_batches_that_waste_at_most_a_sixteenth(smallest):
-    from qfdjax.fitting.kernel import SPLIT_LANES, lane_parts
+def test_lane_parts_use_the_ladder_and_waste_little(smallest):
+    from qfdjax.fitting.lanes import SPLIT_LANES, ladder, lane_parts
 
+    sizes = set(ladder(smallest, 1 << 20))
     for n in list(range(1, 300)) + [576, 1440, 2880, 4096, 4097, 5000, 14400, 65537]:
         parts = lane_parts(n, smallest)
-        assert all(p >= smallest and p & (p - 1) == 0 for p in parts), (n, parts)
+        assert set(parts) <= sizes and parts == sorted(parts, reverse=True), (n, parts)
         assert sum(parts) >= n and sum(parts[:-1]) < n, (n, parts)  # every batch holds real lanes
-        assert sum(parts) - n <= max(SPLIT_LANES, parts[0] // 16), (n, parts)
-        assert len(parts) <= 6, (n, parts)  # the first, at most four halvings, the padded rest
-    assert lane_parts(2880, 8) == [2048, 1024]  # an FC group of 40 toys a point: 6 % padding, not 42 %
-    assert lane_parts(576, 16) == [1024]  # a scan chunk: one batch, as before
+        assert sum(parts) - n < max(SPLIT_LANES, parts[0] // 16), (n, parts)
+        assert len(parts) <= 7, (n, parts)
+    assert lane_parts(2880, 8) == [2048, 512, 512]  # an FC group of 40 toys a point: 6 % padding, not 184 %
+    assert lane_parts(576, 16) == [256, 256, 256]  # a scan chunk of 72 points: no padding
+    assert lane_parts(8192, 16) == [4096, 4096]  # the 256 x 256 scan's chunks
+    assert lane_parts(3, 16) == [16] and lane_parts(9, 8) == [32]  # never several of the smallest size
 
 
 def test_repack_floor_saves_an_eighth_of_the_batch():
-    from qfdjax.fitting.kernel import lane_parts, repack_floor
+    from qfdjax.fitting.lanes import lane_parts, repack_floor
 
-    assert [repack_floor(size, 8) for size in (256, 512, 1024, 2048, 4096)] == [128, 256, 512, 1536, 3584]
-    for size in (256, 1024, 2048, 4096):
-        floor = repack_floor(size, 8)
-        assert sum(lane_parts(floor, 8)) <= size - size // 8
-        assert all(sum(lane_parts(n, 8)) > size - size // 8 for n in range(floor + 1, size + 1))
+    assert [repack_floor(size, 8) for size in (512, 2048, 8192)] == [384, 1792, 7168]
+    for size, smallest in ((512, 8), (2048, 8), (256, 16), (1024, 16), (4096, 16)):
+        floor = repack_floor(size, smallest)
+        assert sum(lane_parts(floor, smallest)) <= size - size // 8
+        assert all(sum(lane_parts(n, smallest)) > size - size // 8 for n in range(floor + 1, size + 1))
+
+
+def test_a_round_whose_kernel_would_compile_runs_padded_in_one_that_is_ready():
+    from qfdjax.fitting.lanes import runnable_parts
+
+    every = lambda size: True  # noqa: E731
+    assert runnable_parts(5000, 16, 8192, every) == ([4096, 1024], [])
+    # Only the first round's kernel is compiled yet: two batches of it, and the missing size compiles meanwhile.
+    assert runnable_parts(5000, 16, 8192, lambda size: size == 4096) == ([4096, 4096], [1024])
+    # The ready size that pads least, not the largest.
+    assert runnable_parts(300, 16, 8192, lambda size: size in (4096, 1024)) == ([1024], [256])
+    # Nothing ready (a process's first round): the batches it needs, compiled now.
+    assert runnable_parts(300, 16, 8192, lambda size: False) == ([256, 256], [])
+    # A single fit's quick-compiled 8-lane kernel neither replaces nor is replaced (its last bits differ).
+    assert runnable_parts(5, 8, 512, lambda size: size == 512, keep=8) == ([8], [])
+    assert runnable_parts(20, 8, 512, lambda size: size != 32, keep=8) == ([128], [32])
+
+
+def test_a_one_off_batch_runs_in_a_bigger_ready_kernel_rather_than_compile_one():
+    from qfdjax.fitting.lanes import READY_PADDING, ready_size
+
+    assert ready_size(64, lambda size: True) == 64
+    assert ready_size(64, lambda size: size == 1024) == 1024
+    assert ready_size(64, lambda size: size == 64 * READY_PADDING * 4) == 64  # too much padding: compiled
+    assert ready_size(64, lambda size: False) == 64
 
 
 def _seed_lanes(points: int, starts: int = 8):

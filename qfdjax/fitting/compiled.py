@@ -41,6 +41,8 @@ _LOADED: dict = {}
 _NAMES: dict = {}
 _GUESSED: set = set()
 _PENDING: dict = {}
+# Keys whose background load compiles (no artifact when it was asked for): not ready until it is done.
+_COMPILING: set = set()
 _LOCK = threading.Lock()
 _POOL = None
 
@@ -127,7 +129,7 @@ def _split(name: str, args):
     return _key(name, treedef, static_leaves, dynamic), leaves, mask, treedef, dynamic
 
 
-def prefetch(name: str, fn, *args) -> None:
+def prefetch(name: str, fn, *args, guessed: bool = False) -> None:
     """Start getting fn's kernel for arrays shaped like `args` ready in a background thread.
 
     Why: a fit needs its diagnostics kernel only after its LM kernel has run.
@@ -136,12 +138,37 @@ def prefetch(name: str, fn, *args) -> None:
     kernels that will surely be called are prefetched: the thread pool is
     joined when the process exits.  Array arguments may be given as
     `jax.ShapeDtypeStruct`s (`lanes_shaped`): a load needs their shapes only, and a
-    caller that asks every round need not gather arrays for a kernel loaded long ago.
+    caller that asks every round need not gather arrays for a kernel loaded long ago.  guessed: a kernel
+    that may not be used after all (see `submit_prefetch`).
     """
-    if cache_dir() is None or os.environ.get("QFDJAX_NO_PREFETCH"):
+    if not prefetching():
         return
     key, leaves, mask, treedef, dynamic = _split(name, args)
-    submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic)
+    if key not in _LOADED and key not in _PENDING and not artifact_path(key).exists():
+        _COMPILING.add(key)
+    submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic, guessed=guessed)
+
+
+def prefetching() -> bool:
+    """Whether kernels are readied in the background (they are stored for the next process: needs a cache)."""
+    return cache_dir() is not None and not os.environ.get("QFDJAX_NO_PREFETCH")
+
+
+def kernel_ready(name: str, fn, *args) -> bool:
+    """Whether calling fn on arrays shaped like `args` compiles nothing: its kernel is loaded, or its
+    artifact is on disk (then its executable is in the compile cache: both are written together).
+    Without background loads every kernel counts as ready: nothing else could make it so."""
+    if not prefetching():
+        return True
+    key = _split(name, args)[0]
+    if key in _LOADED:
+        return True
+    with _LOCK:
+        pending = _PENDING.get(key)
+    if pending is not None and key in _COMPILING:  # its artifact is written before the compile ends
+        return pending.done()
+    path = artifact_path(key)
+    return path is not None and path.exists()
 
 
 def lanes_shaped(tree, lanes: int, axes=0):
@@ -205,11 +232,14 @@ QUICK_COMPILE_KERNELS = ("lm_round", "diagnostics")
 QUICK_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
+def quick_compiled(name: str, batch: int) -> bool:
+    """Whether kernel `name` for `batch` lanes gets QUICK_COMPILE_OPTIONS (its last bits may differ)."""
+    return name in QUICK_COMPILE_KERNELS and batch <= QUICK_COMPILE_BATCH and jax.default_backend() == "cpu"
+
+
 def _compiler_options(name, specs) -> dict | None:
     """A single fit's kernels on CPU get QUICK_COMPILE_OPTIONS; everything else XLA's defaults."""
-    if name not in QUICK_COMPILE_KERNELS or _batch(specs) > QUICK_COMPILE_BATCH or jax.default_backend() != "cpu":
-        return None
-    return QUICK_COMPILE_OPTIONS
+    return QUICK_COMPILE_OPTIONS if quick_compiled(name, _batch(specs)) else None
 
 
 # Lowering an exported module on CPU makes JAX initialise its LAPACK bindings

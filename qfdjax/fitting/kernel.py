@@ -19,7 +19,8 @@ import numpy as np
 
 from ..model.numerics import AbstractNumerics
 from ..runtime import spending
-from .compiled import bucket, call_compiled, lanes_shaped, prefetch
+from .compiled import QUICK_COMPILE_BATCH, bucket, call_compiled, kernel_ready, lanes_shaped, prefetch, quick_compiled
+from .lanes import LANE_BASE, ready_size, repack_floor, runnable_parts
 from .optimize import DEConfig, LMConfig, LMState, differential_evolution, lm_steps, result_at
 from .optimize.lm import CHI2_SCALE_FLOOR, projected_gradient_norm
 from .optimize.starts import latin_hypercube_points, point_hash
@@ -84,7 +85,10 @@ def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tu
     only_prepare: start getting the kernel ready in the background instead (one device only).
     """
     n = len(point_args[0])
-    idx = pad_index(n, padded_size(n, smallest, mesh))
+    size = padded_size(n, smallest, mesh)
+    if mesh is None and not only_prepare:
+        size = _ready_size(name, body, numerics, point_args, shared, size)
+    idx = pad_index(n, size)
     args = tuple(np.asarray(a)[idx] for a in point_args)
     if only_prepare:
         if mesh is None:
@@ -92,6 +96,16 @@ def run_padded(name: str, body, mesh, numerics: AbstractNumerics, point_args: tu
         return {}
     out = run_points(name, body, mesh, numerics.select(idx), args, shared)
     return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
+def _ready_size(name, body, numerics, point_args, shared, size: int) -> int:
+    """`size`, or a bigger bucket whose kernel needs no compile (`lanes.ready_size`)."""
+    if quick_compiled(name, size):  # computes differently from the bigger kernels: never replaced
+        return size
+    one = np.zeros(1, np.int64)
+    lane = tuple(np.asarray(a)[one] for a in point_args)
+    return ready_size(size, lambda bigger: kernel_ready(name, _apply, body, lanes_shaped(lane, bigger), lanes_shaped(
+        numerics.select(one), bigger, numerics.point_axes()), shared))
 
 
 @eqx.filter_jit
@@ -139,49 +153,13 @@ def _lm_round(numerics, beta, w, lam, data, u, chi2, damping, step, done, stalls
     return eqx.filter_vmap(one, in_axes=(numerics.point_axes(),) + (0,) * 15, axis_name="lanes")(numerics, *lanes)
 
 
-# Below this many lanes a round is one padded batch, as it always was: a small batch's fixed cost per LM
-# step (~65 us on 2 cores) outweighs its padding, and each extra batch size is one more kernel to load
-# (split at 128 lanes, a 64 x 64 scan's chunks of 576 lanes loaded 0.3-0.5 s more kernels warm, 7 s more
-# cold, for 0.2 s less device time; measured).  Scans' chunks stay below it: their numbers do not move.
-SPLIT_LANES = 1024
-
-
-def lane_parts(n: int, smallest: int) -> list[int]:
-    """Split n lanes into power-of-two batches (each >= smallest) that waste at most a sixteenth on padding.
-
-    Why: padding a round's lanes to the next power of two ran up to twice the lanes needed (a
-    Feldman-Cousins group's 2880 lanes as 4096: a third of its lane-steps were padding, measured);
-    2048 + 1024 runs 6 % more, with the kernels the shrinking rounds load anyway.  What is left under a
-    sixteenth of the first batch, or under SPLIT_LANES, is padded into one batch.  Returns the
-    batch sizes; their sum is >= n.
-    """
-    parts: list[int] = []
-    left = n
-    while left > 0:
-        size = bucket(left, smallest, 2)
-        if size > left and left >= SPLIT_LANES and (not parts or 16 * left > parts[0]):
-            size //= 2
-        parts.append(size)
-        left -= size
-    return parts
-
-
-@functools.lru_cache(maxsize=None)
-def repack_floor(size: int, smallest: int) -> int:
-    """The most running lanes at which a batch of `size` is re-packed: the largest count whose
-    `lane_parts` take at most seven eighths of it (half of it below SPLIT_LANES, three quarters of 2048,
-    seven eighths of 4096)."""
-    budget = size - size // 8
-    return max((n for n in range(size) if sum(lane_parts(n, smallest)) <= budget), default=0)
-
-
 def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta, w, lam, starts,
                  lm: LMConfig, mesh=None, round_steps: int = LM_ROUND_STEPS, min_lanes: int = MIN_LANES,
                  data=None, stop_at_rounding: bool = False) -> dict:
     """LM from every lane's start, in rounds: `round_steps` steps in batches below REPACK_FLOOR_LANES, and in
     bigger batches until re-packing their running lanes saves an eighth of the batch (`repack_floor`).
 
-    After each round the lanes still running are packed into power-of-two batches (`lane_parts`), so a
+    After each round the lanes still running are packed into batches of a few sizes (`lanes.py`), so a
     chunk's finished starts stop costing work (about half of all start-iterations were idle waiting for the
     slowest start when every lane ran to the end in one call).  A lane's run is the same sequence of steps
     however it is cut into rounds (each round hands the next its residuals and Jacobian), and on CPU with
@@ -191,6 +169,10 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     (`Likelihood.chi2_rounding_floor`), where exact fits need be no closer to zero.
     """
     lanes = len(lane_point)
+    if lanes > QUICK_COMPILE_BATCH:
+        # Only a single fit runs in the quick-compiled kernels: a batch's leftover lanes computed there
+        # would make the numbers of toys and scans depend on how their lanes were batched.
+        min_lanes = max(min_lanes, 2 * QUICK_COMPILE_BATCH)
     data = point_data(problem, len(beta), data)
     u, residuals = np.array(starts, dtype=np.float64), problem.likelihood.residual_count()
     state: dict[str, np.ndarray] = {
@@ -200,18 +182,28 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
         "pgrad": np.full(lanes, np.nan), "r": np.full((lanes, residuals), np.nan),
         "J": np.full((lanes, residuals, u.shape[1]), np.nan)}
     active = np.arange(lanes)
+
+    @functools.cache
+    def shaped(size: int) -> tuple:
+        # The kernel's arguments for `size` lanes as shapes, from one lane's: enough to key or load it.
+        one = active[:1]
+        return (lanes_shaped(_round_args(state, one, beta, w, lam, data, lane_point, round_steps), size),
+                lanes_shaped(numerics.select(lane_point[one]), size, numerics.point_axes()), (problem, lm))
+
+    def ready(size: int) -> bool:
+        return kernel_ready("lm_round", _apply, _lm_round, *shaped(size))
+
     while active.size:
         if mesh is None:
-            parts = lane_parts(active.size, min_lanes)
+            parts, missing = runnable_parts(active.size, min_lanes, lanes, ready, keep=QUICK_COMPILE_BATCH)
+            # Compiled meanwhile (cancelled at exit if not started), and the next size down, which the
+            # next rounds most likely use, loaded meanwhile: asked every round, each is loaded once.
+            for size in missing:
+                prefetch("lm_round", _apply, _lm_round, *shaped(size), guessed=True)
+            if parts[0] // LANE_BASE >= min_lanes:
+                prefetch("lm_round", _apply, _lm_round, *shaped(parts[0] // LANE_BASE))
         else:
             parts = [padded_size(active.size, min_lanes, mesh, base=2)]
-        if mesh is None and parts[0] // 2 >= min_lanes:
-            # The next round most likely runs in the half-size batch: load its kernel meanwhile.  Its
-            # arguments as shapes, from one lane's: asked every round, it is loaded once per process.
-            one, half = active[:1], parts[0] // 2
-            prefetch("lm_round", _apply, _lm_round,
-                     lanes_shaped(_round_args(state, one, beta, w, lam, data, lane_point, round_steps), half),
-                     lanes_shaped(numerics.select(lane_point[one]), half, numerics.point_axes()), (problem, lm))
         start = 0
         for size in parts:
             mine = active[start:start + size]
