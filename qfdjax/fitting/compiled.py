@@ -97,7 +97,8 @@ def _key(name: str, treedef, static_leaves, dynamic) -> str:
     Remembered per (name, structure, static values, shapes): a scan calls its kernels thousands of times
     and spelling the structure out and hashing it took 0.24 ms a call (0.5 s of a 128 x 128 scan's host)."""
     statics = tuple(_stable_repr(x) for x in static_leaves)
-    shapes = tuple((np.shape(x), np.result_type(x).str) for x in dynamic)
+    shapes = tuple((x.shape, x.dtype.str) if hasattr(x, "dtype") else (np.shape(x), np.result_type(x).str)
+                   for x in dynamic)
     memo: tuple | None = (name, treedef, statics, shapes)
     try:
         key = _KEYS.get(memo)

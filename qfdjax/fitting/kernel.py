@@ -190,8 +190,12 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
         return (lanes_shaped(_round_args(state, one, beta, w, lam, data, lane_point, round_steps), size),
                 lanes_shaped(numerics.select(lane_point[one]), size, numerics.point_axes()), (problem, lm))
 
+    known_ready: set[int] = set()
+
     def ready(size: int) -> bool:
-        return kernel_ready("lm_round", _apply, _lm_round, *shaped(size))
+        if size not in known_ready and kernel_ready("lm_round", _apply, _lm_round, *shaped(size)):
+            known_ready.add(size)
+        return size in known_ready
 
     while active.size:
         if mesh is None:
