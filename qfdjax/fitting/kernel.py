@@ -30,6 +30,10 @@ from .sharding import shard_points
 
 # Smallest lane bucket: one point's default 8 starts.
 MIN_LANES = 8
+# Smallest batch of a run of more lanes than that (toys, scans, FC): its tail rounds' few running lanes
+# cost about the same in 64 lanes as in 16 (fixed per-step cost), and each smaller size was one more
+# kernel to compile cold (~3.7 s) and to load warm (~0.14 s).
+MIN_MANY_LANES = 64
 # LM steps per round before running lanes are re-packed, below REPACK_FLOOR_LANES (median start ~40, slowest ~90).
 LM_ROUND_STEPS = 24
 # A batch of at least this many lanes runs until re-packing its running lanes would save an eighth of it
@@ -172,7 +176,7 @@ def run_lm_lanes(problem: Problem, numerics: AbstractNumerics, lane_point, beta,
     if lanes > QUICK_COMPILE_BATCH:
         # Only a single fit runs in the quick-compiled kernels: a batch's leftover lanes computed there
         # would make the numbers of toys and scans depend on how their lanes were batched.
-        min_lanes = max(min_lanes, 2 * QUICK_COMPILE_BATCH)
+        min_lanes = max(min_lanes, MIN_MANY_LANES)
     data = point_data(problem, len(beta), data)
     u, residuals = np.array(starts, dtype=np.float64), problem.likelihood.residual_count()
     state: dict[str, np.ndarray] = {

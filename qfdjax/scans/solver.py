@@ -25,10 +25,11 @@ def _mesh_sharding():
     return mesh, len(devices)
 
 
-# A scan's LM rounds never re-pack into fewer lanes than this: the 8-lane kernel is a
-# single fit's, compiled for a quick start rather than speed (fitting/compiled.py), and a
-# scan's numbers must not depend on which bucket a lane's last rounds ran in.
-SCAN_MIN_LANES = 16
+# A scan's LM rounds never re-pack into fewer lanes than this (and no run of more than one fit's
+# lanes does: kernel.MIN_MANY_LANES): the 8-lane kernel is a single fit's, compiled for a quick start
+# rather than speed (fitting/compiled.py), and a scan's numbers must not depend on which batch a lane's
+# last rounds ran in.
+SCAN_MIN_LANES = 64
 
 
 # Chunks when none is asked for: about AUTO_CHUNK_PARTS of them, each a power of two of points in AUTO_CHUNK_SIZES.
