@@ -91,11 +91,11 @@ def test_numbers_do_not_depend_on_chunking(tmp_path):
     np.testing.assert_allclose(np.array(small["params"]), np.array(large["params"]), rtol=1e-7, atol=1e-9)
 
 
-def test_scans_without_a_chunk_cut_about_64_power_of_two_chunks(tmp_path):
+def test_scans_without_a_chunk_cut_about_16_power_of_two_chunks(tmp_path):
     from qfdjax.scans.solver import auto_chunk
 
     sizes = {n: auto_chunk(n) for n in (1, 160, 1024, 4096, 4097, 65536, 1024 * 1024)}
-    assert sizes == {1: 64, 160: 64, 1024: 64, 4096: 64, 4097: 128, 65536: 1024, 1024 * 1024: 4096}
+    assert sizes == {1: 64, 160: 64, 1024: 64, 4096: 256, 4097: 512, 65536: 1024, 1024 * 1024: 1024}
     # The chunk a scan ran with is in its checkpoint stamp: the one auto_chunk gives for its points.
     config = ScanConfig(beta=(3.0, 3.2, 3), w=(0.01, 0.03, 3), fit=FitConfig(starts=2, seed=1))
     run_scan(config, tmp_path / "auto", progress=False, analyse=False)

@@ -25,6 +25,10 @@ LANE_BASE = 4
 # size below where that pads less than one batch of its bucket would).  Below it a small batch's fixed
 # cost per LM step (~65 us on 2 cores) outweighs padding.
 SPLIT_LANES = 1024
+# A one-off batch (a refit's handful of points) whose kernel would have to be compiled runs padded in an
+# already compiled kernel up to this many times its size: a scan's diagnostics of 1024 points run in
+# ~90 ms, where compiling the kernel for 64 took 5.7 s (2 cores).
+READY_PADDING = 64
 
 
 def lane_parts(n: int, smallest: int) -> list[int]:
@@ -76,9 +80,9 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
     """(the batches to run n lanes in now, the sizes whose kernels to get ready meanwhile).
 
     `lane_parts`, when every size it uses is `ready` (loaded, or loadable without compiling).  Otherwise
-    the ready ladder size (up to `largest`'s bucket) that pads n least, as many batches of it as n needs,
-    and the missing sizes to compile in the background; when no size is ready, `lane_parts` as they are
-    (the caller compiles what it must).  Batches of `keep` lanes or fewer are compiled differently (a
+    the ready ladder size (up to `largest`'s bucket, or READY_PADDING times n) that pads n least, as many
+    batches of it as n needs, and the missing sizes to compile in the background; when no size is ready,
+    `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are compiled differently (a
     single fit's quick kernels: fitting/compiled.py): where lane_parts uses one, nothing is replaced, and
     none replaces another size.
     """
@@ -86,17 +90,13 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
     missing = sorted({size for size in parts if not ready(size)}, reverse=True)
     if not missing or min(parts) <= keep:
         return parts, []
-    have = [size for size in ladder(smallest, max(largest, n)) if size > keep and size not in missing and ready(size)]
+    sizes = ladder(smallest, max(largest, n * READY_PADDING))  # a small run may borrow a bigger run's kernel
+    have = [size for size in sizes if size > keep and size not in missing and ready(size)]
     if not have:
         return parts, []
     best = min(have, key=lambda size: (-(-n // size) * size, -size))
     return [best] * -(-n // best), missing
 
-
-# A one-off batch (a refit's handful of points) whose kernel would have to be compiled runs padded in an
-# already compiled kernel up to this many times its size: a scan's diagnostics of 1024 points run in
-# ~90 ms, where compiling the kernel for 64 took 5.7 s (2 cores).
-READY_PADDING = 64
 
 
 def ready_size(size: int, ready: Callable[[int], bool]) -> int:

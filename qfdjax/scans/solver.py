@@ -35,11 +35,11 @@ SCAN_MIN_LANES = 64
 # Chunks when none is asked for: about AUTO_CHUNK_PARTS of them, each a power of two of points in AUTO_CHUNK_SIZES.
 # Why: each chunk costs ~11 ms of host work (starts, packing, diagnostics' spectra, checkpoint) and its LM
 # rounds end on a tail of slow lanes; a warm 256 x 256 scan took 53.8 s in chunks of 64 points, 36.2 s in
-# chunks of 1024 and 34.3 s in chunks of 4096 (2 cores, the same numbers bitwise).  A 64 x 64 scan gained
-# nothing from chunks of 256 (host 1.05 -> 0.73 s, but 0.45 s more kernels to load for its larger LM
-# batches), so scans up to 64 x 64 keep chunks of 64, whose fits overlap the host work of the chunk before.
-AUTO_CHUNK_PARTS = 64
-AUTO_CHUNK_SIZES = (64, 4096)
+# chunks of 1024 and 34.3 s in chunks of 4096 (2 cores, the same numbers bitwise), but a cold one 5-6 s
+# longer in chunks of 4096 (one more LM size to compile: 50.8 against 44.7-45.5 s); a warm 64 x 64 scan
+# 4.77-5.12 s in chunks of 256 against 5.40-5.56 s in chunks of 64 (LM batches on a ladder of four).
+AUTO_CHUNK_PARTS = 16
+AUTO_CHUNK_SIZES = (64, 1024)
 
 
 def auto_chunk(points: int) -> int:
