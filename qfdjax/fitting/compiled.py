@@ -145,7 +145,8 @@ def prefetch(name: str, fn, *args, guessed: bool = False) -> None:
     if not prefetching():
         return
     key, leaves, mask, treedef, dynamic = _split(name, args)
-    if key not in _LOADED and key not in _PENDING and not artifact_path(key).exists():
+    path = artifact_path(key)
+    if key not in _LOADED and key not in _PENDING and (path is None or not path.exists()):
         _COMPILING.add(key)
     submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic, guessed=guessed)
 
