@@ -158,8 +158,9 @@ def prefetching() -> bool:
 
 def kernel_ready(name: str, fn, *args) -> bool:
     """Whether calling fn on arrays shaped like `args` compiles nothing: its kernel is loaded, or its
-    artifact is on disk (then its executable is in the compile cache: both are written together).
-    Without background loads every kernel counts as ready: nothing else could make it so."""
+    artifact is on disk and no background compile of it is still running (an artifact is written just
+    before its compile, whose executable then goes to the compile cache).  Without background loads every
+    kernel counts as ready: nothing else could make it so."""
     if not prefetching():
         return True
     key = _split(name, args)[0]

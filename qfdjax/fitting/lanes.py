@@ -16,9 +16,9 @@ from collections.abc import Callable
 from .compiled import bucket
 
 # Powers of four, several batches of a size where one would waste more: a 256 x 256 scan's LM rounds
-# load 5 sizes instead of 10 (4096 ... 16 lanes; base 2: 8192 ... 16), its warm device time unchanged
-# within the machine's noise (30.1/33.7 s against 34.0 s, same numbers bitwise), and a cold run
-# compiles 5 kernels fewer (~3 s each).
+# load 4 sizes instead of 10 (4096 ... 64 lanes, with kernel.MIN_MANY_LANES; base 2: 8192 ... 16), its
+# warm device time unchanged within the machine's noise (30.1/33.7 s against 34.0 s, same numbers
+# bitwise), and a cold run compiles 6 kernels fewer (~3.7 s each).
 LANE_BASE = 4
 # At or above this many lanes a round's lanes are split into full batches of the size below their
 # bucket; the rest, or what is left under a sixteenth of the first batch, is padded (in batches of the
