@@ -299,23 +299,26 @@ def _double(x):
 
 
 def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_path, monkeypatch):
-    """A prefetch that has not started (the one prefetch thread is busy with other, perhaps guessed, loads) is
+    """A prefetch that has not started (the prefetch threads are busy with other, perhaps guessed, loads) is
     cancelled and loaded by the caller: waiting for the queue could cost more than loading."""
     import threading
 
     from qfdjax.fitting import compiled
 
     monkeypatch.setenv("QFDJAX_CACHE_DIR", str(tmp_path))
-    release, started = threading.Event(), threading.Event()
+    release = threading.Event()
+    busy_keys = [f"probe-busy-key-{k}" for k in range(compiled.PREFETCH_THREADS)]
+    started = [threading.Event() for _ in busy_keys]
 
-    def busy():
-        started.set()
+    def busy(k):
+        started[k].set()
         release.wait(60)
         return None, "busy"
 
-    compiled.submit_prefetch("probe-busy-key", busy, guessed=True)
+    for k, key in enumerate(busy_keys):
+        compiled.submit_prefetch(key, busy, k, guessed=True)
     try:
-        assert started.wait(30)
+        assert all(event.wait(30) for event in started)
         x = np.arange(3.0)
         compiled.prefetch("probe_queued", _double, x)
         queued = compiled._PENDING[compiled._split("probe_queued", (x,))[0]]
@@ -324,8 +327,9 @@ def test_a_kernel_still_queued_behind_background_loads_is_loaded_at_once(tmp_pat
         assert queued.cancelled() and not release.is_set()  # loaded here while the thread was still busy
     finally:
         release.set()
-        compiled._PENDING.pop("probe-busy-key", None)
-        compiled._GUESSED.discard("probe-busy-key")
+        for key in busy_keys:
+            compiled._PENDING.pop(key, None)
+            compiled._GUESSED.discard(key)
 
 
 def _exact_pseudo_data():
@@ -516,3 +520,40 @@ def test_xla_cpu_flags_only_for_a_jaxlib_known_to_have_them():
     for other in ((0, 4), (0, 99), (1, 0), None):
         assert xla_flags_with_ours("--xla_force_host_platform_device_count=2", other) == \
             "--xla_force_host_platform_device_count=2"
+
+
+def test_background_loads_overlap_but_compiles_run_one_at_a_time(monkeypatch):
+    import threading
+    import time
+
+    from qfdjax.fitting import compiled
+
+    active = {"compile": 0, "any": 0}
+    most = {"compile": 0, "any": 0}
+    lock = threading.Lock()
+
+    def fake_load(name, key, *rest):
+        kind = "compile" if key in compiled._COMPILING else "load"
+        with lock:
+            active["any"] += 1
+            active["compile"] += kind == "compile"
+            most["any"], most["compile"] = max(most["any"], active["any"]), max(most["compile"], active["compile"])
+        time.sleep(0.15)
+        with lock:
+            active["any"] -= 1
+            active["compile"] -= kind == "compile"
+        return None, kind
+
+    monkeypatch.setattr(compiled, "_load_or_export", fake_load)
+    keys = [f"probe-compile-{k}" for k in range(3)] + [f"probe-load-{k}" for k in range(3)]
+    monkeypatch.setattr(compiled, "_COMPILING", set(keys[:3]))
+    try:
+        for key in keys:
+            compiled.submit_prefetch(key, compiled._ready, "probe", key, None, [], [], None, [])
+        for key in keys:
+            compiled._PENDING[key].result()
+    finally:
+        for key in keys:
+            compiled._PENDING.pop(key, None)
+    assert most["compile"] == 1
+    assert most["any"] == compiled.PREFETCH_THREADS == 2

@@ -6,7 +6,7 @@ one after the other, each when the host first needs it.  The kernels a command n
 on its shapes, which it learns late (after its inputs, its observed fit, its first round);
 the ones it loaded last time are a good guess early.  Each process that finishes a command
 writes their keys (`remember_kernels`); the next run of that command starts loading them on
-the prefetch thread as soon as JAX is imported (`prefetch_remembered`), while the main thread
+a prefetch thread as soon as JAX is imported (`prefetch_remembered`), while the main thread
 is still importing and preparing.  A guess that is wrong only costs the other core's time:
 the main thread takes a kernel from the prefetch only when its key, which names the code, the
 structure and the shapes, is the one it asked for.
@@ -46,7 +46,7 @@ def remember_kernels(command: str) -> None:
 
 
 def prefetch_remembered(command: str) -> int:
-    """Start loading, on the prefetch thread, the kernels `command` loaded last time; returns how many."""
+    """Start loading, on the prefetch threads, the kernels `command` loaded last time; returns how many."""
     path = _memory_file(command)
     if path is None or os.environ.get("QFDJAX_NO_PREFETCH"):
         return 0

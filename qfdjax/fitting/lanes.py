@@ -3,7 +3,7 @@
 Each distinct batch size is one kernel: about 3 s of XLA compile on two cores the first time a machine
 needs it, ~0.14 s to load from the cache afterwards.  So the sizes form a short ladder, `smallest`
 times powers of LANE_BASE, and a round that needs a size whose kernel would have to be compiled runs
-padded in a size the process already has while that kernel compiles on the prefetch thread
+padded in a size the process already has while that kernel compiles on a prefetch thread
 (`runnable_parts`).  Neither choice changes a number: a lane's steps are the same in any batch
 (tests/test_guarantees.py), so only device time and compiles are at stake.
 """
