@@ -101,6 +101,17 @@ def test_scans_without_a_chunk_cut_about_16_power_of_two_chunks(tmp_path):
     run_scan(config, tmp_path / "auto", progress=False, analyse=False)
     stamp = json.loads((tmp_path / "auto" / "scan_config.json").read_text())
     assert stamp["chunk"] == 64
+    # The command's help says the same rule.
+    import argparse
+
+    from qfdjax.cli.scan import add_scan
+    from qfdjax.scans.solver import AUTO_CHUNK_PARTS, AUTO_CHUNK_SIZES
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_scan(commands)
+    help_text = " ".join(commands.choices["scan"].format_help().split())
+    assert f"about a {AUTO_CHUNK_PARTS}th of the points" in help_text
+    assert "a power of two from {} to {}".format(*AUTO_CHUNK_SIZES) in help_text
 
 
 @pytest.mark.parametrize("starts", [1, 3, 8])

@@ -27,8 +27,8 @@ def add_scan(sub):
     p.add_argument("--profile", help="density profile: boundary (default) or power")
     p.add_argument("--power-s", type=float, help="exponent s of the power profile (default 2)")
     p.add_argument("--chunk", type=int, default=None,
-                   help="points per compiled chunk / checkpoint (default: about a 64th of the points, a power "
-                        "of two from 64 to 4096)")
+                   help="points per compiled chunk / checkpoint (default: about a 16th of the points, a power "
+                        "of two from 64 to 1024)")
     p.add_argument("--config", help="TOML file with scan settings (flags override it)")
     p.add_argument("--points", help="START:STOP flat point range, for splitting a grid across hosts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")

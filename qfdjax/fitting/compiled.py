@@ -24,6 +24,7 @@ submits loads, lives apart.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -152,8 +153,7 @@ def prefetch(name: str, fn, *args, guessed: bool = False) -> None:
     if not prefetching():
         return
     key, leaves, mask, treedef, dynamic = _split(name, args)
-    path = artifact_path(key)
-    if key not in _LOADED and key not in _PENDING and (path is None or not path.exists()):
+    if key not in _LOADED and key not in _PENDING and not _on_disk(key):
         _COMPILING.add(key)
     submit_prefetch(key, _ready, name, key, fn, leaves, mask, treedef, dynamic, guessed=guessed)
 
@@ -177,6 +177,10 @@ def kernel_ready(name: str, fn, *args) -> bool:
         pending = _PENDING.get(key)
     if pending is not None and key in _COMPILING:  # its artifact is written before the compile ends
         return pending.done()
+    return _on_disk(key)
+
+
+def _on_disk(key: str) -> bool:
     path = artifact_path(key)
     return path is not None and path.exists()
 
@@ -224,10 +228,7 @@ def wait_for_prefetches() -> None:
 
 
 def _ready(name, key, fn, leaves, mask, treedef, dynamic):
-    if key in _COMPILING:
-        with _COMPILE_SLOT:
-            call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
-    else:
+    with _COMPILE_SLOT if key in _COMPILING else contextlib.nullcontext():
         call, origin = _load_or_export(name, key, fn, leaves, mask, treedef, dynamic)
     return call, origin + " (prefetched)"
 

@@ -15,7 +15,6 @@ structure and the shapes, is the one it asked for.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..io import atomic_write_bytes
@@ -48,7 +47,7 @@ def remember_kernels(command: str) -> None:
 def prefetch_remembered(command: str) -> int:
     """Start loading, on the prefetch threads, the kernels `command` loaded last time; returns how many."""
     path = _memory_file(command)
-    if path is None or os.environ.get("QFDJAX_NO_PREFETCH"):
+    if path is None or not compiled.prefetching():
         return 0
     try:
         entries = json.loads(path.read_text())

@@ -82,9 +82,9 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
     `lane_parts`, when every size it uses is `ready` (loaded, or loadable without compiling).  Otherwise
     the ready ladder size (up to `largest`'s bucket, or READY_PADDING times n) that pads n least, as many
     batches of it as n needs, and the missing sizes to compile in the background; when no size is ready,
-    `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are compiled differently (a
-    single fit's quick kernels: fitting/compiled.py): where lane_parts uses one, nothing is replaced, and
-    none replaces another size.
+    `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are
+    compiled differently (a single fit's quick kernels: fitting/compiled.py): where lane_parts uses one,
+    nothing is replaced, and none replaces another size.
     """
     parts = lane_parts(n, smallest)
     missing = sorted({size for size in parts if not ready(size)}, reverse=True)
@@ -96,7 +96,6 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
         return parts, []
     best = min(have, key=lambda size: (-(-n // size) * size, -size))
     return [best] * -(-n // best), missing
-
 
 
 def ready_size(size: int, ready: Callable[[int], bool]) -> int:

@@ -30,8 +30,8 @@ from ..fitting.levels import level_brackets
 from ..fitting.roots import Crossings
 
 LEVELS = (1.0, 4.0)
-# Every scan of 8+ points with 8 starts re-packs its LM lanes through a 64-lane batch (fitting/lanes.py:
-# 16x10 and 64x64: 256, 64, 16; 256x256: 4096 ... 16): the trial fits use that one.
+# Every scan re-packs its LM lanes down to 64-lane batches (its smallest: solver.SCAN_MIN_LANES; 16x10:
+# 256, 64; 64x64: 1024, 256, 64; 256x256: 4096 ... 64): the trial fits use that size.
 TRIAL_LANES = 64
 # Steps of one profile minimisation over the other axis: Newton converges in 2-4 where chi^2 is
 # convex in it; a start where it is not (a flat or concave stretch) needs a few downhill steps first.

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from ..fitting.diagnostics import prepare_diagnostics, summarize_points
-from ..fitting.kernel import chi2_at, initial_starts, solve_points
+from ..fitting.kernel import MIN_MANY_LANES, chi2_at, initial_starts, solve_points
 from ..fitting.optimize import DEConfig, LMConfig
 from ..fitting.problem import Problem, make_numerics
 from ..model.quadrature import SeedGridSpec
@@ -25,11 +25,11 @@ def _mesh_sharding():
     return mesh, len(devices)
 
 
-# A scan's LM rounds never re-pack into fewer lanes than this (and no run of more than one fit's
-# lanes does: kernel.MIN_MANY_LANES): the 8-lane kernel is a single fit's, compiled for a quick start
-# rather than speed (fitting/compiled.py), and a scan's numbers must not depend on which batch a lane's
-# last rounds ran in.
-SCAN_MIN_LANES = 64
+# A scan's LM rounds never re-pack into fewer lanes than any run of more than one fit's lanes does, even a
+# one-point scan of up to 8 starts: the 8-lane kernel is a single fit's, compiled for a quick start rather
+# than speed (fitting/compiled.py), and a scan's numbers must not depend on which batch a lane's last
+# rounds ran in.
+SCAN_MIN_LANES = MIN_MANY_LANES
 
 
 # Chunks when none is asked for: about AUTO_CHUNK_PARTS of them, each a power of two of points in AUTO_CHUNK_SIZES.
