@@ -51,6 +51,22 @@ def test_damped_step_is_the_damped_least_squares_step(k, n, mu):
             np.testing.assert_allclose(got[lane], want, rtol=1e-7, atol=1e-9 * np.max(np.abs(want)))
 
 
+def test_damped_step_vmapped_lanes_last_equals_one_lane_at_a_time():
+    """Under vmap the step runs with the lanes on the last axis (its custom batching rule): the same
+    algorithm as one lane alone, to rounding, whether mu is per lane or shared, and under nested vmaps."""
+    rng = np.random.default_rng(3)
+    J = rng.normal(size=(4, 6, 3, 9)) * np.logspace(0, 4, 9)
+    J[..., 2] = 0.0
+    r, mu = rng.normal(size=(4, 6, 3)), rng.uniform(1e-6, 1e2, size=(4, 6))
+    one = np.array([[np.asarray(jax.jit(damped_step)(J[a, b], r[a, b], mu[a, b])) for b in range(6)] for a in range(4)])
+    nested = np.asarray(jax.jit(jax.vmap(jax.vmap(damped_step)))(J, r, mu))
+    shared = np.asarray(jax.jit(jax.vmap(damped_step, in_axes=(0, 0, None)))(J[0], r[0], mu[0, 0]))
+    scale = np.max(np.abs(one))
+    np.testing.assert_allclose(nested, one, rtol=1e-12, atol=1e-14 * scale)
+    np.testing.assert_allclose(shared[0], one[0, 0], rtol=1e-12, atol=1e-14 * scale)
+    assert np.all(nested[..., 2] == 0.0) and np.all(shared[..., 2] == 0.0)
+
+
 def test_lm_finds_bounded_minimum():
     # Rosenbrock residuals on the unit box scaled to [-2, 0.5]^2: the free minimum (1, 1)
     # lies outside, so the bounded one sits on the x = 0.5 edge at y = 0.25.

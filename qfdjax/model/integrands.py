@@ -67,3 +67,22 @@ def core_tangent(sums, ends, d_mid, R):
     (lo, at_lo), (mid, at_mid) = ends
     return tuple(f_mid * d_mid + ((m + 1) * total - mid * f_mid + lo * f_lo) / R
                  for total, f_lo, f_mid, m in zip(sums, at_lo, at_mid, _DENSITY_DEGREES, strict=True))
+
+
+def node_axis(nodes, batch_ndim: int):
+    """(t, weight) of a panel's node-table rows, the nodes on a leading axis before the batch's."""
+    column = lambda k: jnp.asarray(nodes[:, k]).reshape((-1,) + (1,) * batch_ndim)  # noqa: E731
+    return column(0), column(1)
+
+
+def panel_jet_sums(profile, w, R_c, nodes, start, length, d_start, d_length):
+    """The Gauss sums of the four densities over one panel [start, start + length] and their R_c
+    derivatives, the panel's ends moving at d_start and d_start + d_length."""
+    t, weight = node_axis(nodes, R_c.ndim)
+    r = start + length * t
+    dr = d_start + d_length * t
+    delta_rho, slope, d_delta_rho, d_slope = profile.jet(r, dr, R_c, w)
+    densities, d_densities = flow_densities_jet(r, dr, R_c + w, delta_rho, slope, d_delta_rho, d_slope)
+    sums = tuple(jnp.sum((weight * length) * d, 0) for d in densities)
+    return sums, tuple(jnp.sum(weight * (d_length * d + length * dd), 0)
+                       for d, dd in zip(densities, d_densities, strict=True))

@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from ...model.batching import lanes_last
+
 
 # The projected gradient is measured relative to chi^2, but never relative to less
 # than 1: a fit that reaches chi^2 ~ 1e-25 has no scale left, and "small" then
@@ -114,33 +116,43 @@ def solve_damped(system, rhs):
 
 
 def _householder(A):
-    """Householder QR of A (m, k), m >= k, unrolled over its k columns (k is a trace-time shape).
+    """Householder QR of A (m, k, lanes), m >= k, unrolled over its k columns (k is a trace-time shape).
 
-    Returns (R, reflectors): R (k, k) upper triangular and, per column, (v, tau) with
+    Returns (R, reflectors): R (k, k, lanes) upper triangular and, per column, (v, tau) with
     Q^T = H_{k-1} ... H_0, H_j = I - tau_j v_j v_j^T.  A zero column gives tau = 0 (H = I),
     so a parameter on its bound (a zeroed column) needs no branch.
     """
-    m, k = A.shape
-    rows = jnp.arange(m)
+    m, k = A.shape[:2]
+    rows = jnp.arange(m)[:, None]
     reflectors = []
     for j in range(k):
         x = jnp.where(rows >= j, A[:, j], 0.0)
-        norm = jnp.sqrt(jnp.sum(x * x))
+        norm = jnp.sqrt(jnp.sum(x * x, 0))
         sign = jnp.where(A[j, j] >= 0.0, 1.0, -1.0)
         v = x + jnp.where(rows == j, sign * norm, 0.0)
-        vv = jnp.sum(v * v)
+        vv = jnp.sum(v * v, 0)
         tau = jnp.where(vv > 0.0, 2.0 / jnp.where(vv > 0.0, vv, 1.0), 0.0)
-        A = A - tau * jnp.outer(v, v @ A)
+        A = A - tau * (v[:, None] * jnp.sum(v[:, None] * A, 0))
         reflectors.append((v, tau))
     return A[:k], reflectors
 
 
-def _apply_q(reflectors, b):
-    for v, tau in reversed(reflectors):
-        b = b - tau * v * (v @ b)
-    return b
+def _solve_lanes(system, rhs):
+    """`solve_damped` for (k, k, lanes) systems and (k, lanes) right-hand sides."""
+    k = rhs.shape[0]
+    rows = jnp.arange(k)[:, None, None]
+    augmented = jnp.concatenate([system, rhs[:, None]], axis=1)
+
+    def eliminate(i, m):
+        row = jax.lax.dynamic_index_in_dim(m, i, 0, keepdims=False)
+        row = row / jax.lax.dynamic_index_in_dim(row, i, 0, keepdims=False)
+        column = jax.lax.dynamic_index_in_dim(m, i, 1, keepdims=False)
+        return jnp.where(rows == i, row[None], m - column[:, None] * row[None])
+
+    return jax.lax.fori_loop(0, k, eliminate, augmented)[:, k]
 
 
+@lanes_last
 def damped_step(J, r, mu):
     """delta = argmin ||J delta + r||^2 + mu ||delta||^2 for J (k, n) with k <= n, mu > 0.
 
@@ -155,11 +167,19 @@ def damped_step(J, r, mu):
     gradient at 9e-6 instead of below 1e-6.  Here the right-hand side is R r = Q^T J^T r,
     the gradient, so rounding errors scale with the step, as in the normal equations.
     A column of zeros (a parameter held on its bound) stays out of the step.
+
+    Written for lanes on the last axis (`lanes_last`): vmapped over an LM batch, every small product
+    is a sum over a leading axis, elementwise across lanes, where vmap's lanes-first layout made
+    XLA:CPU run tiny batched dots (damped step 0.33 -> 0.2 us per lane, 2 cores): here J is
+    (k, n, lanes), r (k, lanes) and mu (lanes,).
     """
-    k, n = J.shape
-    R, reflectors = _householder(J.T)
-    y = solve_damped(R @ R.T + mu * jnp.eye(k, dtype=J.dtype), -(R @ r))
-    delta = _apply_q(reflectors, jnp.concatenate([y, jnp.zeros(n - k, J.dtype)]))
+    k, n = J.shape[:2]
+    R, reflectors = _householder(jnp.swapaxes(J, 0, 1))
+    system = jnp.sum(R[:, None] * R[None], 2) + mu * jnp.eye(k, dtype=J.dtype)[..., None]
+    y = _solve_lanes(system, -jnp.sum(R * r[None], 1))
+    delta = jnp.concatenate([y, jnp.zeros((n - k,) + y.shape[1:], J.dtype)])
+    for v, tau in reversed(reflectors):
+        delta = delta - tau * v * jnp.sum(v * delta, 0)
     # Exactly zero, not a reflector's rounding (1e-24), for a held parameter: it stays on its bound.
     return jnp.where(jnp.any(J != 0.0, axis=0), delta, 0.0)
 
