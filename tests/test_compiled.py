@@ -195,6 +195,10 @@ def test_a_round_whose_kernel_would_compile_runs_padded_in_one_that_is_ready():
     # A single fit's quick-compiled 8-lane kernel neither replaces nor is replaced (its last bits differ).
     assert runnable_parts(5, 8, 512, lambda size: size == 512, keep=8) == ([8], [])
     assert runnable_parts(20, 8, 512, lambda size: size != 32, keep=8) == ([128], [32])
+    # A run's last few lanes wait for no compile while a 1024-lane kernel is ready (READY_LANES), though
+    # that pads them more than READY_PADDING times; past both limits their own size is compiled.
+    assert runnable_parts(10, 64, 128, lambda size: size == 1024) == ([1024], [64])
+    assert runnable_parts(10, 64, 128, lambda size: size == 4096) == ([64], [])
 
 
 def test_a_one_off_batch_runs_in_a_bigger_ready_kernel_rather_than_compile_one():

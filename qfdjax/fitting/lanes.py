@@ -29,6 +29,11 @@ SPLIT_LANES = 1024
 # already compiled kernel up to this many times its size: a scan's diagnostics of 1024 points run in
 # ~90 ms, where compiling the kernel for 64 took 5.7 s (2 cores).
 READY_PADDING = 64
+# An LM round, though, runs padded in any ready kernel up to this many lanes rather than wait for a
+# compile: 1024 lanes cost ~1 ms an LM step on 2 cores, a compile 2-5 s.  A cold 64 x 64 scan's interval
+# refits (about ten lanes in their last rounds) waited 3.6 s for the 64-lane kernel beside a ready
+# 1024-lane one.
+READY_LANES = 1024
 
 
 def lane_parts(n: int, smallest: int) -> list[int]:
@@ -80,8 +85,8 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
     """(the batches to run n lanes in now, the sizes whose kernels to get ready meanwhile).
 
     `lane_parts`, when every size it uses is `ready` (loaded, or loadable without compiling).  Otherwise
-    the ready ladder size (up to `largest`'s bucket, or READY_PADDING times n) that pads n least, as many
-    batches of it as n needs, and the missing sizes to compile in the background; when no size is ready,
+    the ready ladder size (up to `largest`'s bucket, READY_PADDING times n or READY_LANES) that pads n
+    least, as many batches of it as n needs, and the missing sizes to compile in the background; when no size is ready,
     `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are
     compiled differently (a single fit's quick kernels: fitting/compiled.py): where lane_parts uses one,
     nothing is replaced, and none replaces another size.
@@ -90,7 +95,8 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
     missing = sorted({size for size in parts if not ready(size)}, reverse=True)
     if not missing or min(parts) <= keep:
         return parts, []
-    sizes = ladder(smallest, max(largest, n * READY_PADDING))  # a small run may borrow a bigger run's kernel
+    # A small run may borrow a bigger run's kernel.
+    sizes = ladder(smallest, max(largest, n * READY_PADDING, READY_LANES))
     have = [size for size in sizes if size > keep and size not in missing and ready(size)]
     if not have:
         return parts, []
