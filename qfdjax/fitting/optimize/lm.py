@@ -102,17 +102,7 @@ def solve_damped(system, rhs):
     keeps the traced graph one column long; whole-matrix updates avoid the
     gathers and scatters that row exchanges would need across lanes.
     """
-    n = rhs.shape[-1]
-    rows = jnp.arange(n)
-    augmented = jnp.concatenate([system, rhs[:, None]], axis=1)
-
-    def eliminate(k, m):
-        row = jax.lax.dynamic_index_in_dim(m, k, 0, keepdims=False)
-        row = row / row[k]
-        column = jax.lax.dynamic_index_in_dim(m, k, 1, keepdims=False)
-        return jnp.where((rows == k)[:, None], row[None, :], m - column[:, None] * row[None, :])
-
-    return jax.lax.fori_loop(0, n, eliminate, augmented)[:, n]
+    return _solve_lanes(system[..., None], rhs[..., None])[..., 0]
 
 
 def _householder(A):
@@ -138,7 +128,7 @@ def _householder(A):
 
 
 def _solve_lanes(system, rhs):
-    """`solve_damped` for (k, k, lanes) systems and (k, lanes) right-hand sides."""
+    """`solve_damped` for (k, k, lanes) systems and (k, lanes) right-hand sides (lanes may be 1)."""
     k = rhs.shape[0]
     rows = jnp.arange(k)[:, None, None]
     augmented = jnp.concatenate([system, rhs[:, None]], axis=1)
