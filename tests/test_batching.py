@@ -70,3 +70,17 @@ def test_energies_and_derivatives_vmapped_over_lanes_equal_the_unmapped_call():
     for got, ref in zip(jax.tree_util.tree_leaves(shared), jax.tree_util.tree_leaves(want), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-13,
                                    atol=1e-15 * float(np.max(np.abs(np.asarray(ref)))))
+
+
+def test_the_energies_jet_differentiates_in_forward_mode_and_agrees_with_itself():
+    """The batching rule supports forward mode: the jvp of the jet's energies in R_c is the jet's own R_c
+    derivative (vmapped too, as a fit's lanes run it)."""
+    from qfdjax.model.energy import lepton_energies_and_derivatives
+
+    def total_and_slope(R_c):
+        E, (d_R_c, _, _) = lepton_energies_and_derivatives(3.1, 0.015, 0.0065, R_c, 0.1, 0.9)
+        return E.total, d_R_c.total
+
+    R_c = jnp.linspace(0.2, 1.1, 8)
+    (total, slope), (d_total, _) = jax.vmap(lambda r: jax.jvp(total_and_slope, (r,), (jnp.ones_like(r),)))(R_c)
+    np.testing.assert_allclose(np.asarray(d_total), np.asarray(slope), rtol=1e-12)

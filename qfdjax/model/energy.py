@@ -13,6 +13,7 @@ integrals are done is the `numerics` strategy's business (see model/numerics.py)
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from .batching import lanes_last
@@ -71,20 +72,22 @@ def lepton_energies_and_derivatives(
     Every LM step of a fit calls this.  Vmapped over the LM's lanes with numerics that work point by
     point (`AbstractNumerics.elementwise`), it runs with the lanes on the last axis (`lanes_last`), so
     the quadrature's sums over nodes add whole rows of lanes instead of striding through (lanes, leptons)
-    arrays (LM lane-step 1.07 -> 0.98 us, 2 cores: benchmarks/README.md)."""
+    arrays (LM lane-step 1.07 -> 0.98 us, 2 cores: benchmarks/README.md).  That batching rule differentiates
+    in forward mode only (jvp, jacfwd); for reverse mode differentiate `lepton_energies` itself."""
     args = _common_shape(beta, w, lam, R_c, U, A)
     if not numerics.elementwise:
         return numerics.energies_and_derivatives(profile, *args)
     # Arrays travel as arguments (lanes_last moves their lanes); the rest (node counts, a profile's
     # exponent) stays static, as jit keeps it.
     arrays, static = eqx.partition((numerics, profile), eqx.is_array)
+    leaves, tree = jax.tree_util.tree_flatten(arrays)  # a flat list: no None leaves for jvp-of-vmap to trip on
 
     @lanes_last
-    def jet(arrays, *args):
-        numerics, profile = eqx.combine(arrays, static)
+    def jet(leaves, *args):
+        numerics, profile = eqx.combine(jax.tree_util.tree_unflatten(tree, leaves), static)
         return numerics.energies_and_derivatives(profile, *args)
 
-    return jet(arrays, *args)
+    return jet(leaves, *args)
 
 
 @eqx.filter_jit
