@@ -5,7 +5,9 @@ compiling, and divided by the lane count:
 
 - `energies`: the three leptons' energies alone (the primal);
 - `energies_and_derivatives`: the energies with their R_c, U and A derivatives (one R_c tangent
-  through the quadrature, U and A in closed form);
+  through the quadrature, U and A in closed form), all leptons as one batch;
+- `energies_and_derivatives_lanes`: the same vmapped over the lanes, three leptons each, as the LM's
+  linearisation runs them (with the lanes on the last axis: `qfdjax.model.batching`);
 - `residuals`, `linearize`: the likelihood's residuals, and residuals with their Jacobian in the
   unit-box coordinates (what every LM step computes at its trial point);
 - `damped_step`: the row-space solve of one damped step;
@@ -90,6 +92,9 @@ def measure(lanes: int = 512, steps: int = 24, repeat: int = 30) -> dict:
         "energies": _best(lambda *a: lepton_energies(*a).total, per_lepton, repeat, lanes),
         "energies_and_derivatives": _best(lambda *a: lepton_energies_and_derivatives(*a), per_lepton, repeat,
                                           lanes),
+        "energies_and_derivatives_lanes": _best(
+            jax.vmap(lambda b, ww, lm, rc, uu, a: lepton_energies_and_derivatives(b, ww, lm, rc, uu, a)),
+            (beta, w, lam, x[..., 0], x[..., 1], x[..., 2]), repeat, lanes),
         "residuals": _best(lambda *a: jax.vmap(lambda *b: problem.residuals(*b, numerics))(*a),
                            (u, beta, w, lam), repeat, lanes),
         "linearize": _best(lambda *a: jax.vmap(lambda *b: _linearize(problem, *b, numerics))(*a),
@@ -113,7 +118,7 @@ def main() -> None:
     result.update(when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                   machine=f"{platform.machine()}, {os.cpu_count()} cores")
     for name, value in result["us_per_lane"].items():
-        print(f"{name:26s} {value:7.3f} us per lane")
+        print(f"{name:32s} {value:7.3f} us per lane")
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(result, handle, indent=1)
