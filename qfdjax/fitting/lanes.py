@@ -86,8 +86,8 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
 
     `lane_parts`, when every size it uses is `ready` (loaded, or loadable without compiling).  Otherwise
     the ready ladder size (up to `largest`'s bucket, READY_PADDING times n or READY_LANES) that pads n
-    least, as many batches of it as n needs, and the missing sizes to compile in the background; when no size is ready,
-    `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are
+    least, as many batches of it as n needs, and the missing sizes to compile in the background; when no
+    size is ready, `lane_parts` as they are (the caller compiles what it must).  Batches of `keep` lanes or fewer are
     compiled differently (a single fit's quick kernels: fitting/compiled.py): where lane_parts uses one,
     nothing is replaced, and none replaces another size.
     """
@@ -105,11 +105,6 @@ def runnable_parts(n: int, smallest: int, largest: int, ready: Callable[[int], b
 
 
 def ready_size(size: int, ready: Callable[[int], bool]) -> int:
-    """`size` if its kernel is `ready`, else the smallest bucket above it (sizes times powers of four, up to
-    READY_PADDING times it) whose kernel is; `size` when none is (then it is compiled)."""
-    bigger = size
-    while bigger <= size * READY_PADDING:
-        if ready(bigger):
-            return bigger
-        bigger *= 4
-    return size
+    """`size` if its kernel is `ready`, else the smallest bucket above it (`size` times powers of LANE_BASE,
+    up to READY_PADDING times it) whose kernel is; `size` when none is (then it is compiled)."""
+    return next((bigger for bigger in ladder(size, size * READY_PADDING) if ready(bigger)), size)
